@@ -1,0 +1,35 @@
+//! Llama 3.1 in Burn, numerically equal to transformers: the config read from `config.json`,
+//! weights from safetensors (single or sharded; f32, bf16 or f16), the tokenizer from
+//! `tokenizer.json`, batched forward passes with padding or packing, and greedy generation with
+//! a KV cache.
+
+pub mod batch;
+pub mod cache;
+pub mod checkpoint;
+pub mod config;
+pub mod error;
+pub mod generate;
+pub mod llama;
+pub mod rope;
+pub mod testing;
+pub mod tokenizer;
+
+pub use batch::Batch;
+pub use checkpoint::{Checkpoint, RandomInit, WeightSource};
+pub use config::{LlamaConfig, RopeScaling};
+pub use error::ModelError;
+pub use generate::generate_greedy;
+pub use llama::{LlamaForCausalLM, LowRank, ProjKind, Projection};
+pub use tokenizer::Tokenizer;
+
+use std::path::Path;
+
+use burn::tensor::backend::Backend;
+
+/// Loads the model of a Hugging Face folder (config.json + safetensors).
+pub fn load_model<B: Backend>(dir: &Path, device: &B::Device) -> Result<(LlamaConfig, LlamaForCausalLM<B>), ModelError> {
+    let config = LlamaConfig::from_model_dir(dir)?;
+    let checkpoint = Checkpoint::open_dir(dir)?;
+    let model = LlamaForCausalLM::load(&config, Box::new(checkpoint), device)?;
+    Ok((config, model))
+}

@@ -1,0 +1,425 @@
+//! Llama 3.1 (LlamaForCausalLM) in Burn.
+//!
+//! Module and field names mirror the Hugging Face checkpoint (`model.layers.3.self_attn.q_proj`),
+//! so a tensor's name is its path in this tree; [`Projection::checkpoint_name`] is the single
+//! place that spells those paths. Computation follows transformers' `modeling_llama.py` in f32:
+//! RMSNorm, rotate-half RoPE, grouped-query attention with scores scaled after `QKᵀ`, SwiGLU.
+
+use burn::module::{Module, Param};
+use burn::nn::{Dropout, DropoutConfig};
+use burn::tensor::activation::{silu, softmax};
+use burn::tensor::backend::Backend;
+use burn::tensor::module::{embedding, linear};
+use burn::tensor::{Tensor, TensorData};
+
+use crate::batch::Batch;
+use crate::cache::{KvCache, LayerCache};
+use crate::checkpoint::{Init, WeightSource};
+use crate::config::LlamaConfig;
+use crate::error::ModelError;
+use crate::rope::{apply_rotary, Rope, RotaryTables};
+
+/// The seven linear layers of a decoder layer, in the order PEFT lists them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProjKind {
+    Q,
+    K,
+    V,
+    O,
+    Gate,
+    Up,
+    Down,
+}
+
+impl ProjKind {
+    pub const ALL: [ProjKind; 7] =
+        [ProjKind::Q, ProjKind::K, ProjKind::V, ProjKind::O, ProjKind::Gate, ProjKind::Up, ProjKind::Down];
+
+    /// The module name in checkpoints and PEFT's `target_modules` (`q_proj`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            ProjKind::Q => "q_proj",
+            ProjKind::K => "k_proj",
+            ProjKind::V => "v_proj",
+            ProjKind::O => "o_proj",
+            ProjKind::Gate => "gate_proj",
+            ProjKind::Up => "up_proj",
+            ProjKind::Down => "down_proj",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ProjKind> {
+        ProjKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// `self_attn` or `mlp`: the block that holds this projection.
+    pub fn block(self) -> &'static str {
+        match self {
+            ProjKind::Q | ProjKind::K | ProjKind::V | ProjKind::O => "self_attn",
+            ProjKind::Gate | ProjKind::Up | ProjKind::Down => "mlp",
+        }
+    }
+
+    /// `(in_features, out_features)` for this projection under `cfg`.
+    pub fn dims(self, cfg: &LlamaConfig) -> (usize, usize) {
+        let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
+        let q = cfg.num_attention_heads * cfg.head_dim;
+        let kv = cfg.num_key_value_heads * cfg.head_dim;
+        match self {
+            ProjKind::Q => (h, q),
+            ProjKind::K | ProjKind::V => (h, kv),
+            ProjKind::O => (q, h),
+            ProjKind::Gate | ProjKind::Up => (h, i),
+            ProjKind::Down => (i, h),
+        }
+    }
+}
+
+/// A trainable low-rank update riding on a frozen projection (LoRA):
+/// `y = x W + scale * (dropout(x) A) B`, computed on the activations so the frozen `W` never
+/// needs a weight gradient. The `lora` crate creates, trains, saves and merges these; the model
+/// only applies them.
+#[derive(Module, Debug)]
+pub struct LowRank<B: Backend> {
+    /// `[in, r]` (PEFT's `lora_A.weight` transposed).
+    pub a: Param<Tensor<B, 2>>,
+    /// `[r, out]` (PEFT's `lora_B.weight` transposed).
+    pub b: Param<Tensor<B, 2>>,
+    pub scale: f64,
+    pub dropout: Dropout,
+}
+
+impl<B: Backend> LowRank<B> {
+    pub fn new(a: Tensor<B, 2>, b: Tensor<B, 2>, scale: f64, dropout: f64) -> Self {
+        LowRank {
+            a: Param::from_tensor(a),
+            b: Param::from_tensor(b),
+            scale,
+            dropout: DropoutConfig::new(dropout).init(),
+        }
+    }
+
+    pub fn rank(&self) -> usize {
+        self.a.val().dims()[1]
+    }
+
+    fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let x = if self.dropout.prob > 0.0 { self.dropout.forward(x) } else { x };
+        linear(linear(x, self.a.val(), None), self.b.val(), None).mul_scalar(self.scale)
+    }
+}
+
+/// A bias-free linear layer of the base model, optionally carrying a [`LowRank`] adapter.
+#[derive(Module, Debug)]
+pub struct Projection<B: Backend> {
+    /// `[in, out]`: Burn's layout, the checkpoint's `[out, in]` transposed. Frozen.
+    pub weight: Param<Tensor<B, 2>>,
+    pub adapter: Option<LowRank<B>>,
+}
+
+impl<B: Backend> Projection<B> {
+    /// The checkpoint name of projection `kind` in decoder layer `layer`, without `.weight`.
+    pub fn checkpoint_name(layer: usize, kind: ProjKind) -> String {
+        format!("model.layers.{layer}.{}.{}", kind.block(), kind.name())
+    }
+
+    fn load(w: &mut Loader<B>, name: &str, in_features: usize, out_features: usize) -> Self {
+        Projection { weight: w.matrix_transposed(&format!("{name}.weight"), out_features, in_features), adapter: None }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let y = linear(x.clone(), self.weight.val(), None);
+        match &self.adapter {
+            Some(adapter) => y + adapter.forward(x),
+            None => y,
+        }
+    }
+}
+
+/// Root-mean-square layer norm, computed in f32 as transformers does.
+#[derive(Module, Debug)]
+pub struct RmsNorm<B: Backend> {
+    pub weight: Param<Tensor<B, 1>>,
+    pub eps: f64,
+}
+
+impl<B: Backend> RmsNorm<B> {
+    fn load(w: &mut Loader<B>, name: &str, size: usize, eps: f64) -> Self {
+        RmsNorm { weight: w.vector(&format!("{name}.weight"), size), eps }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let variance = x.clone().square().mean_dim(2);
+        let normed = x * variance.add_scalar(self.eps).sqrt().recip();
+        normed * self.weight.val().unsqueeze::<3>()
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Attention<B: Backend> {
+    pub q_proj: Projection<B>,
+    pub k_proj: Projection<B>,
+    pub v_proj: Projection<B>,
+    pub o_proj: Projection<B>,
+    pub num_heads: usize,
+    pub num_kv_heads: usize,
+    pub head_dim: usize,
+}
+
+impl<B: Backend> Attention<B> {
+    /// `x` `[batch, seq, hidden]`; `bias` `[batch, 1, 1, seq, keys]` is 0 where attention is
+    /// allowed and -inf where it is not. With a cache, keys are the cached ones plus these.
+    fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        rotary: &RotaryTables<B>,
+        bias: Tensor<B, 5>,
+        cache: Option<&mut LayerCache<B>>,
+    ) -> Tensor<B, 3> {
+        let [batch, seq, _] = x.dims();
+        let (heads, kv_heads, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let group = heads / kv_heads;
+        let split_heads = |t: Tensor<B, 3>, n: usize| t.reshape([batch, seq, n, d]).swap_dims(1, 2);
+
+        let q = apply_rotary(split_heads(self.q_proj.forward(x.clone()), heads), rotary);
+        let k = apply_rotary(split_heads(self.k_proj.forward(x.clone()), kv_heads), rotary);
+        let v = split_heads(self.v_proj.forward(x), kv_heads);
+        let (k, v) = match cache {
+            Some(cache) => cache.append(k, v),
+            None => (k, v),
+        };
+        let keys = k.dims()[2];
+
+        // Grouped-query attention without repeating K/V: the `group` query heads that share a
+        // KV head are stacked along the sequence axis, so one matmul per KV head serves them all.
+        let q = q.reshape([batch, kv_heads, group * seq, d]);
+        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar((d as f64).powf(-0.5));
+        let scores = scores.reshape([batch, kv_heads, group, seq, keys]) + bias;
+        let probs = softmax(scores, 4).reshape([batch, kv_heads, group * seq, keys]);
+        let out = probs.matmul(v).reshape([batch, heads, seq, d]).swap_dims(1, 2);
+        self.o_proj.forward(out.reshape([batch, seq, heads * d]))
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Mlp<B: Backend> {
+    pub gate_proj: Projection<B>,
+    pub up_proj: Projection<B>,
+    pub down_proj: Projection<B>,
+}
+
+impl<B: Backend> Mlp<B> {
+    fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let gate = silu(self.gate_proj.forward(x.clone()));
+        self.down_proj.forward(gate * self.up_proj.forward(x))
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct DecoderLayer<B: Backend> {
+    pub input_layernorm: RmsNorm<B>,
+    pub self_attn: Attention<B>,
+    pub post_attention_layernorm: RmsNorm<B>,
+    pub mlp: Mlp<B>,
+}
+
+impl<B: Backend> DecoderLayer<B> {
+    fn load(w: &mut Loader<B>, cfg: &LlamaConfig, layer: usize) -> Self {
+        let mut proj = |kind: ProjKind| {
+            let (i, o) = kind.dims(cfg);
+            Projection::load(w, &Projection::<B>::checkpoint_name(layer, kind), i, o)
+        };
+        let self_attn = Attention {
+            q_proj: proj(ProjKind::Q),
+            k_proj: proj(ProjKind::K),
+            v_proj: proj(ProjKind::V),
+            o_proj: proj(ProjKind::O),
+            num_heads: cfg.num_attention_heads,
+            num_kv_heads: cfg.num_key_value_heads,
+            head_dim: cfg.head_dim,
+        };
+        let mlp = Mlp { gate_proj: proj(ProjKind::Gate), up_proj: proj(ProjKind::Up), down_proj: proj(ProjKind::Down) };
+        let norm = |w: &mut Loader<B>, name: &str| {
+            RmsNorm::load(w, &format!("model.layers.{layer}.{name}"), cfg.hidden_size, cfg.rms_norm_eps)
+        };
+        DecoderLayer {
+            input_layernorm: norm(w, "input_layernorm"),
+            self_attn,
+            post_attention_layernorm: norm(w, "post_attention_layernorm"),
+            mlp,
+        }
+    }
+
+    fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        rotary: &RotaryTables<B>,
+        bias: Tensor<B, 5>,
+        cache: Option<&mut LayerCache<B>>,
+    ) -> Tensor<B, 3> {
+        let h = x.clone() + self.self_attn.forward(self.input_layernorm.forward(x), rotary, bias, cache);
+        h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h))
+    }
+}
+
+/// The token embedding table `[vocab, hidden]` (same layout in Burn and PyTorch).
+#[derive(Module, Debug)]
+pub struct Embedding<B: Backend> {
+    pub weight: Param<Tensor<B, 2>>,
+}
+
+/// `model.*` in the checkpoint: embeddings, decoder layers, final norm.
+#[derive(Module, Debug)]
+pub struct LlamaModel<B: Backend> {
+    pub embed_tokens: Embedding<B>,
+    pub layers: Vec<DecoderLayer<B>>,
+    pub norm: RmsNorm<B>,
+    pub rotary: Rope<B>,
+}
+
+/// What a forward pass can record besides its output, for parity tests against transformers.
+#[derive(Default)]
+pub struct Trace<B: Backend> {
+    /// The embedding output, then each decoder layer's output (before the final norm).
+    pub hidden_states: Vec<Tensor<B, 3>>,
+}
+
+impl<B: Backend> LlamaModel<B> {
+    /// Final-norm hidden states `[batch, seq, hidden]`.
+    pub fn forward(
+        &self,
+        batch: &Batch<B>,
+        mut cache: Option<&mut KvCache<B>>,
+        mut trace: Option<&mut Trace<B>>,
+    ) -> Tensor<B, 3> {
+        let rotary = self.rotary.tables(batch.positions.clone());
+        let bias = match cache.as_deref_mut() {
+            Some(cache) => cache.attention_bias(&batch.segments),
+            None => Batch::attention_bias(&batch.segments, &batch.segments, 0),
+        };
+        let mut x = embedding(self.embed_tokens.weight.val(), batch.input_ids.clone());
+        for (i, layer) in self.layers.iter().enumerate() {
+            if let Some(trace) = trace.as_deref_mut() {
+                trace.hidden_states.push(x.clone());
+            }
+            let layer_cache = cache.as_deref_mut().map(|c| c.layer(i));
+            x = layer.forward(x, &rotary, bias.clone(), layer_cache);
+        }
+        if let Some(trace) = trace {
+            trace.hidden_states.push(x.clone());
+        }
+        if let Some(cache) = cache {
+            cache.commit(&batch.segments);
+        }
+        self.norm.forward(x)
+    }
+}
+
+/// A Llama causal language model: `model` plus the output head (`lm_head`, or the embedding
+/// table when the checkpoint ties them).
+#[derive(Module, Debug)]
+pub struct LlamaForCausalLM<B: Backend> {
+    pub model: LlamaModel<B>,
+    pub lm_head: Option<Projection<B>>,
+}
+
+impl<B: Backend> LlamaForCausalLM<B> {
+    /// Builds the model from a weight source (a checkpoint or a random initialisation). Every
+    /// base parameter is frozen: it keeps no gradient and gets no optimizer state.
+    pub fn load(cfg: &LlamaConfig, source: Box<dyn WeightSource>, device: &B::Device) -> Result<Self, ModelError> {
+        let mut w = Loader { source, device: device.clone() };
+        let embed_tokens = Embedding { weight: w.matrix("model.embed_tokens.weight", cfg.vocab_size, cfg.hidden_size) };
+        let layers = (0..cfg.num_hidden_layers).map(|i| DecoderLayer::load(&mut w, cfg, i)).collect();
+        let norm = RmsNorm::load(&mut w, "model.norm", cfg.hidden_size, cfg.rms_norm_eps);
+        let lm_head = (!cfg.tie_word_embeddings).then(|| Projection::load(&mut w, "lm_head", cfg.hidden_size, cfg.vocab_size));
+        w.source.finish()?;
+        let model = LlamaModel { embed_tokens, layers, norm, rotary: Rope::new(cfg, device) };
+        Ok(LlamaForCausalLM { model, lm_head })
+    }
+
+    /// Logits `[batch, seq, vocab]` for every position.
+    pub fn forward(&self, batch: &Batch<B>) -> Tensor<B, 3> {
+        self.logits(self.model.forward(batch, None, None))
+    }
+
+    /// The output head applied to final hidden states `[batch, seq, hidden]`. Callers that need
+    /// only some positions (generation, chunked losses) pass just those.
+    pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
+        match &self.lm_head {
+            Some(head) => head.forward(hidden),
+            None => linear(hidden, self.model.embed_tokens.weight.val().transpose(), None),
+        }
+    }
+
+    /// The projection `kind` of decoder layer `layer`.
+    pub fn projection(&self, layer: usize, kind: ProjKind) -> &Projection<B> {
+        let l = &self.model.layers[layer];
+        match kind {
+            ProjKind::Q => &l.self_attn.q_proj,
+            ProjKind::K => &l.self_attn.k_proj,
+            ProjKind::V => &l.self_attn.v_proj,
+            ProjKind::O => &l.self_attn.o_proj,
+            ProjKind::Gate => &l.mlp.gate_proj,
+            ProjKind::Up => &l.mlp.up_proj,
+            ProjKind::Down => &l.mlp.down_proj,
+        }
+    }
+
+    pub fn projection_mut(&mut self, layer: usize, kind: ProjKind) -> &mut Projection<B> {
+        let l = &mut self.model.layers[layer];
+        match kind {
+            ProjKind::Q => &mut l.self_attn.q_proj,
+            ProjKind::K => &mut l.self_attn.k_proj,
+            ProjKind::V => &mut l.self_attn.v_proj,
+            ProjKind::O => &mut l.self_attn.o_proj,
+            ProjKind::Gate => &mut l.mlp.gate_proj,
+            ProjKind::Up => &mut l.mlp.up_proj,
+            ProjKind::Down => &mut l.mlp.down_proj,
+        }
+    }
+
+    pub fn num_layers(&self) -> usize {
+        self.model.layers.len()
+    }
+}
+
+/// Turns named checkpoint tensors into frozen Burn parameters on one device.
+struct Loader<B: Backend> {
+    source: Box<dyn WeightSource>,
+    device: B::Device,
+}
+
+impl<B: Backend> Loader<B> {
+    fn read(&mut self, name: &str, shape: &[usize], init: Init) -> Vec<f32> {
+        // On a problem the source records it and we continue with zeros, so that one load
+        // reports every missing or mis-shaped tensor at once.
+        self.source.tensor(name, shape, init).unwrap_or_else(|| vec![0.0; shape.iter().product()])
+    }
+
+    fn frozen<const D: usize>(&self, values: Vec<f32>, shape: [usize; D]) -> Param<Tensor<B, D>> {
+        let tensor = Tensor::from_data(TensorData::new(values, shape), &self.device);
+        Param::from_tensor(tensor).set_require_grad(false)
+    }
+
+    fn vector(&mut self, name: &str, n: usize) -> Param<Tensor<B, 1>> {
+        let values = self.read(name, &[n], Init::Ones);
+        self.frozen(values, [n])
+    }
+
+    fn matrix(&mut self, name: &str, rows: usize, cols: usize) -> Param<Tensor<B, 2>> {
+        let values = self.read(name, &[rows, cols], Init::Normal);
+        self.frozen(values, [rows, cols])
+    }
+
+    /// A PyTorch `[out, in]` weight stored as Burn's `[in, out]`.
+    fn matrix_transposed(&mut self, name: &str, out_features: usize, in_features: usize) -> Param<Tensor<B, 2>> {
+        let values = self.read(name, &[out_features, in_features], Init::Normal);
+        let mut transposed = vec![0.0; values.len()];
+        for o in 0..out_features {
+            for i in 0..in_features {
+                transposed[i * out_features + o] = values[o * in_features + i];
+            }
+        }
+        self.frozen(transposed, [in_features, out_features])
+    }
+}

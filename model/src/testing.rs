@@ -1,0 +1,81 @@
+//! Fixture locations and golden-tensor reading shared by the workspace's tests.
+//!
+//! Fixtures whose licence allows it live in the repo under `fixtures/`; the rest (the Llama
+//! tokenizers, non-commercial data) are read from `../shared`. When `CI=true` a missing shared
+//! file is a failure, never a silent skip.
+
+use std::path::{Path, PathBuf};
+
+use safetensors::{Dtype, SafeTensors};
+
+use crate::checkpoint::to_f32;
+
+/// The workspace root (the folder holding `fixtures/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("model/ has a parent").to_path_buf()
+}
+
+/// A path under the repo's `fixtures/`.
+pub fn fixture(relative: &str) -> PathBuf {
+    repo_root().join("fixtures").join(relative)
+}
+
+/// A path under `../shared`, or `None` (with a note) when it is absent outside CI.
+///
+/// # Panics
+/// When `CI=true` and the path is absent: CI must run every test.
+pub fn shared(relative: &str) -> Option<PathBuf> {
+    let path = repo_root().join("..").join("shared").join(relative);
+    if path.exists() {
+        return Some(path);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{} is required in CI but absent", path.display());
+    }
+    eprintln!("skipping: {} is absent", path.display());
+    None
+}
+
+/// Named tensors of a golden safetensors file.
+pub struct GoldenTensors {
+    bytes: Vec<u8>,
+}
+
+impl GoldenTensors {
+    pub fn open(path: &Path) -> Self {
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        GoldenTensors { bytes }
+    }
+
+    fn view(&self, name: &str) -> safetensors::tensor::TensorView<'_> {
+        let tensors = SafeTensors::deserialize(&self.bytes).expect("golden file parses");
+        tensors.tensor(name).unwrap_or_else(|_| panic!("golden tensor {name} missing"))
+    }
+
+    /// `(shape, values)` of a float tensor.
+    pub fn floats(&self, name: &str) -> (Vec<usize>, Vec<f32>) {
+        let view = self.view(name);
+        (view.shape().to_vec(), to_f32(view.dtype(), view.data()).expect("float tensor"))
+    }
+
+    /// Values of an i64 tensor.
+    pub fn ints(&self, name: &str) -> Vec<i64> {
+        let view = self.view(name);
+        assert_eq!(view.dtype(), Dtype::I64, "{name} is not i64");
+        view.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect()
+    }
+
+    /// Names of all tensors, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let tensors = SafeTensors::deserialize(&self.bytes).expect("golden file parses");
+        let mut names: Vec<String> = tensors.names().into_iter().map(String::from).collect();
+        names.sort();
+        names
+    }
+}
+
+/// Largest absolute difference between two equally long slices.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
