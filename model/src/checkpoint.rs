@@ -15,6 +15,7 @@ use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 
 use crate::error::ModelError;
+use crate::rng::SplitMix64;
 
 /// How a tensor should be created when it is not read from a file (see [`RandomInit`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -205,6 +206,18 @@ impl WeightSource for Checkpoint {
     }
 }
 
+/// A row-major `[rows, cols]` matrix transposed to `[cols, rows]` (PyTorch `[out, in]` weights
+/// to Burn's `[in, out]`, and back).
+pub fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; values.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = values[r * cols + c];
+        }
+    }
+    out
+}
+
 /// Converts little-endian stored values to f32.
 pub fn to_f32(dtype: Dtype, bytes: &[u8]) -> Result<Vec<f32>, String> {
     let words = |n: usize| bytes.chunks_exact(n);
@@ -228,7 +241,7 @@ pub struct RandomInit {
 
 impl RandomInit {
     pub fn new(seed: u64, std: f32) -> Self {
-        RandomInit { rng: SplitMix64(seed), std }
+        RandomInit { rng: SplitMix64::new(seed), std }
     }
 }
 
@@ -243,29 +256,5 @@ impl WeightSource for RandomInit {
 
     fn finish(self: Box<Self>) -> Result<(), ModelError> {
         Ok(())
-    }
-}
-
-/// A tiny, fast, portable generator: the same seed gives the same model on every machine.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in (0, 1].
-    fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Standard normal by Box-Muller.
-    fn normal(&mut self) -> f32 {
-        let (u1, u2) = (self.uniform(), self.uniform());
-        ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
     }
 }

@@ -10,6 +10,8 @@ pub mod config;
 pub mod error;
 pub mod generate;
 pub mod llama;
+pub mod loss;
+pub mod rng;
 pub mod rope;
 pub mod testing;
 pub mod tokenizer;

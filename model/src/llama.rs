@@ -1,7 +1,7 @@
 //! Llama 3.1 (LlamaForCausalLM) in Burn.
 //!
 //! Module and field names mirror the Hugging Face checkpoint (`model.layers.3.self_attn.q_proj`),
-//! so a tensor's name is its path in this tree; [`Projection::checkpoint_name`] is the single
+//! so a tensor's name is its path in this tree; [`ProjKind::checkpoint_name`] is the single
 //! place that spells those paths. Computation follows transformers' `modeling_llama.py` in f32:
 //! RMSNorm, rotate-half RoPE, grouped-query attention with scores scaled after `QKᵀ`, SwiGLU.
 
@@ -14,7 +14,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use crate::batch::Batch;
 use crate::cache::{KvCache, LayerCache};
-use crate::checkpoint::{Init, WeightSource};
+use crate::checkpoint::{transpose, Init, WeightSource};
 use crate::config::LlamaConfig;
 use crate::error::ModelError;
 use crate::rope::{apply_rotary, Rope, RotaryTables};
@@ -58,6 +58,12 @@ impl ProjKind {
             ProjKind::Q | ProjKind::K | ProjKind::V | ProjKind::O => "self_attn",
             ProjKind::Gate | ProjKind::Up | ProjKind::Down => "mlp",
         }
+    }
+
+    /// The checkpoint name of this projection in decoder layer `layer`, without `.weight`
+    /// (`model.layers.3.self_attn.q_proj`): the one place these paths are spelled.
+    pub fn checkpoint_name(self, layer: usize) -> String {
+        format!("model.layers.{layer}.{}.{}", self.block(), self.name())
     }
 
     /// `(in_features, out_features)` for this projection under `cfg`.
@@ -118,11 +124,6 @@ pub struct Projection<B: Backend> {
 }
 
 impl<B: Backend> Projection<B> {
-    /// The checkpoint name of projection `kind` in decoder layer `layer`, without `.weight`.
-    pub fn checkpoint_name(layer: usize, kind: ProjKind) -> String {
-        format!("model.layers.{layer}.{}.{}", kind.block(), kind.name())
-    }
-
     fn load(w: &mut Loader<B>, name: &str, in_features: usize, out_features: usize) -> Self {
         Projection { weight: w.matrix_transposed(&format!("{name}.weight"), out_features, in_features), adapter: None }
     }
@@ -227,7 +228,7 @@ impl<B: Backend> DecoderLayer<B> {
     fn load(w: &mut Loader<B>, cfg: &LlamaConfig, layer: usize) -> Self {
         let mut proj = |kind: ProjKind| {
             let (i, o) = kind.dims(cfg);
-            Projection::load(w, &Projection::<B>::checkpoint_name(layer, kind), i, o)
+            Projection::load(w, &kind.checkpoint_name(layer), i, o)
         };
         let self_attn = Attention {
             q_proj: proj(ProjKind::Q),
@@ -381,6 +382,10 @@ impl<B: Backend> LlamaForCausalLM<B> {
     pub fn num_layers(&self) -> usize {
         self.model.layers.len()
     }
+
+    pub fn vocab_size(&self) -> usize {
+        self.model.embed_tokens.weight.val().dims()[0]
+    }
 }
 
 /// Turns named checkpoint tensors into frozen Burn parameters on one device.
@@ -414,12 +419,6 @@ impl<B: Backend> Loader<B> {
     /// A PyTorch `[out, in]` weight stored as Burn's `[in, out]`.
     fn matrix_transposed(&mut self, name: &str, out_features: usize, in_features: usize) -> Param<Tensor<B, 2>> {
         let values = self.read(name, &[out_features, in_features], Init::Normal);
-        let mut transposed = vec![0.0; values.len()];
-        for o in 0..out_features {
-            for i in 0..in_features {
-                transposed[i * out_features + o] = values[o * in_features + i];
-            }
-        }
-        self.frozen(transposed, [in_features, out_features])
+        self.frozen(transpose(&values, out_features, in_features), [in_features, out_features])
     }
 }
