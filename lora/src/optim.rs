@@ -64,3 +64,50 @@ impl<B: Backend> AdamW<B> {
         decayed - moments.exp_avg.clone().div(denom).mul_scalar(step_size)
     }
 }
+
+/// Names of the moment tensors of parameter `name` in a saved state file.
+fn moment_names(name: &str) -> [String; 2] {
+    [format!("{name}.exp_avg"), format!("{name}.exp_avg_sq")]
+}
+
+impl<B: Backend> AdamW<B> {
+    /// Saves the moments (f32, exactly) to a safetensors file; the step count is the caller's
+    /// to keep (it goes in the trainer state).
+    pub fn save_state(&self, path: &std::path::Path) -> Result<(), crate::LoraError> {
+        use crate::safetensors_out::{write_safetensors, StoreDtype, TensorEntry};
+        let mut entries = Vec::new();
+        let mut values = BTreeMap::new();
+        for (name, moments) in &self.state {
+            let [avg, avg_sq] = moment_names(name);
+            for (key, tensor) in [(avg, &moments.exp_avg), (avg_sq, &moments.exp_avg_sq)] {
+                entries.push(TensorEntry { name: key.clone(), shape: tensor.dims().to_vec() });
+                values.insert(key, tensor.clone());
+            }
+        }
+        write_safetensors(path, &entries, StoreDtype::F32, |name| {
+            Ok(values[name].clone().into_data().convert::<f32>().to_vec::<f32>().expect("f32 data"))
+        })
+    }
+
+    /// Restores moments saved by [`AdamW::save_state`] and the step count.
+    pub fn load_state(&mut self, path: &std::path::Path, step: u64, device: &B::Device) -> Result<(), crate::LoraError> {
+        use burn::tensor::TensorData;
+        let file = guardtune_model::Checkpoint::open_file(path)?;
+        let mut state = BTreeMap::new();
+        let names: Vec<String> = file.names().filter_map(|n| n.strip_suffix(".exp_avg").map(String::from)).collect();
+        for name in names {
+            let [avg, avg_sq] = moment_names(&name);
+            let load = |key: &str| -> Result<Tensor<B, 2>, crate::LoraError> {
+                let (shape, values) = file.read(key)?;
+                if shape.len() != 2 {
+                    return Err(crate::LoraError::adapter(path, format!("`{key}` is not a matrix")));
+                }
+                Ok(Tensor::from_data(TensorData::new(values, [shape[0], shape[1]]), device))
+            };
+            state.insert(name, Moments { exp_avg: load(&avg)?, exp_avg_sq: load(&avg_sq)? });
+        }
+        self.state = state;
+        self.step = step;
+        Ok(())
+    }
+}

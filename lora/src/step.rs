@@ -22,9 +22,41 @@ use crate::optim::AdamW;
 pub struct MicroBatch {
     pub input_ids: Vec<Vec<u32>>,
     pub labels: Vec<Vec<i64>>,
+    /// With packing, the lengths of the samples laid end to end in each row: attention and
+    /// positions restart at each sample. `None`: one sample per row.
+    pub packed_lengths: Option<Vec<Vec<usize>>>,
 }
 
 impl MicroBatch {
+    /// One sample per row.
+    pub fn unpacked(input_ids: Vec<Vec<u32>>, labels: Vec<Vec<i64>>) -> Self {
+        MicroBatch { input_ids, labels, packed_lengths: None }
+    }
+
+    /// The model input: rows padded on the right, or packed samples.
+    pub fn batch<B: burn::tensor::backend::Backend>(&self, pad_id: u32, device: &B::Device) -> Batch<B> {
+        match &self.packed_lengths {
+            None => Batch::right_padded(&self.input_ids, pad_id, device),
+            Some(lengths) => {
+                let rows: Vec<Vec<Vec<u32>>> = self
+                    .input_ids
+                    .iter()
+                    .zip(lengths)
+                    .map(|(row, lens)| {
+                        let mut start = 0;
+                        lens.iter()
+                            .map(|&len| {
+                                start += len;
+                                row[start - len..start].to_vec()
+                            })
+                            .collect()
+                    })
+                    .collect();
+                Batch::packed(&rows, pad_id, device)
+            }
+        }
+    }
+
     /// Number of predicted tokens (labels after the first position that are not ignored).
     pub fn targets(&self) -> usize {
         self.labels.iter().map(|row| row.iter().skip(1).filter(|&&l| l != IGNORE_INDEX).count()).sum()
@@ -49,11 +81,24 @@ pub fn accumulate<B: AutodiffBackend>(
     grads: &mut Gradients<B>,
     device: &B::Device,
 ) -> f64 {
-    let batch = Batch::<B>::right_padded(&micro.input_ids, pad_id, device);
+    let loss = forward_loss(model, micro, pad_id, device);
+    let loss_sum: f64 = loss.clone().into_scalar().elem();
+    backward_into(model, loss, step_targets, grads);
+    loss_sum
+}
+
+/// The forward half of [`accumulate`]: the micro-batch's summed token loss, still attached to
+/// the autodiff graph.
+pub fn forward_loss<B: AutodiffBackend>(model: &LlamaForCausalLM<B>, micro: &MicroBatch, pad_id: u32, device: &B::Device) -> Tensor<B, 1> {
+    let batch = micro.batch::<B>(pad_id, device);
     let hidden = model.model.forward(&batch, None, None);
-    let (sum, _) = nll_sum(model, hidden, &micro.labels);
-    let loss_sum: f64 = sum.clone().into_scalar().elem();
-    let backward = sum.div_scalar(step_targets.max(1) as f64).backward();
+    nll_sum(model, hidden, &micro.labels).0
+}
+
+/// The backward half of [`accumulate`]: differentiates `loss_sum / step_targets` and adds the
+/// adapter gradients to `grads`.
+pub fn backward_into<B: AutodiffBackend>(model: &LlamaForCausalLM<B>, loss_sum: Tensor<B, 1>, step_targets: usize, grads: &mut Gradients<B>) {
+    let backward = loss_sum.div_scalar(step_targets.max(1) as f64).backward();
     for site in attached_sites(model) {
         let lora = adapter(model, site);
         for (is_a, param) in [(true, &lora.a), (false, &lora.b)] {
@@ -66,7 +111,6 @@ pub fn accumulate<B: AutodiffBackend>(
             grads.insert(name, summed);
         }
     }
-    loss_sum
 }
 
 /// Scales gradients so their global L2 norm is at most `max_norm` (torch's

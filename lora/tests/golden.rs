@@ -55,7 +55,7 @@ fn training_batches(rows_per_micro: usize) -> Vec<MicroBatch> {
         })
         .collect();
     rows.chunks(rows_per_micro)
-        .map(|chunk| MicroBatch { input_ids: chunk.iter().map(|r| r.0.clone()).collect(), labels: chunk.iter().map(|r| r.1.clone()).collect() })
+        .map(|chunk| MicroBatch::unpacked(chunk.iter().map(|r| r.0.clone()).collect(), chunk.iter().map(|r| r.1.clone()).collect()))
         .collect()
 }
 

@@ -1,1 +1,62 @@
-fn main() {}
+//! `guardtune`: fine-tune Llama 3.1 models with LoRA into safety guards.
+//!
+//! Errors print as one line on stderr; the exit code is 1 for a failed job and 2 for a usage
+//! or configuration error.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use guardtune::commands::{export::ExportArgs, generate::GenerateArgs, perplexity::PerplexityArgs, train::{TrainArgs, TrainJob}};
+use guardtune::config::load_run_config;
+use guardtune::commands::bench::BenchArgs;
+use guardtune::device::run_on;
+
+#[derive(Parser)]
+#[command(name = "guardtune", version, about = "Fine-tune Llama 3.1 with LoRA into LLM safety guards")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a LoRA adapter from a TOML run config.
+    Train(TrainArgs),
+    /// Mean negative log-likelihood and perplexity of a text file.
+    Perplexity(PerplexityArgs),
+    /// Greedy generation from a prompt.
+    Generate(GenerateArgs),
+    /// Rewrite an adapter in another dtype, or merge it into the base model.
+    Export(ExportArgs),
+    /// Time LoRA training steps on a random model of a given shape (tokens/s, memory, MFU).
+    Bench(BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(args) => match load_run_config(&args.config, &args.overrides) {
+            Ok(config) => run_on(&config.model.device.clone(), TrainJob { config, resume: args.resume }).map(|_| ()),
+            Err(err) => {
+                eprintln!("error: {err}");
+                return ExitCode::from(2);
+            }
+        },
+        Command::Perplexity(args) => run_on(&args.device.clone(), args),
+        Command::Generate(args) => run_on(&args.device.clone(), args),
+        Command::Export(args) => run_on(&args.device.clone(), args),
+        Command::Bench(args) => run_on(&args.device.clone(), args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", one_line(&err));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line.
+fn one_line(err: &anyhow::Error) -> String {
+    err.chain().map(|e| e.to_string()).collect::<Vec<_>>().join(": ").replace('\n', " ")
+}

@@ -1,0 +1,54 @@
+//! Paths to fixtures and to the shared reference files, and the tokenizers used by the tests.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use guardtune_data::GuardTokenizer;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// A file under `data/fixtures/`.
+pub fn fixture(relative: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures")).join(relative)
+}
+
+/// A file under `data/tests/golden/`, read exactly.
+pub fn golden(name: &str) -> String {
+    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden")).join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A file under the shared reference folder (`../shared` from the repository root). Files there
+/// may not be copied into the repository (licences), so when one is missing the test is skipped
+/// with a note, except under CI (`CI=true`), where a missing file fails the test.
+pub fn shared(relative: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")).join(relative);
+    if path.exists() {
+        return Some(path);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but the shared file {} is missing", path.display());
+    }
+    eprintln!("note: skipping, {} is not present", path.display());
+    None
+}
+
+/// The Llama 3.1 tokenizer (no chat template of its own: the built-in Llama 3.1 format is used).
+pub fn llama31() -> Option<&'static GuardTokenizer> {
+    static TOKENIZER: OnceLock<Option<GuardTokenizer>> = OnceLock::new();
+    TOKENIZER
+        .get_or_init(|| {
+            shared("models/llama3.1-tokenizer")
+                .map(|dir| GuardTokenizer::from_model_dir(&dir).expect("Llama 3.1 tokenizer loads"))
+        })
+        .as_ref()
+}
+
+/// SmolLM2-135M-Instruct's tokenizer and ChatML template.
+pub fn smollm2() -> Option<&'static GuardTokenizer> {
+    static TOKENIZER: OnceLock<Option<GuardTokenizer>> = OnceLock::new();
+    TOKENIZER
+        .get_or_init(|| {
+            shared("models/smollm2-135m-instruct")
+                .map(|dir| GuardTokenizer::from_model_dir(&dir).expect("SmolLM2 tokenizer loads"))
+        })
+        .as_ref()
+}

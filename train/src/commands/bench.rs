@@ -1,0 +1,490 @@
+//! `guardtune bench`: times full LoRA training steps (forward, backward, optimizer) on a randomly
+//! initialised model of a given shape, and reports throughput, peak memory and model FLOP
+//! utilisation against the backend's measured matmul peak on this machine.
+//!
+//! The step is the trainer's own (`guardtune_lora::step`), cut into its forward, backward and
+//! optimizer parts so each can be timed; the data are uniformly random token ids with
+//! labels = inputs, as in `../shared/tools/peft_cpu_bench.py`, which this is compared against.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use burn::backend::Autodiff;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Distribution, ElementConversion, Tensor};
+use guardtune_lora::step::{apply_update, backward_into, forward_loss, Gradients};
+use guardtune_lora::{attach, AdamW, AdamWConfig, LoraConfig, LoraInit, MicroBatch, TargetModules};
+use guardtune_model::rng::SplitMix64;
+use guardtune_model::{LlamaConfig, LlamaForCausalLM, ProjKind, RandomInit, RopeScaling};
+use serde::Serialize;
+
+use crate::device::BackendJob;
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// small, llama31-8b-layer, or a model's config.json.
+    #[arg(long, default_value = "small")]
+    pub shape: String,
+    /// Rows per step (default: 8 for small, 1 otherwise).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Tokens per row (default: 128 for small, 512 otherwise).
+    #[arg(long)]
+    pub seq: Option<usize>,
+    /// LoRA rank.
+    #[arg(long, default_value_t = 16)]
+    pub r: usize,
+    /// LoRA alpha (the update is scaled by alpha / r).
+    #[arg(long, default_value_t = 32.0)]
+    pub alpha: f64,
+    /// LoRA dropout (the PEFT reference script uses 0.05).
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f64,
+    /// Projections that get adapters: all-linear, or names (q_proj,k_proj,...).
+    #[arg(long, value_delimiter = ',', num_args = 1.., default_value = "all-linear")]
+    pub targets: Vec<String>,
+    /// f32 or bf16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// Timed steps (default: 20 for small, 5 otherwise).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Untimed warm-up steps (default: 3 for small, 1 otherwise).
+    #[arg(long)]
+    pub warmup: Option<usize>,
+    /// Print exactly one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// Everything a benchmark run needs, resolved from the arguments.
+#[derive(Clone, Debug)]
+pub struct BenchPlan {
+    pub shape: String,
+    pub model: LlamaConfig,
+    pub lora: LoraConfig,
+    pub batch: usize,
+    pub seq: usize,
+    pub steps: usize,
+    pub warmup: usize,
+    /// Side of the square f32 matmul that measures the backend's peak.
+    pub peak_matmul_size: usize,
+}
+
+/// Side of the square matmul timed for the peak: large enough to reach gemm's steady state.
+const PEAK_MATMUL_SIZE: usize = 2048;
+
+impl BenchArgs {
+    pub fn plan(&self) -> Result<BenchPlan> {
+        if self.dtype == "bf16" {
+            bail!(
+                "--dtype bf16 is not available: the model computes in f32 only, and Burn's CPU backend (flex 0.21) \
+                 has no bf16 arithmetic (its bf16 matmul converts both operands to f32, multiplies in f32 and \
+                 rounds back), so a bf16 run would time f32 math plus conversions; use --dtype f32"
+            );
+        }
+        if self.dtype != "f32" {
+            bail!("unknown --dtype \"{}\" (expected f32 or bf16)", self.dtype);
+        }
+        let (model, batch, seq, steps, warmup) = match self.shape.as_str() {
+            "small" => (small_shape(), 8, 128, 20, 3),
+            "llama31-8b-layer" => (llama31_8b_layer_shape(), 1, 512, 5, 1),
+            path => {
+                let config = LlamaConfig::from_file(&PathBuf::from(path))
+                    .with_context(|| format!("--shape {path}: expected small, llama31-8b-layer or a config.json"))?;
+                (config, 1, 512, 5, 1)
+            }
+        };
+        let plan = BenchPlan {
+            shape: self.shape.clone(),
+            model,
+            lora: LoraConfig {
+                r: self.r,
+                alpha: self.alpha,
+                dropout: self.dropout,
+                target_modules: target_modules(&self.targets),
+                layers: None,
+                use_rslora: false,
+                init: LoraInit::Peft,
+            },
+            batch: self.batch.unwrap_or(batch),
+            seq: self.seq.unwrap_or(seq),
+            steps: self.steps.unwrap_or(steps),
+            warmup: self.warmup.unwrap_or(warmup),
+            peak_matmul_size: PEAK_MATMUL_SIZE,
+        };
+        if plan.batch == 0 || plan.seq < 2 || plan.steps == 0 {
+            bail!("--batch and --steps must be at least 1 and --seq at least 2");
+        }
+        plan.lora.validate().map_err(|e| anyhow::anyhow!(e))?;
+        Ok(plan)
+    }
+}
+
+fn target_modules(targets: &[String]) -> TargetModules {
+    match targets {
+        [one] if one == "all-linear" => TargetModules::Preset(one.clone()),
+        names => TargetModules::Names(names.to_vec()),
+    }
+}
+
+/// Llama 3.1's RoPE scaling, as in the reference script.
+fn llama31_rope() -> RopeScaling {
+    RopeScaling::Llama3 { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_position_embeddings: 8192.0 }
+}
+
+/// A Llama 3.1 configuration with the reference script's constants and the given dimensions.
+fn llama31(vocab: usize, hidden: usize, intermediate: usize, layers: usize, heads: usize, kv_heads: usize) -> LlamaConfig {
+    LlamaConfig {
+        vocab_size: vocab,
+        hidden_size: hidden,
+        intermediate_size: intermediate,
+        num_hidden_layers: layers,
+        num_attention_heads: heads,
+        num_key_value_heads: kv_heads,
+        head_dim: hidden / heads,
+        rms_norm_eps: 1e-5,
+        rope_theta: 500_000.0,
+        rope_scaling: llama31_rope(),
+        max_position_embeddings: 131_072,
+        tie_word_embeddings: false,
+        stored_dtype: None,
+        bos_token_id: Some(1),
+        eos_token_ids: vec![2],
+        pad_token_id: None,
+    }
+}
+
+/// The issue's `small` shape.
+pub fn small_shape() -> LlamaConfig {
+    llama31(32_000, 256, 688, 4, 8, 4)
+}
+
+/// One Llama-3.1-8B decoder layer with a 256-token vocabulary, so the head costs next to nothing.
+pub fn llama31_8b_layer_shape() -> LlamaConfig {
+    llama31(256, 4096, 14_336, 1, 32, 8)
+}
+
+/// Model FLOPs of one LoRA training step per token (peers.md section 4.2):
+/// `4 N_mm + 12 L d T + 6 N_lora`. The frozen matmuls cost a forward and an input-gradient pass
+/// (no weight gradient); attention counts the full `T x T` square (the PaLM/nanoGPT convention,
+/// and what this model computes: masked scores are computed, then set to -inf).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct LoraFlops {
+    /// Weights of every linear layer and the output head (the embedding lookup is free).
+    pub matmul_params: u64,
+    /// Trainable adapter weights (`r (in + out)` per adapted projection).
+    pub lora_params: u64,
+    pub per_token: u64,
+}
+
+impl LoraFlops {
+    pub fn new(model: &LlamaConfig, lora: &LoraConfig, seq: usize) -> Result<Self> {
+        let kinds = lora.targets().map_err(|e| anyhow::anyhow!(e))?;
+        let layers = model.num_hidden_layers as u64;
+        let size = |kind: ProjKind| {
+            let (i, o) = kind.dims(model);
+            (i as u64, o as u64)
+        };
+        let per_layer: u64 = ProjKind::ALL.iter().map(|&k| size(k).0 * size(k).1).sum();
+        let matmul_params = layers * per_layer + (model.hidden_size * model.vocab_size) as u64;
+        let lora_per_layer: u64 = kinds.iter().map(|&k| lora.r as u64 * (size(k).0 + size(k).1)).sum();
+        let lora_params = layers * lora_per_layer;
+        let attention_width = (model.num_attention_heads * model.head_dim) as u64;
+        let attention = 12 * layers * attention_width * seq as u64;
+        Ok(LoraFlops { matmul_params, lora_params, per_token: 4 * matmul_params + attention + 6 * lora_params })
+    }
+}
+
+/// What `guardtune bench` reports (also its `--json` object).
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    pub shape: String,
+    pub backend: String,
+    pub dtype: &'static str,
+    pub batch: usize,
+    pub seq: usize,
+    pub layers: usize,
+    pub hidden: usize,
+    pub vocab: usize,
+    pub lora_r: usize,
+    pub lora_alpha: f64,
+    pub lora_dropout: f64,
+    pub trainable_params: u64,
+    pub warmup_steps: usize,
+    pub timed_steps: usize,
+    /// Tokens in the timed steps over their total time (the reference script's definition).
+    pub tokens_per_s: f64,
+    pub step_ms_mean: f64,
+    pub step_ms_median: f64,
+    pub forward_ms_median: f64,
+    pub backward_ms_median: f64,
+    pub optimizer_ms_median: f64,
+    /// VmHWM of this process: the most resident memory it ever had.
+    pub peak_rss_mib: f64,
+    pub flops: LoraFlops,
+    pub attention_flops: &'static str,
+    pub achieved_gflop_s: f64,
+    pub matmul_peak_gflop_s: f64,
+    pub matmul_peak_shape: String,
+    /// Model FLOP utilisation: achieved over the measured matmul peak.
+    pub mfu: f64,
+    pub loss_first: f64,
+    pub loss_last: f64,
+}
+
+impl BackendJob for BenchArgs {
+    type Output = ();
+
+    fn run<B: Backend>(self, device: B::Device) -> Result<()> {
+        let plan = self.plan()?;
+        let report = run_bench::<Autodiff<B>>(&plan, &device)?;
+        if self.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            print_report(&report);
+        }
+        Ok(())
+    }
+}
+
+/// Milliseconds spent in each part of one step.
+#[derive(Clone, Copy, Debug)]
+struct StepTimes {
+    forward: f64,
+    backward: f64,
+    optimizer: f64,
+}
+
+impl StepTimes {
+    fn total(&self) -> f64 {
+        self.forward + self.backward + self.optimizer
+    }
+}
+
+/// Builds the model, runs warm-up and timed steps, and measures the matmul peak.
+pub fn run_bench<B: AutodiffBackend>(plan: &BenchPlan, device: &B::Device) -> Result<BenchReport> {
+    let flops = LoraFlops::new(&plan.model, &plan.lora, plan.seq)?;
+    let mut model = LlamaForCausalLM::<B>::load(&plan.model, Box::new(RandomInit::new(0, 0.02)), device)?;
+    attach(&mut model, &plan.lora, 1, device)?;
+    let mut optimizer = AdamW::<B::InnerBackend>::new(AdamWConfig::default());
+    let mut data = SplitMix64::new(1234);
+    let mut losses = Vec::new();
+    let mut times = Vec::new();
+    for step in 0..plan.warmup + plan.steps {
+        let micro = random_micro_batch(&mut data, plan.batch, plan.seq, plan.model.vocab_size);
+        let (loss, t) = timed_step(&mut model, &mut optimizer, &micro, device)?;
+        losses.push(loss);
+        if step >= plan.warmup {
+            times.push(t);
+        }
+    }
+    let peak = matmul_peak_gflop_s::<B::InnerBackend>(plan.peak_matmul_size, device)?;
+    let total_s: f64 = times.iter().map(StepTimes::total).sum::<f64>() / 1e3;
+    let tokens_per_s = (plan.batch * plan.seq * times.len()) as f64 / total_s;
+    let achieved = tokens_per_s * flops.per_token as f64 / 1e9;
+    let median_of = |part: fn(&StepTimes) -> f64| median(times.iter().map(part).collect());
+    Ok(BenchReport {
+        shape: plan.shape.clone(),
+        backend: B::name(device),
+        dtype: "f32",
+        batch: plan.batch,
+        seq: plan.seq,
+        layers: plan.model.num_hidden_layers,
+        hidden: plan.model.hidden_size,
+        vocab: plan.model.vocab_size,
+        lora_r: plan.lora.r,
+        lora_alpha: plan.lora.alpha,
+        lora_dropout: plan.lora.dropout,
+        trainable_params: flops.lora_params,
+        warmup_steps: plan.warmup,
+        timed_steps: times.len(),
+        tokens_per_s,
+        step_ms_mean: 1e3 * total_s / times.len() as f64,
+        step_ms_median: median_of(StepTimes::total),
+        forward_ms_median: median_of(|t| t.forward),
+        backward_ms_median: median_of(|t| t.backward),
+        optimizer_ms_median: median_of(|t| t.optimizer),
+        peak_rss_mib: peak_rss_mib(),
+        flops,
+        attention_flops: "full T x T square (PaLM convention)",
+        achieved_gflop_s: achieved,
+        matmul_peak_gflop_s: peak,
+        matmul_peak_shape: format!("f32 {0}x{0}x{0}", plan.peak_matmul_size),
+        mfu: achieved / peak,
+        loss_first: losses.first().copied().unwrap_or(f64::NAN),
+        loss_last: losses.last().copied().unwrap_or(f64::NAN),
+    })
+}
+
+/// One optimizer step (no clipping, as in the reference), timed part by part; returns the mean
+/// token loss.
+fn timed_step<B: AutodiffBackend>(
+    model: &mut LlamaForCausalLM<B>,
+    optimizer: &mut AdamW<B::InnerBackend>,
+    micro: &MicroBatch,
+    device: &B::Device,
+) -> Result<(f64, StepTimes)> {
+    let targets = micro.targets();
+    let start = Instant::now();
+    let loss = forward_loss(model, micro, 0, device);
+    let loss_sum: f64 = loss.clone().into_scalar().elem();
+    B::sync(device)?;
+    let forward_done = Instant::now();
+    let mut grads = Gradients::<B>::new();
+    backward_into(model, loss, targets, &mut grads);
+    B::sync(device)?;
+    let backward_done = Instant::now();
+    apply_update(model, optimizer, grads, 1e-4);
+    B::sync(device)?;
+    let done = Instant::now();
+    let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
+    let times = StepTimes {
+        forward: ms(start, forward_done),
+        backward: ms(forward_done, backward_done),
+        optimizer: ms(backward_done, done),
+    };
+    Ok((loss_sum / targets.max(1) as f64, times))
+}
+
+/// `batch` rows of `seq` uniformly random token ids; every next token is a target.
+fn random_micro_batch(rng: &mut SplitMix64, batch: usize, seq: usize, vocab: usize) -> MicroBatch {
+    let input_ids: Vec<Vec<u32>> =
+        (0..batch).map(|_| (0..seq).map(|_| (rng.next_u64() % vocab as u64) as u32).collect()).collect();
+    let labels = input_ids.iter().map(|row| row.iter().map(|&t| t as i64).collect()).collect();
+    MicroBatch::unpacked(input_ids, labels)
+}
+
+/// The best of a few timed `n x n x n` f32 matmuls on the backend, in GFLOP/s.
+fn matmul_peak_gflop_s<B: Backend>(n: usize, device: &B::Device) -> Result<f64> {
+    let a = Tensor::<B, 2>::random([n, n], Distribution::Default, device);
+    let b = Tensor::<B, 2>::random([n, n], Distribution::Default, device);
+    let mut best = f64::INFINITY;
+    for _ in 0..4 {
+        B::sync(device)?;
+        let start = Instant::now();
+        let c = a.clone().matmul(b.clone());
+        B::sync(device)?;
+        best = best.min(start.elapsed().as_secs_f64());
+        drop(c);
+    }
+    Ok(2.0 * (n as f64).powi(3) / best / 1e9)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// Peak resident memory of this process (VmHWM in /proc/self/status), or NaN where there is none.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+fn print_report(r: &BenchReport) {
+    println!("shape {} on {} ({}): batch {} x seq {}, {} layer(s), hidden {}, vocab {}", r.shape, r.backend, r.dtype, r.batch, r.seq, r.layers, r.hidden, r.vocab);
+    println!(
+        "LoRA r {} alpha {} dropout {}: {} trainable parameters; {} warm-up + {} timed steps",
+        r.lora_r, r.lora_alpha, r.lora_dropout, r.trainable_params, r.warmup_steps, r.timed_steps
+    );
+    println!("tokens/s: {:.1}", r.tokens_per_s);
+    println!(
+        "ms/step: mean {:.1}, median {:.1} (forward {:.1}, backward {:.1}, optimizer {:.1}; medians)",
+        r.step_ms_mean, r.step_ms_median, r.forward_ms_median, r.backward_ms_median, r.optimizer_ms_median
+    );
+    println!("peak resident memory: {:.0} MiB", r.peak_rss_mib);
+    println!(
+        "FLOPs/token: {:.3} G (4 N_mm + 12 L d T + 6 N_lora; attention: {})",
+        r.flops.per_token as f64 / 1e9,
+        r.attention_flops
+    );
+    println!(
+        "MFU: {:.1}% ({:.1} GFLOP/s of a measured {:.1} GFLOP/s {} matmul peak)",
+        100.0 * r.mfu,
+        r.achieved_gflop_s,
+        r.matmul_peak_gflop_s,
+        r.matmul_peak_shape
+    );
+    println!("loss: {:.4} -> {:.4}", r.loss_first, r.loss_last);
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::Flex;
+
+    use super::*;
+
+    fn lora(r: usize) -> LoraConfig {
+        LoraConfig {
+            r,
+            alpha: 2.0 * r as f64,
+            dropout: 0.0,
+            target_modules: TargetModules::Preset("all-linear".into()),
+            layers: None,
+            use_rslora: false,
+            init: LoraInit::Peft,
+        }
+    }
+
+    #[test]
+    fn flops_of_the_small_shape_by_hand() {
+        // Per layer: q 256*256 + k 256*128 + v 256*128 + o 256*256 + 3 * 256*688 = 724,992;
+        // 4 layers + lm_head 256*32000 = 2,899,968 + 8,192,000.
+        // LoRA r 16 per layer: 16*(512 + 384 + 384 + 512 + 3*944) = 73,984; 4 layers.
+        // Attention: 12 * 4 layers * 256 * 128 = 1,572,864.
+        let flops = LoraFlops::new(&small_shape(), &lora(16), 128).unwrap();
+        assert_eq!(flops.matmul_params, 11_091_968);
+        assert_eq!(flops.lora_params, 295_936);
+        assert_eq!(flops.per_token, 4 * 11_091_968 + 1_572_864 + 6 * 295_936);
+        assert_eq!(flops.per_token, 47_716_352);
+    }
+
+    #[test]
+    fn one_step_on_a_tiny_shape() {
+        let plan = BenchPlan {
+            shape: "tiny".into(),
+            model: llama31(64, 32, 48, 2, 4, 2),
+            lora: lora(4),
+            batch: 2,
+            seq: 8,
+            steps: 1,
+            warmup: 1,
+            peak_matmul_size: 32,
+        };
+        let report = run_bench::<Autodiff<Flex>>(&plan, &Default::default()).unwrap();
+        assert_eq!(report.timed_steps, 1);
+        assert!(report.tokens_per_s > 0.0 && report.mfu > 0.0);
+        assert!(report.loss_first.is_finite() && report.loss_last.is_finite());
+        // Random ids over 64 tokens and near-zero logits: the loss starts near ln 64.
+        assert!((report.loss_first - 64f64.ln()).abs() < 0.1, "{}", report.loss_first);
+        assert!(report.peak_rss_mib > 0.0);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["flops"]["lora_params"], 2 * 4 * (2 * (32 + 32) + 2 * (32 + 16) + 2 * (32 + 48) + (48 + 32)));
+    }
+
+    #[test]
+    fn bf16_is_refused_with_the_reason() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            bench: BenchArgs,
+        }
+        let cli = Cli::parse_from(["bench", "--dtype", "bf16"]);
+        let err = cli.bench.plan().unwrap_err().to_string();
+        assert!(err.contains("bf16") && err.contains("f32"), "{err}");
+    }
+}

@@ -1,0 +1,70 @@
+//! `guardtune export`: an adapter rewritten in another dtype, or merged into the base as a
+//! complete Hugging Face model folder.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Result};
+use burn::tensor::backend::Backend;
+use guardtune_lora::merge::export_merged;
+use guardtune_lora::peft::read_adapter_config;
+use guardtune_lora::safetensors_out::parse_size;
+use guardtune_lora::{save_adapter, StoreDtype};
+
+use crate::device::BackendJob;
+use crate::model_dir::load_model_with_adapter;
+
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// The base model folder the adapter was trained on.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The PEFT adapter folder.
+    #[arg(long)]
+    pub adapter: PathBuf,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Merge the adapter into the base weights (in f32, cast once) and write a full model.
+    #[arg(long)]
+    pub merge: bool,
+    /// Stored dtype: f32, bf16 or f16 (default: f32 for adapters, the base's dtype when merging).
+    #[arg(long)]
+    pub dtype: Option<String>,
+    /// Largest shard of a merged model (e.g. 5GB, 500MB, 2GiB).
+    #[arg(long, default_value = "5GB")]
+    pub shard_size: String,
+    /// cpu, cuda or cuda:N (merging runs the B @ A products there).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+impl BackendJob for ExportArgs {
+    type Output = ();
+
+    fn run<B: Backend>(self, device: B::Device) -> Result<()> {
+        let (config, model) = load_model_with_adapter::<B>(&self.model, Some(&self.adapter), &device)?;
+        let dtype = match (&self.dtype, self.merge) {
+            (Some(name), _) => StoreDtype::parse(name).map_err(|e| anyhow!(e))?,
+            (None, false) => StoreDtype::F32,
+            (None, true) => config.stored_dtype.as_deref().and_then(|d| StoreDtype::parse(d).ok()).unwrap_or(StoreDtype::F32),
+        };
+        if self.merge {
+            let shard_size = parse_size(&self.shard_size).map_err(|e| anyhow!(e))?;
+            export_merged(&model, &self.model, &self.out, dtype, shard_size)?;
+            println!("merged model written to {} ({})", self.out.display(), dtype.torch_name());
+        } else {
+            let lora_config = read_adapter_config(&self.adapter)?;
+            let base_name = adapter_base_name(&self.adapter).unwrap_or_else(|| self.model.display().to_string());
+            save_adapter(&model, &lora_config, &base_name, &self.out, dtype)?;
+            println!("adapter written to {} ({})", self.out.display(), dtype.torch_name());
+        }
+        Ok(())
+    }
+}
+
+/// The `base_model_name_or_path` the adapter already names, kept on rewrite.
+fn adapter_base_name(adapter: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(adapter.join(guardtune_lora::peft::CONFIG_FILE)).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json.get("base_model_name_or_path")?.as_str().map(String::from)
+}

@@ -1,0 +1,41 @@
+//! `guardtune generate`: greedy continuation of a prompt, with the KV cache.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use burn::tensor::backend::Backend;
+use guardtune_model::{generate_greedy, Tokenizer};
+
+use crate::device::BackendJob;
+use crate::model_dir::load_model_with_adapter;
+
+#[derive(clap::Args)]
+pub struct GenerateArgs {
+    /// Hugging Face model folder (config.json, safetensors, tokenizer.json).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// PEFT adapter folder applied on top of the model (unmerged).
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
+    /// Stop after this many new tokens (or at a stop token).
+    #[arg(long, default_value_t = 64)]
+    pub max_new_tokens: usize,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// The prompt text.
+    pub prompt: String,
+}
+
+impl BackendJob for GenerateArgs {
+    type Output = ();
+
+    fn run<B: Backend>(self, device: B::Device) -> Result<()> {
+        let tokenizer = Tokenizer::from_model_dir(&self.model)?;
+        let (_, model) = load_model_with_adapter::<B>(&self.model, self.adapter.as_deref(), &device)?;
+        let ids = tokenizer.encode(&self.prompt, true)?;
+        let out = generate_greedy(&model, &[ids], self.max_new_tokens, &tokenizer.stop_ids, tokenizer.pad_id, &device)?;
+        println!("{}", tokenizer.decode(&out[0], true)?);
+        Ok(())
+    }
+}

@@ -1,0 +1,73 @@
+//! `guardtune perplexity`: mean next-token NLL and perplexity of a text file under a model.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use burn::tensor::backend::Backend;
+use burn::tensor::ElementConversion;
+use guardtune_model::loss::nll_sum;
+use guardtune_model::{Batch, Tokenizer};
+use serde::Serialize;
+
+use crate::device::BackendJob;
+use crate::model_dir::load_model_with_adapter;
+
+#[derive(clap::Args)]
+pub struct PerplexityArgs {
+    /// Hugging Face model folder (config.json, safetensors, tokenizer.json).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// PEFT adapter folder applied on top of the model (unmerged).
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
+    /// Text file, tokenized exactly as it is (a trailing newline included).
+    #[arg(long)]
+    pub text_file: PathBuf,
+    /// Print exactly one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+#[derive(Serialize)]
+pub struct Perplexity {
+    pub tokens: usize,
+    pub mean_nll: f64,
+    pub perplexity: f64,
+}
+
+impl BackendJob for PerplexityArgs {
+    type Output = ();
+
+    fn run<B: Backend>(self, device: B::Device) -> Result<()> {
+        let text = std::fs::read_to_string(&self.text_file)
+            .with_context(|| format!("{}: cannot read text file", self.text_file.display()))?;
+        let tokenizer = Tokenizer::from_model_dir(&self.model)?;
+        let (config, model) = load_model_with_adapter::<B>(&self.model, self.adapter.as_deref(), &device)?;
+        let ids = tokenizer.encode(&text, true)?;
+        if ids.len() < 2 {
+            bail!("{}: {} token(s); perplexity needs at least 2", self.text_file.display(), ids.len());
+        }
+        if ids.len() > config.max_position_embeddings {
+            bail!(
+                "{}: {} tokens exceed the model's max_position_embeddings ({})",
+                self.text_file.display(),
+                ids.len(),
+                config.max_position_embeddings
+            );
+        }
+        let labels = vec![ids.iter().map(|&t| t as i64).collect::<Vec<_>>()];
+        let hidden = model.model.forward(&Batch::<B>::right_padded(&[ids.clone()], tokenizer.pad_id, &device), None, None);
+        let (sum, count) = nll_sum(&model, hidden, &labels);
+        let mean_nll = sum.into_scalar().elem::<f64>() / count as f64;
+        let result = Perplexity { tokens: ids.len(), mean_nll, perplexity: mean_nll.exp() };
+        if self.json {
+            println!("{}", serde_json::to_string(&result)?);
+        } else {
+            println!("tokens: {}\nmean_nll: {:.6}\nperplexity: {:.4}", result.tokens, result.mean_nll, result.perplexity);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,159 @@
+//! Reading a run config: `--set` overrides applied to the TOML document, then strict
+//! deserialisation, then checks that need the file system. Every error is one line naming the
+//! file, the line and the key.
+
+use std::path::{Path, PathBuf};
+
+use toml_edit::{DocumentMut, Item, Table, Value};
+
+use super::RunConfig;
+
+/// A config problem: `file:line: key: message` (line and key when known).
+#[derive(Debug)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    fn new(path: &Path, message: impl Into<String>) -> Self {
+        ConfigError { path: path.to_path_buf(), line: None, key: None, message: message.into() }
+    }
+}
+
+/// Reads `path`, applies `overrides` (`section.key=value`, the value in TOML syntax or a bare
+/// string), and resolves every relative path in it against the config file's folder, so the
+/// resolved config saved in the run folder stands on its own.
+pub fn load_run_config(path: &Path, overrides: &[String]) -> Result<RunConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::new(path, format!("cannot read: {e}")))?;
+    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| located(path, &text, e.span(), e.message()))?;
+    for assignment in overrides {
+        apply_override(&mut doc, assignment).map_err(|msg| ConfigError::new(path, format!("--set {assignment}: {msg}")))?;
+    }
+    let resolved_text = doc.to_string();
+    let mut config: RunConfig =
+        toml::from_str(&resolved_text).map_err(|e| located(path, &resolved_text, e.span(), e.message()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    resolve_paths(&mut config, base);
+    check(&config).map_err(|(key, message)| ConfigError { path: path.to_path_buf(), line: None, key: Some(key), message })?;
+    Ok(config)
+}
+
+/// The error at `span` with its line number and the dotted key written on that line.
+fn located(path: &Path, text: &str, span: Option<std::ops::Range<usize>>, message: &str) -> ConfigError {
+    let Some(span) = span else { return ConfigError::new(path, message.trim()) };
+    let line_index = text[..span.start.min(text.len())].matches('\n').count();
+    ConfigError {
+        path: path.to_path_buf(),
+        line: Some(line_index + 1),
+        key: key_on_line(text, line_index),
+        message: message.trim().replace('\n', " "),
+    }
+}
+
+/// `section.key` for a `key = value` line (or the table name for a `[table]` line).
+fn key_on_line(text: &str, line_index: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let line = lines.get(line_index)?.trim();
+    if line.starts_with('[') {
+        return Some(line.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    }
+    let key = line.split_once('=')?.0.trim();
+    let table = lines[..line_index]
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    Some(match table {
+        Some(table) => format!("{table}.{key}"),
+        None => key.to_string(),
+    })
+}
+
+/// Sets `a.b.c = value` in the document, creating tables on the way.
+fn apply_override(doc: &mut DocumentMut, assignment: &str) -> Result<(), String> {
+    let (key, raw) = assignment.split_once('=').ok_or("expected section.key=value")?;
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(format!("invalid key \"{key}\""));
+    }
+    // A value that is not valid TOML (e.g. a bare path) is taken as a string.
+    let value: Value = raw.trim().parse().unwrap_or_else(|_| Value::from(raw.trim()));
+    let (last, tables) = parts.split_last().expect("at least one part");
+    let mut table: &mut Table = doc.as_table_mut();
+    for part in tables {
+        let item = table.entry(part).or_insert_with(|| Item::Table(Table::new()));
+        table = item.as_table_mut().ok_or_else(|| format!("`{part}` is not a table"))?;
+    }
+    table.insert(last, Item::Value(value));
+    Ok(())
+}
+
+fn resolve_paths(config: &mut RunConfig, base: &Path) {
+    let resolve = |p: &mut PathBuf| {
+        if p.is_relative() {
+            *p = base.join(&*p);
+        }
+    };
+    resolve(&mut config.model.path);
+    resolve(&mut config.output.dir);
+    for source in &mut config.data.sources {
+        source.path.iter_mut().chain(&mut source.paths).chain(&mut source.validation_paths).chain(&mut source.policy_file).for_each(resolve);
+    }
+}
+
+/// Checks that need more than types: the model folder exists, the sections agree.
+fn check(config: &RunConfig) -> Result<(), (String, String)> {
+    let err = |key: &str, msg: String| Err((key.to_string(), msg));
+    if !config.model.path.join("config.json").exists() {
+        return err("model.path", format!("{} is not a model folder (no config.json)", config.model.path.display()));
+    }
+    config.lora.validate().map_err(|m| ("lora".to_string(), m))?;
+    config.data.validate().map_err(|e| ("data".to_string(), e.to_string()))?;
+    let t = &config.training;
+    if t.micro_batch_size == 0 || t.grad_accumulation == 0 {
+        return err("training", "micro_batch_size and grad_accumulation must be at least 1".into());
+    }
+    if t.max_steps.is_none() && t.epochs.is_none() {
+        return err("training", "set max_steps or epochs".into());
+    }
+    if !(t.lr > 0.0) {
+        return err("training.lr", format!("must be positive, got {}", t.lr));
+    }
+    if t.max_seq_len.is_some_and(|n| n < config.data.max_seq_len) {
+        return err("training.max_seq_len", format!("must be at least data.max_seq_len ({})", config.data.max_seq_len));
+    }
+    if let Some(r) = t.warmup_ratio {
+        if !(0.0..=1.0).contains(&r) {
+            return err("training.warmup_ratio", format!("must be in [0, 1], got {r}"));
+        }
+    }
+    if !matches!(config.model.dtype.as_str(), "f32" | "bf16") {
+        return err("model.dtype", format!("expected f32 or bf16, got \"{}\"", config.model.dtype));
+    }
+    if !matches!(config.output.adapter_dtype.as_str(), "f32" | "bf16") {
+        return err("output.adapter_dtype", format!("expected f32 or bf16, got \"{}\"", config.output.adapter_dtype));
+    }
+    if config.output.save_every_steps == Some(0) || config.eval.every_steps == Some(0) || config.output.keep_last == Some(0) {
+        return err("output", "step intervals and keep_last must be at least 1".into());
+    }
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! The run config: one TOML file per run with `[model]`, `[lora]`, `[data]`, `[training]`,
+//! `[eval]` and `[output]`. Unknown keys and wrong types are refused with file, line and key;
+//! `--set section.key=value` overrides any key; the resolved config is saved in the run folder.
+
+mod load;
+
+pub use load::{load_run_config, ConfigError};
+
+use std::path::PathBuf;
+
+use guardtune_data::BlendConfig;
+use guardtune_lora::LoraConfig;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    pub model: ModelSection,
+    pub lora: LoraConfig,
+    pub data: BlendConfig,
+    pub training: TrainingSection,
+    #[serde(default)]
+    pub eval: EvalSection,
+    pub output: OutputSection,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// Hugging Face model folder; relative paths are relative to the config file.
+    pub path: PathBuf,
+    /// Compute dtype of the frozen base: `f32` (CPU) or `bf16` (CUDA).
+    #[serde(default = "default_dtype")]
+    pub dtype: String,
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[serde(default = "default_device")]
+    pub device: String,
+}
+
+fn default_dtype() -> String {
+    "f32".into()
+}
+fn default_device() -> String {
+    "cpu".into()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    Cosine,
+    Linear,
+    Constant,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingSection {
+    /// Optimizer steps to run (takes precedence over `epochs`).
+    #[serde(default)]
+    pub max_steps: Option<usize>,
+    /// Passes over the training blend, when `max_steps` is not set.
+    #[serde(default)]
+    pub epochs: Option<f64>,
+    pub micro_batch_size: usize,
+    #[serde(default = "one")]
+    pub grad_accumulation: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    #[serde(default)]
+    pub warmup_steps: Option<usize>,
+    /// Fraction of the steps spent warming up (when `warmup_steps` is not set).
+    #[serde(default)]
+    pub warmup_ratio: Option<f64>,
+    #[serde(default = "default_schedule")]
+    pub schedule: Schedule,
+    /// Learning rate at the end of the cosine or linear decay.
+    #[serde(default)]
+    pub min_lr: f64,
+    #[serde(default)]
+    pub weight_decay: f64,
+    #[serde(default = "default_betas")]
+    pub betas: [f64; 2],
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+    /// Global gradient-norm clipping; none when absent.
+    #[serde(default)]
+    pub max_grad_norm: Option<f64>,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Longest row the model sees; packing fills rows up to it. Defaults to
+    /// `data.max_seq_len` and may not be shorter.
+    #[serde(default)]
+    pub max_seq_len: Option<usize>,
+    /// Pack several examples into each row (attention stays within each example).
+    #[serde(default)]
+    pub packing: bool,
+    /// Log to stdout/metrics every this many steps.
+    #[serde(default = "one")]
+    pub log_every_steps: usize,
+}
+
+fn one() -> usize {
+    1
+}
+fn default_schedule() -> Schedule {
+    Schedule::Cosine
+}
+fn default_betas() -> [f64; 2] {
+    [0.9, 0.999]
+}
+fn default_eps() -> f64 {
+    1e-8
+}
+fn default_seed() -> u64 {
+    42
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalSection {
+    /// Validation loss every this many steps (and before the first and after the last step).
+    #[serde(default)]
+    pub every_steps: Option<usize>,
+    /// Cap on validation examples evaluated (all when absent).
+    #[serde(default)]
+    pub max_examples: Option<usize>,
+    /// Validation micro-batch size (defaults to the training one).
+    #[serde(default)]
+    pub batch_size: Option<usize>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSection {
+    /// The run folder; relative paths are relative to the current directory.
+    pub dir: PathBuf,
+    /// Write a resumable checkpoint every this many steps.
+    #[serde(default)]
+    pub save_every_steps: Option<usize>,
+    /// Keep only the newest this many checkpoints.
+    #[serde(default)]
+    pub keep_last: Option<usize>,
+    /// Dtype of exported adapters: f32 (default) or bf16.
+    #[serde(default = "default_dtype")]
+    pub adapter_dtype: String,
+}

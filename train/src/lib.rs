@@ -1,0 +1,11 @@
+//! The `guardtune` command line and the pieces it is built from.
+
+pub mod commands;
+pub mod config;
+pub mod device;
+pub mod memory;
+pub mod metrics;
+pub mod model_dir;
+pub mod plot;
+pub mod tensorboard;
+pub mod trainer;

@@ -1,0 +1,19 @@
+//! Loading a base model folder with an optional PEFT adapter on top (applied unmerged).
+
+use std::path::Path;
+
+use anyhow::Result;
+use burn::tensor::backend::Backend;
+use guardtune_model::{LlamaConfig, LlamaForCausalLM};
+
+pub fn load_model_with_adapter<B: Backend>(
+    model_dir: &Path,
+    adapter_dir: Option<&Path>,
+    device: &B::Device,
+) -> Result<(LlamaConfig, LlamaForCausalLM<B>)> {
+    let (config, mut model) = guardtune_model::load_model::<B>(model_dir, device)?;
+    if let Some(adapter_dir) = adapter_dir {
+        guardtune_lora::load_adapter(&mut model, adapter_dir, device)?;
+    }
+    Ok((config, model))
+}

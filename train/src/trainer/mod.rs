@@ -1,0 +1,193 @@
+//! `guardtune train`: the training loop.
+//!
+//! Reads the blend, tokenises it with the model's chat template, attaches LoRA adapters to the
+//! frozen base and runs AdamW steps with gradient accumulation, clipping and the learning-rate
+//! schedule; logs to metrics.jsonl, TensorBoard and a progress bar; evaluates the validation
+//! loss; writes resumable checkpoints; and ends with the adapter in PEFT format in `adapter/`.
+
+mod batches;
+mod checkpoint;
+mod evaluate;
+mod log;
+mod schedule;
+
+pub use batches::BatchPlan;
+pub use checkpoint::{complete as complete_checkpoints, TrainerState};
+pub use schedule::LrSchedule;
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use burn::backend::Autodiff;
+use burn::module::AutodiffModule;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use guardtune_data::{build_blend, GuardTokenizer, Tokenized};
+use guardtune_lora::step::{accumulate, apply_update, clip_grad_norm, Gradients};
+use guardtune_lora::{attach, save_adapter, AdamW, AdamWConfig, MicroBatch, StoreDtype};
+use guardtune_model::LlamaForCausalLM;
+
+use crate::config::RunConfig;
+use crate::memory::{mib, peak_rss_bytes};
+use log::RunLog;
+
+/// What a finished run reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TrainSummary {
+    pub steps: usize,
+    pub first_validation_loss: Option<f64>,
+    pub last_validation_loss: Option<f64>,
+    pub tokens_per_second: f64,
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// Runs (or, with `resume`, continues) the training run of `config` on backend `B`.
+pub fn train<B: Backend>(config: &RunConfig, resume: bool, device: B::Device) -> Result<TrainSummary> {
+    run::<Autodiff<B>>(config, resume, device)
+}
+
+fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, device: B::Device) -> Result<TrainSummary> {
+    let run_dir = &config.output.dir;
+    prepare_run_dir(run_dir, resume)?;
+    let resolved = toml::to_string_pretty(config).context("cannot serialise the resolved config")?;
+    guardtune_lora::files::write_atomically(&run_dir.join("config.toml"), |out| std::io::Write::write_all(out, resolved.as_bytes()))?;
+
+    // Data: the blend, rendered with the model's own chat template and tokenised.
+    let tokenizer = GuardTokenizer::from_model_dir(&config.model.path)?;
+    let blend = build_blend(&config.data, Path::new("."), &tokenizer)?;
+    guardtune_lora::files::write_atomically(&run_dir.join("blend.md"), |out| std::io::Write::write_all(out, blend.report.to_markdown().as_bytes()))?;
+    let tokenize = |examples: &[guardtune_data::GuardExample]| -> Result<Vec<Tokenized>> {
+        examples.iter().map(|e| tokenizer.tokenize(e).map_err(Into::into)).collect()
+    };
+    let train_set = tokenize(&blend.train)?;
+    let mut validation = tokenize(&blend.validation)?;
+    if let Some(cap) = config.eval.max_examples {
+        validation.truncate(cap);
+    }
+    if train_set.is_empty() {
+        bail!("the blend has no training examples");
+    }
+    let pad_id = guardtune_model::Tokenizer::from_model_dir(&config.model.path)?.pad_id;
+
+    // Model: frozen base plus adapters, seeded before initialisation.
+    let t = &config.training;
+    let (_, mut model) = guardtune_model::load_model::<B>(&config.model.path, &device)?;
+    attach(&mut model, &config.lora, t.seed, &device)?;
+    let mut optimizer = AdamW::<B::InnerBackend>::new(AdamWConfig { betas: (t.betas[0], t.betas[1]), eps: t.eps, weight_decay: t.weight_decay });
+
+    let row_len = t.max_seq_len.unwrap_or(config.data.max_seq_len);
+    let mut plan = BatchPlan::new(&train_set, t.micro_batch_size, t.packing.then_some(row_len), t.seed);
+    let total_steps = match (t.max_steps, t.epochs) {
+        (Some(steps), _) => steps,
+        (None, Some(epochs)) => ((epochs * plan.micro_batches_per_epoch() as f64) / t.grad_accumulation as f64).ceil() as usize,
+        (None, None) => unreachable!("checked when the config was loaded"),
+    };
+    let warmup = t.warmup_steps.unwrap_or_else(|| (t.warmup_ratio.unwrap_or(0.0) * total_steps as f64).round() as usize);
+    let schedule = LrSchedule { peak: t.lr, min: t.min_lr, warmup_steps: warmup, total_steps, kind: t.schedule };
+
+    let mut start = 0;
+    if resume {
+        if let Some(ckpt) = checkpoint::latest(run_dir)? {
+            if ckpt.state.seed != t.seed || ckpt.state.total_steps != total_steps {
+                bail!("{}: checkpoint was made with seed {} and {} steps; this config has seed {} and {total_steps} steps", ckpt.dir.display(), ckpt.state.seed, ckpt.state.total_steps, t.seed);
+            }
+            checkpoint::restore(&ckpt, &mut model, &mut optimizer, &device)?;
+            start = ckpt.state.step;
+        }
+    }
+    let mut log = RunLog::open(run_dir, start, total_steps)?;
+    log.println(format!(
+        "{} training / {} validation examples, {} micro-batches per epoch, {total_steps} steps ({})",
+        train_set.len(),
+        validation.len(),
+        plan.micro_batches_per_epoch(),
+        if start > 0 { format!("resuming after step {start}") } else { "from scratch".into() }
+    ));
+
+    let eval_batch = config.eval.batch_size.unwrap_or(t.micro_batch_size);
+    let evaluate = |model: &LlamaForCausalLM<B>| evaluate::validation_loss(&model.valid(), &validation, eval_batch, pad_id, &device);
+    let mut first_validation = None;
+    let mut last_validation = None;
+    if start == 0 {
+        if let Some(loss) = evaluate(&model) {
+            log.record(0, &[("eval/loss", loss)])?;
+            log.println(format!("step 0: validation loss {loss:.4}"));
+            first_validation = Some(loss);
+        }
+    }
+
+    let adapter_dtype = StoreDtype::parse(&config.output.adapter_dtype).map_err(anyhow::Error::msg)?;
+    let base_name = config.model.path.display().to_string();
+    let started = Instant::now();
+    let mut tokens_seen = 0usize;
+    for step in start..total_steps {
+        // Dropout draws from the backend RNG: seeding it per step makes a resumed run draw the
+        // same masks as an uninterrupted one.
+        B::seed(&device, t.seed.wrapping_add(step as u64));
+        let micro: Vec<MicroBatch> = (0..t.grad_accumulation).map(|k| plan.micro_batch(step * t.grad_accumulation + k)).collect();
+        let targets: usize = micro.iter().map(MicroBatch::targets).sum();
+        let tokens: usize = micro.iter().flat_map(|m| &m.input_ids).map(Vec::len).sum();
+        let mut grads = Gradients::<B>::new();
+        let loss_sum: f64 = micro.iter().map(|m| accumulate(&model, m, targets, pad_id, &mut grads, &device)).sum();
+        let loss = loss_sum / targets.max(1) as f64;
+        if !loss.is_finite() {
+            log.finish();
+            let last = checkpoint::complete(run_dir)?.pop().map(|(dir, _)| dir.display().to_string()).unwrap_or_else(|| "none".into());
+            bail!("loss is {loss} at step {}: stopped before updating; last good checkpoint: {last}", step + 1);
+        }
+        let grad_norm = clip_grad_norm::<B>(&mut grads, t.max_grad_norm);
+        let lr = schedule.lr(step);
+        apply_update(&mut model, &mut optimizer, grads, lr);
+
+        tokens_seen += tokens;
+        let rate = tokens_seen as f64 / started.elapsed().as_secs_f64();
+        let done = step + 1;
+        log.record(done, &[("train/loss", loss), ("train/lr", lr), ("train/grad_norm", grad_norm), ("train/tokens_per_second", rate)])?;
+        if done % t.log_every_steps == 0 || done == total_steps {
+            log.progress(done, format!("loss {loss:.4}  lr {lr:.2e}  {rate:.0} tok/s"));
+        }
+        let eval_now = config.eval.every_steps.is_some_and(|n| done % n == 0) || done == total_steps;
+        if eval_now {
+            if let Some(loss) = evaluate(&model) {
+                log.record(done, &[("eval/loss", loss)])?;
+                log.println(format!("step {done}: validation loss {loss:.4}"));
+                last_validation = Some(loss);
+            }
+        }
+        if config.output.save_every_steps.is_some_and(|n| done % n == 0) || done == total_steps {
+            log.flush()?;
+            let state = TrainerState { step: done, total_steps, seed: t.seed };
+            checkpoint::save(run_dir, &model, &config.lora, &base_name, &optimizer, &state, config.output.keep_last)?;
+        }
+    }
+    log.flush()?;
+    log.finish();
+    save_adapter(&model, &config.lora, &base_name, &run_dir.join("adapter"), adapter_dtype)?;
+
+    let summary = TrainSummary {
+        steps: total_steps,
+        first_validation_loss: first_validation,
+        last_validation_loss: last_validation,
+        tokens_per_second: tokens_seen as f64 / started.elapsed().as_secs_f64().max(1e-9),
+        peak_rss_bytes: peak_rss_bytes(),
+    };
+    println!(
+        "done: {} steps, {:.0} tokens/s, peak memory {}; adapter in {}",
+        summary.steps,
+        summary.tokens_per_second,
+        summary.peak_rss_bytes.map(mib).unwrap_or_else(|| "unknown".into()),
+        run_dir.join("adapter").display()
+    );
+    Ok(summary)
+}
+
+/// Creates the run folder; refuses to overwrite a finished or started run unless resuming.
+fn prepare_run_dir(run_dir: &Path, resume: bool) -> Result<()> {
+    std::fs::create_dir_all(run_dir).with_context(|| format!("{}: cannot create the run folder", run_dir.display()))?;
+    checkpoint::remove_partial(run_dir)?;
+    let started = run_dir.join("metrics.jsonl").exists() || run_dir.join("adapter").exists();
+    if started && !resume {
+        bail!("{} already holds a run: pass --resume to continue it, or choose another output.dir", run_dir.display());
+    }
+    Ok(())
+}
