@@ -232,6 +232,31 @@ pub fn to_f32(dtype: Dtype, bytes: &[u8]) -> Result<Vec<f32>, String> {
     })
 }
 
+/// Wraps a source and keeps a copy of every tensor it hands out, in request order, so a model
+/// built from it can be written back as a checkpoint (e.g. a random model of a given shape).
+pub struct Recorder<S: WeightSource> {
+    inner: S,
+    pub tensors: std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<usize>, Vec<f32>)>>>,
+}
+
+impl<S: WeightSource> Recorder<S> {
+    pub fn new(inner: S) -> Self {
+        Recorder { inner, tensors: Default::default() }
+    }
+}
+
+impl<S: WeightSource> WeightSource for Recorder<S> {
+    fn tensor(&mut self, name: &str, shape: &[usize], init: Init) -> Option<Vec<f32>> {
+        let values = self.inner.tensor(name, shape, init)?;
+        self.tensors.lock().expect("not poisoned").push((name.to_string(), shape.to_vec(), values.clone()));
+        Some(values)
+    }
+
+    fn finish(self: Box<Self>) -> Result<(), ModelError> {
+        Box::new(self.inner).finish()
+    }
+}
+
 /// A seeded random initialisation in the checkpoint's naming, for benchmarks and tests that need
 /// a model of a given shape but no trained weights.
 pub struct RandomInit {

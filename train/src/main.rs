@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use guardtune::commands::{export::ExportArgs, generate::GenerateArgs, perplexity::PerplexityArgs, train::{TrainArgs, TrainJob}};
+use guardtune::commands::{blend::{blend, BlendArgs}, init_model::{init_model, InitModelArgs}, export::ExportArgs, generate::GenerateArgs, perplexity::PerplexityArgs, train::{TrainArgs, TrainJob}};
 use guardtune::config::load_run_config;
 use guardtune::commands::bench::BenchArgs;
 use guardtune::device::run_on;
@@ -22,6 +22,8 @@ struct Cli {
 enum Command {
     /// Train a LoRA adapter from a TOML run config.
     Train(TrainArgs),
+    /// Show what a run config's blend holds: a report per source, its hash, the examples.
+    Blend(BlendArgs),
     /// Mean negative log-likelihood and perplexity of a text file.
     Perplexity(PerplexityArgs),
     /// Greedy generation from a prompt.
@@ -30,6 +32,8 @@ enum Command {
     Export(ExportArgs),
     /// Time LoRA training steps on a random model of a given shape (tokens/s, memory, MFU).
     Bench(BenchArgs),
+    /// Write a randomly initialised model folder of a given shape.
+    InitModel(InitModelArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,14 +41,16 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => match load_run_config(&args.config, &args.overrides) {
             Ok(config) => run_on(&config.model.device.clone(), TrainJob { config, resume: args.resume }).map(|_| ()),
-            Err(err) => {
-                eprintln!("error: {err}");
-                return ExitCode::from(2);
-            }
+            Err(err) => return config_error(err),
+        },
+        Command::Blend(args) => match load_run_config(&args.config, &args.overrides) {
+            Ok(config) => blend(&args, &config),
+            Err(err) => return config_error(err),
         },
         Command::Perplexity(args) => run_on(&args.device.clone(), args),
         Command::Generate(args) => run_on(&args.device.clone(), args),
         Command::Export(args) => run_on(&args.device.clone(), args),
+        Command::InitModel(args) => init_model(&args),
         Command::Bench(args) => run_on(&args.device.clone(), args),
     };
     match result {
@@ -54,6 +60,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A bad config or usage: exit code 2.
+fn config_error(err: guardtune::config::ConfigError) -> ExitCode {
+    eprintln!("error: {err}");
+    ExitCode::from(2)
 }
 
 /// The error and its causes on one line.

@@ -1,7 +1,9 @@
 //! One module per subcommand of the `guardtune` binary.
 
 pub mod bench;
+pub mod blend;
 pub mod export;
 pub mod generate;
+pub mod init_model;
 pub mod perplexity;
 pub mod train;

@@ -118,12 +118,14 @@ fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, device: B::Device) 
 
     let adapter_dtype = StoreDtype::parse(&config.output.adapter_dtype).map_err(anyhow::Error::msg)?;
     let base_name = config.model.path.display().to_string();
-    let started = Instant::now();
+    // Throughput counts training time only (not evaluation or checkpoints).
+    let mut training_time = std::time::Duration::ZERO;
     let mut tokens_seen = 0usize;
     for step in start..total_steps {
         // Dropout draws from the backend RNG: seeding it per step makes a resumed run draw the
         // same masks as an uninterrupted one.
         B::seed(&device, t.seed.wrapping_add(step as u64));
+        let step_started = Instant::now();
         let micro: Vec<MicroBatch> = (0..t.grad_accumulation).map(|k| plan.micro_batch(step * t.grad_accumulation + k)).collect();
         let targets: usize = micro.iter().map(MicroBatch::targets).sum();
         let tokens: usize = micro.iter().flat_map(|m| &m.input_ids).map(Vec::len).sum();
@@ -139,8 +141,10 @@ fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, device: B::Device) 
         let lr = schedule.lr(step);
         apply_update(&mut model, &mut optimizer, grads, lr);
 
+        B::sync(&device)?;
+        training_time += step_started.elapsed();
         tokens_seen += tokens;
-        let rate = tokens_seen as f64 / started.elapsed().as_secs_f64();
+        let rate = tokens_seen as f64 / training_time.as_secs_f64();
         let done = step + 1;
         log.record(done, &[("train/loss", loss), ("train/lr", lr), ("train/grad_norm", grad_norm), ("train/tokens_per_second", rate)])?;
         if done % t.log_every_steps == 0 || done == total_steps {
@@ -168,7 +172,7 @@ fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, device: B::Device) 
         steps: total_steps,
         first_validation_loss: first_validation,
         last_validation_loss: last_validation,
-        tokens_per_second: tokens_seen as f64 / started.elapsed().as_secs_f64().max(1e-9),
+        tokens_per_second: tokens_seen as f64 / training_time.as_secs_f64().max(1e-9),
         peak_rss_bytes: peak_rss_bytes(),
     };
     println!(
