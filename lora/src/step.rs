@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use burn::module::Param;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor};
-use guardtune_model::loss::{nll_sum, IGNORE_INDEX};
+use guardtune_model::loss::{nll_sum_for_training, IGNORE_INDEX};
 use guardtune_model::{Batch, LlamaForCausalLM};
 
 use crate::adapter::{adapter, adapter_mut, attached_sites, Site};
@@ -92,7 +92,7 @@ pub fn accumulate<B: AutodiffBackend>(
 pub fn forward_loss<B: AutodiffBackend>(model: &LlamaForCausalLM<B>, micro: &MicroBatch, pad_id: u32, device: &B::Device) -> Tensor<B, 1> {
     let batch = micro.batch::<B>(pad_id, device);
     let hidden = model.model.forward(&batch, None, None);
-    nll_sum(model, hidden, &micro.labels).0
+    nll_sum_for_training(model, hidden, &micro.labels).0
 }
 
 /// The backward half of [`accumulate`]: differentiates `loss_sum / step_targets` and adds the

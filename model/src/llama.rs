@@ -17,7 +17,7 @@ use crate::cache::{KvCache, LayerCache};
 use crate::checkpoint::{transpose, Init, WeightSource};
 use crate::config::LlamaConfig;
 use crate::error::ModelError;
-use crate::rope::{apply_rotary, Rope, RotaryTables};
+use crate::rope::{HeadRotation, Rope};
 
 /// The seven linear layers of a decoder layer, in the order PEFT lists them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -109,9 +109,11 @@ impl<B: Backend> LowRank<B> {
         self.a.val().dims()[1]
     }
 
-    fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         let x = if self.dropout.prob > 0.0 { self.dropout.forward(x) } else { x };
-        linear(linear(x, self.a.val(), None), self.b.val(), None).mul_scalar(self.scale)
+        // Scaling the rank-r intermediate rather than the output touches r values per token
+        // instead of `out`, forward and backward.
+        linear(linear(x, self.a.val(), None).mul_scalar(self.scale), self.b.val(), None)
     }
 }
 
@@ -128,12 +130,19 @@ impl<B: Backend> Projection<B> {
         Projection { weight: w.matrix_transposed(&format!("{name}.weight"), out_features, in_features), adapter: None }
     }
 
-    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    /// `x` `[..., in]` -> `[..., out]`, computed as one 2-D matmul over all leading positions
+    /// (a batched matmul would run one small product per row and sum weight gradients over them).
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let mut dims = x.dims();
+        let [in_features, out_features] = self.weight.val().dims();
+        let x = x.reshape([dims[..D - 1].iter().product(), in_features]);
         let y = linear(x.clone(), self.weight.val(), None);
-        match &self.adapter {
+        let y = match &self.adapter {
             Some(adapter) => y + adapter.forward(x),
             None => y,
-        }
+        };
+        dims[D - 1] = out_features;
+        y.reshape(dims)
     }
 }
 
@@ -168,38 +177,57 @@ pub struct Attention<B: Backend> {
 }
 
 impl<B: Backend> Attention<B> {
-    /// `x` `[batch, seq, hidden]`; `bias` `[batch, 1, 1, seq, keys]` is 0 where attention is
-    /// allowed and -inf where it is not. With a cache, keys are the cached ones plus these.
+    /// `x` `[batch, seq, hidden]`; `bias` `[batch, kv_heads, group, seq, keys]` is 0 where
+    /// attention is allowed and -inf where it is not. With a cache, keys are the cached ones
+    /// plus these.
     fn forward(
         &self,
         x: Tensor<B, 3>,
-        rotary: &RotaryTables<B>,
+        rotation: &AttentionRotation<B>,
         bias: Tensor<B, 5>,
         cache: Option<&mut LayerCache<B>>,
     ) -> Tensor<B, 3> {
         let [batch, seq, _] = x.dims();
         let (heads, kv_heads, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
         let group = heads / kv_heads;
-        let split_heads = |t: Tensor<B, 3>, n: usize| t.reshape([batch, seq, n, d]).swap_dims(1, 2);
-
-        let q = apply_rotary(split_heads(self.q_proj.forward(x.clone()), heads), rotary);
-        let k = apply_rotary(split_heads(self.k_proj.forward(x.clone()), kv_heads), rotary);
-        let v = split_heads(self.v_proj.forward(x), kv_heads);
-        let (k, v) = match cache {
-            Some(cache) => cache.append(k, v),
-            None => (k, v),
+        // Projections stay token-major `[batch * seq, heads * d]`; head axes are strided views
+        // that the matmuls read in place, so no head transpose is ever copied on the way in.
+        let tokens = |t: Tensor<B, 3>| {
+            let width = t.dims()[2];
+            t.reshape([batch * seq, width])
         };
-        let keys = k.dims()[2];
-
-        // Grouped-query attention without repeating K/V: the `group` query heads that share a
-        // KV head are stacked along the sequence axis, so one matmul per KV head serves them all.
-        let q = q.reshape([batch, kv_heads, group * seq, d]);
-        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar((d as f64).powf(-0.5));
-        let scores = scores.reshape([batch, kv_heads, group, seq, keys]) + bias;
-        let probs = softmax(scores, 4).reshape([batch, kv_heads, group * seq, keys]);
-        let out = probs.matmul(v).reshape([batch, heads, seq, d]).swap_dims(1, 2);
-        self.o_proj.forward(out.reshape([batch, seq, heads * d]))
+        let q = rotation.queries.apply(tokens(self.q_proj.forward(x.clone())));
+        let k = rotation.keys.apply(tokens(self.k_proj.forward(x.clone())));
+        let v = tokens(self.v_proj.forward(x));
+        // Grouped-query attention without repeating K/V: queries are viewed as
+        // `[batch, kv_heads, group, seq, d]` and keys/values as `[batch, kv_heads, 1, keys, d]`,
+        // which broadcasts over the group. (Views are reshaped only while contiguous: on CPU a
+        // reshape of a strided view is a copy.)
+        let (k, v) = match cache {
+            Some(cache) => {
+                let heads_first = |t: Tensor<B, 2>| t.reshape([batch, seq, kv_heads, d]).swap_dims(1, 2);
+                let (k, v) = cache.append(heads_first(k), heads_first(v));
+                (k.unsqueeze_dim::<5>(2), v.unsqueeze_dim::<5>(2))
+            }
+            None => {
+                let grouped = |t: Tensor<B, 2>| t.reshape([batch, seq, kv_heads, 1, d]).permute([0, 2, 3, 1, 4]);
+                (grouped(k), grouped(v))
+            }
+        };
+        let q = q.reshape([batch, seq, kv_heads, group, d]).permute([0, 2, 3, 1, 4]);
+        // The 1/sqrt(d) score scale is already in the rotated queries.
+        let scores = q.matmul(k.swap_dims(3, 4)) + bias;
+        let out = softmax(scores, 4).matmul(v);
+        let out = out.permute([0, 3, 1, 2, 4]).reshape([batch, seq, heads * d]);
+        self.o_proj.forward(out)
     }
+}
+
+/// The rotations of one forward pass, shared by every layer.
+struct AttentionRotation<B: Backend> {
+    /// Also applies the score scale `1/sqrt(head_dim)`.
+    queries: HeadRotation<B>,
+    keys: HeadRotation<B>,
 }
 
 #[derive(Module, Debug)]
@@ -254,11 +282,11 @@ impl<B: Backend> DecoderLayer<B> {
     fn forward(
         &self,
         x: Tensor<B, 3>,
-        rotary: &RotaryTables<B>,
+        rotation: &AttentionRotation<B>,
         bias: Tensor<B, 5>,
         cache: Option<&mut LayerCache<B>>,
     ) -> Tensor<B, 3> {
-        let h = x.clone() + self.self_attn.forward(self.input_layernorm.forward(x), rotary, bias, cache);
+        let h = x.clone() + self.self_attn.forward(self.input_layernorm.forward(x), rotation, bias, cache);
         h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h))
     }
 }
@@ -276,6 +304,9 @@ pub struct LlamaModel<B: Backend> {
     pub layers: Vec<DecoderLayer<B>>,
     pub norm: RmsNorm<B>,
     pub rotary: Rope<B>,
+    pub num_heads: usize,
+    pub num_kv_heads: usize,
+    pub head_dim: usize,
 }
 
 /// What a forward pass can record besides its output, for parity tests against transformers.
@@ -293,18 +324,19 @@ impl<B: Backend> LlamaModel<B> {
         mut cache: Option<&mut KvCache<B>>,
         mut trace: Option<&mut Trace<B>>,
     ) -> Tensor<B, 3> {
-        let rotary = self.rotary.tables(batch.positions.clone());
+        let rotation = self.attention_rotation(batch);
         let bias = match cache.as_deref_mut() {
             Some(cache) => cache.attention_bias(&batch.segments),
             None => Batch::attention_bias(&batch.segments, &batch.segments, 0),
         };
+        let bias = self.bias_per_head(bias);
         let mut x = embedding(self.embed_tokens.weight.val(), batch.input_ids.clone());
         for (i, layer) in self.layers.iter().enumerate() {
             if let Some(trace) = trace.as_deref_mut() {
                 trace.hidden_states.push(x.clone());
             }
             let layer_cache = cache.as_deref_mut().map(|c| c.layer(i));
-            x = layer.forward(x, &rotary, bias.clone(), layer_cache);
+            x = layer.forward(x, &rotation, bias.clone(), layer_cache);
         }
         if let Some(trace) = trace {
             trace.hidden_states.push(x.clone());
@@ -313,6 +345,22 @@ impl<B: Backend> LlamaModel<B> {
             cache.commit(&batch.segments);
         }
         self.norm.forward(x)
+    }
+
+    fn attention_rotation(&self, batch: &Batch<B>) -> AttentionRotation<B> {
+        let tables = self.rotary.tables(batch.positions.clone());
+        let scale = (self.head_dim as f64).powf(-0.5);
+        AttentionRotation {
+            queries: self.rotary.for_heads(&tables, self.num_heads, scale),
+            keys: self.rotary.for_heads(&tables, self.num_kv_heads, 1.0),
+        }
+    }
+
+    /// `[batch, 1, 1, queries, keys]` -> `[batch, kv_heads, group, queries, keys]`, copied once
+    /// per forward pass: adding a bias broadcast over heads is a slow strided loop on CPU, a
+    /// same-shape add is a vector loop.
+    fn bias_per_head(&self, bias: Tensor<B, 5>) -> Tensor<B, 5> {
+        bias.repeat_dim(1, self.num_kv_heads).repeat_dim(2, self.num_heads / self.num_kv_heads)
     }
 }
 
@@ -334,7 +382,15 @@ impl<B: Backend> LlamaForCausalLM<B> {
         let norm = RmsNorm::load(&mut w, "model.norm", cfg.hidden_size, cfg.rms_norm_eps);
         let lm_head = (!cfg.tie_word_embeddings).then(|| Projection::load(&mut w, "lm_head", cfg.hidden_size, cfg.vocab_size));
         w.source.finish()?;
-        let model = LlamaModel { embed_tokens, layers, norm, rotary: Rope::new(cfg, device) };
+        let model = LlamaModel {
+            embed_tokens,
+            layers,
+            norm,
+            rotary: Rope::new(cfg, device),
+            num_heads: cfg.num_attention_heads,
+            num_kv_heads: cfg.num_key_value_heads,
+            head_dim: cfg.head_dim,
+        };
         Ok(LlamaForCausalLM { model, lm_head })
     }
 
@@ -349,6 +405,15 @@ impl<B: Backend> LlamaForCausalLM<B> {
         match &self.lm_head {
             Some(head) => head.forward(hidden),
             None => linear(hidden, self.model.embed_tokens.weight.val().transpose(), None),
+        }
+    }
+
+    /// The output head as `[hidden, vocab]`: `lm_head`'s weight, or the tied embedding table
+    /// transposed (a view).
+    pub fn head_weight(&self) -> Tensor<B, 2> {
+        match &self.lm_head {
+            Some(head) => head.weight.val(),
+            None => self.model.embed_tokens.weight.val().transpose(),
         }
     }
 

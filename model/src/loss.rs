@@ -1,60 +1,119 @@
 //! The causal-LM negative log-likelihood, computed only where there is a target.
 //!
 //! Positions whose next-token label is ignored never reach the output head, and the rest go
-//! through it in chunks, so a 128k vocabulary never materialises logits for the whole batch.
+//! through it in chunks of rows, so a 128k vocabulary never materialises logits for the whole
+//! batch. For training, [`nll_sum_for_training`] also keeps the logits out of the autodiff
+//! graph altogether (a fused linear cross-entropy): each chunk's gradient with respect to the
+//! hidden states is computed right away, and the chunk's logits are freed.
 
-use burn::tensor::activation::log_softmax;
-use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::activation::softmax;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData};
 
 use crate::llama::LlamaForCausalLM;
 
 /// Label value that marks a position as "no target" (PyTorch's `ignore_index`).
 pub const IGNORE_INDEX: i64 = -100;
 
-/// Rows of the output head evaluated at once.
-pub const HEAD_CHUNK_ROWS: usize = 1024;
+/// Logits evaluated at once (rows x vocabulary): 16 MiB of f32, small enough for the
+/// allocator to recycle between chunks instead of mapping fresh pages each time.
+pub const HEAD_CHUNK_LOGITS: usize = 4 << 20;
+
+/// Fewest rows per chunk, so that large vocabularies still give the head matmul a useful height.
+pub const HEAD_CHUNK_MIN_ROWS: usize = 128;
 
 /// Sum over targets of `-log p(label[b][t+1] | tokens ..= t)` and the number of targets.
 ///
 /// `hidden` is the final-norm output `[batch, seq, hidden]`; `labels` are aligned with the
 /// input ids (transformers' convention: the loss shifts them by one), `IGNORE_INDEX` where there
-/// is nothing to predict. Returns a scalar tensor so that it can be backpropagated.
+/// is nothing to predict. Differentiable through `B`'s own autodiff; training uses
+/// [`nll_sum_for_training`], which gives the same value and gradient for much less work.
 pub fn nll_sum<B: Backend>(model: &LlamaForCausalLM<B>, hidden: Tensor<B, 3>, labels: &[Vec<i64>]) -> (Tensor<B, 1>, usize) {
     let [batch, seq, width] = hidden.dims();
-    let device = hidden.device();
-    let mut rows = Vec::new();
-    let mut targets = Vec::new();
-    for (b, row) in labels.iter().enumerate().take(batch) {
-        for t in 0..seq.saturating_sub(1) {
-            match row.get(t + 1) {
-                Some(&label) if label != IGNORE_INDEX => {
-                    rows.push((b * seq + t) as i64);
-                    targets.push(label);
+    let targets = Targets::new(labels, batch, seq);
+    let (sum, _) = head_nll(hidden.reshape([batch * seq, width]), model.head_weight(), &targets, false);
+    (sum, targets.count())
+}
+
+/// [`nll_sum`] for training on an autodiff backend: the head runs on the inner backend and
+/// attaches to the graph only through its exact gradient with respect to `hidden`,
+/// `(softmax(logits) - onehot(label)) Wᵀ` per target row (the head's weights are frozen, so that
+/// is the only gradient it has). The returned value is the summed loss; differentiating it
+/// yields that gradient.
+pub fn nll_sum_for_training<B: AutodiffBackend>(
+    model: &LlamaForCausalLM<B>,
+    hidden: Tensor<B, 3>,
+    labels: &[Vec<i64>],
+) -> (Tensor<B, 1>, usize) {
+    let [batch, seq, width] = hidden.dims();
+    let targets = Targets::new(labels, batch, seq);
+    let flat = hidden.reshape([batch * seq, width]);
+    let (sum, grad) = head_nll(flat.clone().inner(), model.head_weight().inner(), &targets, true);
+    let grad = Tensor::<B, 2>::from_inner(grad.expect("requested"));
+    // <hidden, grad> has exactly `grad` as its gradient; its value is cancelled so the
+    // result is the loss itself.
+    let surrogate = (flat * grad).sum();
+    (surrogate.clone() - surrogate.detach() + Tensor::from_inner(sum), targets.count())
+}
+
+/// Rows of the flattened `[batch * seq]` positions that predict a label, and those labels.
+struct Targets {
+    rows: Vec<i64>,
+    labels: Vec<i64>,
+}
+
+impl Targets {
+    fn new(labels: &[Vec<i64>], batch: usize, seq: usize) -> Self {
+        let mut targets = Targets { rows: Vec::new(), labels: Vec::new() };
+        for (b, row) in labels.iter().enumerate().take(batch) {
+            for t in 0..seq.saturating_sub(1) {
+                match row.get(t + 1) {
+                    Some(&label) if label != IGNORE_INDEX => {
+                        targets.rows.push((b * seq + t) as i64);
+                        targets.labels.push(label);
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
         }
+        targets
     }
-    let count = rows.len();
-    if count == 0 {
-        return (Tensor::zeros([1], &device), 0);
+
+    fn count(&self) -> usize {
+        self.rows.len()
     }
-    let vocab = model.vocab_size();
-    let flat = hidden.reshape([batch * seq, width]);
-    let mut total: Option<Tensor<B, 1>> = None;
-    for start in (0..count).step_by(HEAD_CHUNK_ROWS) {
-        let end = (start + HEAD_CHUNK_ROWS).min(count);
+}
+
+/// The summed NLL of every target row of `flat` `[positions, hidden]` under the head
+/// `weight` `[hidden, vocab]`, chunk by chunk; with `want_grad`, also its gradient with respect
+/// to `flat` (zero on rows without a target).
+fn head_nll<K: Backend>(flat: Tensor<K, 2>, weight: Tensor<K, 2>, targets: &Targets, want_grad: bool) -> (Tensor<K, 1>, Option<Tensor<K, 2>>) {
+    let device = flat.device();
+    let [positions, width] = flat.dims();
+    let vocab = weight.dims()[1];
+    let mut total = Tensor::<K, 1>::zeros([1], &device);
+    let mut grad = want_grad.then(|| Tensor::<K, 2>::zeros([positions, width], &device));
+    let chunk = (HEAD_CHUNK_LOGITS / vocab.max(1)).max(HEAD_CHUNK_MIN_ROWS);
+    for start in (0..targets.count()).step_by(chunk) {
+        let end = (start + chunk).min(targets.count());
         let n = end - start;
-        let index = Tensor::<B, 1, Int>::from_data(TensorData::new(rows[start..end].to_vec(), [n]), &device);
-        let picked = flat.clone().select(0, index).reshape([1, n, width]);
-        let log_probs = log_softmax(model.logits(picked).reshape([n, vocab]), 1);
-        let target = Tensor::<B, 2, Int>::from_data(TensorData::new(targets[start..end].to_vec(), [n, 1]), &device);
-        let chunk = log_probs.gather(1, target).sum().neg();
-        total = Some(match total {
-            Some(t) => t + chunk,
-            None => chunk,
-        });
+        let rows = Tensor::<K, 1, Int>::from_data(TensorData::new(targets.rows[start..end].to_vec(), [n]), &device);
+        let labels = Tensor::<K, 1, Int>::from_data(TensorData::new(targets.labels[start..end].to_vec(), [n]), &device);
+        let hidden = flat.clone().select(0, rows.clone());
+        let logits = hidden.matmul(weight.clone());
+        let probs = softmax(logits.clone(), 1);
+        // -log p(label) = max - log(max p) - logit(label): exact like log-softmax, and unlike
+        // log(p(label)) it cannot underflow, since max p >= 1/vocab.
+        let max_logit = logits.clone().max_dim(1);
+        let label_logit = logits.gather(1, labels.clone().reshape([n, 1]));
+        let log_max_prob = probs.clone().max_dim(1).log();
+        total = total + (max_logit - log_max_prob - label_logit).sum();
+        if let Some(g) = grad.take() {
+            let onehot_rows = weight.clone().select(1, labels).transpose();
+            let chunk_grad = probs.matmul(weight.clone().transpose()) - onehot_rows;
+            // Target rows are distinct, so adding into the zeros places each row once.
+            grad = Some(g.select_assign(0, rows, chunk_grad, IndexingUpdateOp::Add));
+        }
     }
-    (total.expect("at least one chunk"), count)
+    (total, grad)
 }

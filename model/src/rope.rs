@@ -46,10 +46,10 @@ fn scale_frequency(f: f64, scaling: &RopeScaling) -> f64 {
     }
 }
 
-/// The per-position rotation for a batch: cos and sin of shape `[batch, 1, seq, head_dim]`.
+/// The per-position rotation for a batch: cos and sin of shape `[batch, seq, head_dim]`.
 pub struct RotaryTables<B: Backend> {
-    pub cos: Tensor<B, 4>,
-    pub sin: Tensor<B, 4>,
+    pub cos: Tensor<B, 3>,
+    pub sin: Tensor<B, 3>,
 }
 
 /// Holds the inverse frequencies and turns position ids into rotation tables.
@@ -57,6 +57,8 @@ pub struct RotaryTables<B: Backend> {
 pub struct Rope<B: Backend> {
     /// `[1, 1, head_dim/2]`, a constant (not a parameter).
     inv_freq: Tensor<B, 3>,
+    /// `[head_dim, head_dim]`: `x @ rotate_half == cat(-x2, x1)`, a signed permutation (constant).
+    rotate_half: Tensor<B, 2>,
 }
 
 impl<B: Backend> Rope<B> {
@@ -64,7 +66,7 @@ impl<B: Backend> Rope<B> {
         let freqs = inverse_frequencies(cfg);
         let half = freqs.len();
         let inv_freq = Tensor::from_data(TensorData::new(freqs, [1, 1, half]), device);
-        Self { inv_freq }
+        Self { inv_freq, rotate_half: rotate_half_matrix(cfg.head_dim, device) }
     }
 
     /// cos/sin tables for `positions` `[batch, seq]`: angle `pos * inv_freq[j mod d/2]`, as
@@ -72,18 +74,49 @@ impl<B: Backend> Rope<B> {
     pub fn tables(&self, positions: Tensor<B, 2, Int>) -> RotaryTables<B> {
         let [batch, seq] = positions.dims();
         let angles = positions.float().reshape([batch, seq, 1]) * self.inv_freq.clone();
-        let angles = Tensor::cat(vec![angles.clone(), angles], 2).unsqueeze_dim::<4>(1);
+        let angles = Tensor::cat(vec![angles.clone(), angles], 2);
         RotaryTables { cos: angles.clone().cos(), sin: angles.sin() }
+    }
+
+    /// The rotation of one attention input with `heads` heads, its result multiplied by
+    /// `scale` (queries carry the `1/sqrt(head_dim)` score scale this way, for free).
+    pub fn for_heads(&self, tables: &RotaryTables<B>, heads: usize, scale: f64) -> HeadRotation<B> {
+        let [batch, seq, d] = tables.cos.dims();
+        // One row per token and a copy per head, so the products below are same-shape and
+        // contiguous: broadcasting a table over the head axis is a slow strided loop on CPU.
+        let per_head = |t: Tensor<B, 3>| t.reshape([batch * seq, 1, d]).repeat_dim(1, heads).reshape([batch * seq, heads * d]).mul_scalar(scale);
+        HeadRotation { cos: per_head(tables.cos.clone()), sin: per_head(tables.sin.clone()), rotate_half: self.rotate_half.clone() }
     }
 }
 
-/// Rotates `x` `[batch, heads, seq, head_dim]`: `x * cos + rotate_half(x) * sin`, where
-/// `rotate_half(x) = cat(-x2, x1)` for the halves `x1`, `x2` of the last dimension.
-pub fn apply_rotary<B: Backend>(x: Tensor<B, 4>, tables: &RotaryTables<B>) -> Tensor<B, 4> {
-    let [b, h, t, d] = x.dims();
+/// The signed permutation `R` with `x @ R = cat(-x[d/2..], x[..d/2])` (rotate-half as a matmul:
+/// one contiguous product forward and one backward, where slicing and concatenating halves
+/// costs several strided copies each way; every output is exactly one input or its negation).
+fn rotate_half_matrix<B: Backend>(d: usize, device: &B::Device) -> Tensor<B, 2> {
     let half = d / 2;
-    let x1 = x.clone().slice([0..b, 0..h, 0..t, 0..half]);
-    let x2 = x.clone().slice([0..b, 0..h, 0..t, half..d]);
-    let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
-    x * tables.cos.clone() + rotated * tables.sin.clone()
+    let mut r = vec![0.0f32; d * d];
+    for j in 0..half {
+        r[(j + half) * d + j] = -1.0; // out[j] = -x[j + half]
+        r[j * d + j + half] = 1.0; // out[j + half] = x[j]
+    }
+    Tensor::from_data(TensorData::new(r, [d, d]), device)
+}
+
+/// RoPE for one attention input `[tokens, heads * head_dim]` (token-major, heads side by side,
+/// as the projection produces it).
+pub struct HeadRotation<B: Backend> {
+    /// `[tokens, heads * head_dim]`, already multiplied by the output scale.
+    cos: Tensor<B, 2>,
+    sin: Tensor<B, 2>,
+    rotate_half: Tensor<B, 2>,
+}
+
+impl<B: Backend> HeadRotation<B> {
+    /// `x * cos + rotate_half(x) * sin`, times the scale.
+    pub fn apply(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let [tokens, width] = x.dims();
+        let d = self.rotate_half.dims()[0];
+        let rotated = x.clone().reshape([tokens * width / d, d]).matmul(self.rotate_half.clone()).reshape([tokens, width]);
+        x * self.cos.clone() + rotated * self.sin.clone()
+    }
 }

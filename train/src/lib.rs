@@ -1,8 +1,10 @@
 //! The `guardtune` command line and the pieces it is built from.
 
+pub mod classifier;
 pub mod commands;
 pub mod config;
 pub mod device;
+pub mod evaluation;
 pub mod memory;
 pub mod metrics;
 pub mod model_dir;

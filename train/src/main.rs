@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use guardtune::commands::{blend::{blend, BlendArgs}, init_model::{init_model, InitModelArgs}, export::ExportArgs, generate::GenerateArgs, perplexity::PerplexityArgs, train::{TrainArgs, TrainJob}};
+use guardtune::commands::{blend::{blend, BlendArgs}, classify::ClassifyArgs, eval::EvalArgs, init_model::{init_model, InitModelArgs}, export::ExportArgs, generate::GenerateArgs, perplexity::PerplexityArgs, train::{TrainArgs, TrainJob}};
 use guardtune::config::load_run_config;
 use guardtune::commands::bench::BenchArgs;
 use guardtune::device::run_on;
@@ -24,6 +24,10 @@ enum Command {
     Train(TrainArgs),
     /// Show what a run config's blend holds: a report per source, its hash, the examples.
     Blend(BlendArgs),
+    /// The guard's verdict on a conversation (or on every row of a JSONL file).
+    Classify(ClassifyArgs),
+    /// Evaluate a guard on benchmarks: F1, AUPRC, per-category F1, report.md and plots.
+    Eval(EvalArgs),
     /// Mean negative log-likelihood and perplexity of a text file.
     Perplexity(PerplexityArgs),
     /// Greedy generation from a prompt.
@@ -49,6 +53,8 @@ fn main() -> ExitCode {
         },
         Command::Perplexity(args) => run_on(&args.device.clone(), args),
         Command::Generate(args) => run_on(&args.device.clone(), args),
+        Command::Classify(args) => run_on(&args.device.clone(), args),
+        Command::Eval(args) => run_on(&args.device.clone(), args),
         Command::Export(args) => run_on(&args.device.clone(), args),
         Command::InitModel(args) => init_model(&args),
         Command::Bench(args) => run_on(&args.device.clone(), args),

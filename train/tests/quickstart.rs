@@ -1,8 +1,10 @@
-//! The README's main job: `guardtune train configs/quickstart.toml` from the repo, on CPU.
+//! The README's main job, `guardtune train configs/quickstart.toml`, on CPU; then `guardtune
+//! eval` of its adapter on XSTest and OpenAI moderation.
 
 mod common;
 
 use common::{guardtune, stderr};
+use guardtune::evaluation::{summarize, PredictionRow, Report};
 use guardtune_model::testing::repo_root;
 
 #[test]
@@ -20,4 +22,42 @@ fn quickstart_trains_and_the_validation_loss_falls() {
     let (first, last) = (evals[0], *evals.last().unwrap());
     assert!(last < 0.5 * first, "validation loss {first} -> {last} did not fall clearly");
     assert!(out_dir.join("adapter/adapter_model.safetensors").exists());
+
+    let root = repo_root();
+    let report_dir = dir.path().join("eval");
+    let out = guardtune(&[
+        "eval",
+        "--model",
+        root.join("fixtures/models/tiny-smollm2").to_str().unwrap(),
+        "--adapter",
+        out_dir.join("adapter").to_str().unwrap(),
+        "--benchmark",
+        &format!("xstest={}", root.join("data/fixtures/xstest/xstest_prompts.csv").display()),
+        "--benchmark",
+        &format!("openai-moderation={}", root.join("data/fixtures/openai-moderation/samples-1680.jsonl.gz").display()),
+        "--max-examples",
+        "24",
+        "--out",
+        report_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let markdown = std::fs::read_to_string(report_dir.join("report.md")).unwrap();
+    assert!(markdown.contains("| this run |") && markdown.contains("xstest_prompts (prompt)") && markdown.contains("samples-1680 (prompt)"), "{markdown}");
+    assert!(markdown.contains("Published results, for reference only"));
+    assert!(report_dir.join("pr_curves.png").exists());
+
+    // The report's numbers are exactly those recomputed from predictions.jsonl.
+    let report: Report = serde_json::from_str(&std::fs::read_to_string(report_dir.join("report.json")).unwrap()).unwrap();
+    let rows: Vec<PredictionRow> = std::fs::read_to_string(report_dir.join("predictions.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 48);
+    let recomputed = summarize(&rows);
+    assert_eq!(recomputed.len(), report.results.len());
+    for (a, b) in recomputed.iter().zip(&report.results) {
+        assert_eq!((&a.benchmark, &a.level), (&b.benchmark, &b.level));
+        assert_eq!(a.metrics, b.metrics);
+    }
 }

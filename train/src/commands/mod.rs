@@ -2,6 +2,8 @@
 
 pub mod bench;
 pub mod blend;
+pub mod classify;
+pub mod eval;
 pub mod export;
 pub mod generate;
 pub mod init_model;

@@ -1,0 +1,73 @@
+//! `guardtune eval`: a guard on every benchmark in one command, with a report.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+use burn::tensor::backend::Backend;
+use guardtune_data::GuardTokenizer;
+use guardtune_model::Tokenizer;
+
+use crate::classifier::{Classifier, DEFAULT_MAX_NEW_TOKENS};
+use crate::device::BackendJob;
+use crate::evaluation::{progress_bar, run_benchmark, summarize, write_report, BenchmarkSpec, Report};
+use crate::model_dir::load_model_with_adapter;
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
+    /// KIND=PATH, repeatable: aegis2, openai-moderation, xstest, simplesafetytests, toxicchat,
+    /// guardreasoner, jsonl (and aegis1).
+    #[arg(long = "benchmark", required = true)]
+    pub benchmarks: Vec<String>,
+    /// Output folder for report.json, predictions.jsonl, report.md and plots.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Evaluate only the first N examples of each benchmark.
+    #[arg(long)]
+    pub max_examples: Option<usize>,
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = DEFAULT_MAX_NEW_TOKENS)]
+    pub max_new_tokens: usize,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+impl BackendJob for EvalArgs {
+    type Output = ();
+
+    fn run<B: Backend>(self, device: B::Device) -> Result<()> {
+        let specs: Vec<BenchmarkSpec> = self.benchmarks.iter().map(|b| BenchmarkSpec::parse(b)).collect::<Result<_>>()?;
+        let started = Instant::now();
+        let (_, model) = load_model_with_adapter::<B>(&self.model, self.adapter.as_deref(), &device)?;
+        let classifier = Classifier {
+            model,
+            prompts: GuardTokenizer::from_model_dir(&self.model)?,
+            tokenizer: Tokenizer::from_model_dir(&self.model)?,
+            max_new_tokens: self.max_new_tokens,
+            device,
+        };
+        let bar = progress_bar();
+        let mut rows = Vec::new();
+        for spec in &specs {
+            rows.extend(run_benchmark(&classifier, spec, self.max_examples, self.batch_size, &bar)?);
+        }
+        bar.finish_and_clear();
+        let report = Report {
+            model: self.model.display().to_string(),
+            adapter: self.adapter.as_ref().map(|a| a.display().to_string()),
+            results: summarize(&rows),
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        write_report(&self.out, &report, &rows)?;
+        for l in &report.results {
+            println!("{} ({}): F1 {:.3}  precision {:.3}  recall {:.3}  n {}  unparseable {}", l.benchmark, l.level, l.metrics.f1, l.metrics.precision, l.metrics.recall, l.metrics.count, l.metrics.unparseable);
+        }
+        println!("report: {}", self.out.join("report.md").display());
+        Ok(())
+    }
+}

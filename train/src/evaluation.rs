@@ -1,0 +1,270 @@
+//! Guard evaluation on benchmarks: harmful-class precision, recall, F1 and AUPRC per benchmark
+//! and level (prompt, response), per-category F1 where the benchmark has categories, and the
+//! files people read: `report.json`, `predictions.jsonl`, `report.md`, PNG plots.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context, Result};
+use burn::tensor::backend::Backend;
+use guardtune_data::{load_source, GuardExample, LoadOptions, Safety, SourceKind, Target};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::classifier::Classifier;
+use crate::metrics::{per_category_f1, precision_recall_curve, CategoryScore, CategorySets, ClassificationMetrics, Prediction};
+use crate::plot::{plot_bars, plot_pr_curves};
+
+/// `KIND=PATH` from the command line; the benchmark is named after the file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BenchmarkSpec {
+    pub kind: String,
+    pub path: PathBuf,
+}
+
+impl BenchmarkSpec {
+    pub fn parse(text: &str) -> Result<Self> {
+        let (kind, path) = text.split_once('=').ok_or_else(|| anyhow!("--benchmark {text}: expected KIND=PATH"))?;
+        kind.parse::<SourceKind>()?;
+        Ok(BenchmarkSpec { kind: kind.to_string(), path: PathBuf::from(path) })
+    }
+
+    /// The file name without its extensions (`samples-1680.jsonl.gz` -> `samples-1680`).
+    pub fn name(&self) -> String {
+        let file = self.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        file.split('.').next().unwrap_or(&file).to_string()
+    }
+}
+
+/// One example at one level, as written to predictions.jsonl.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PredictionRow {
+    pub benchmark: String,
+    pub level: String,
+    pub id: String,
+    /// "safe" or "unsafe".
+    pub label: String,
+    /// "safe" or "unsafe"; an unparseable output counts as "safe" (and `parsed` is false).
+    pub prediction: String,
+    pub parsed: bool,
+    pub score: Option<f64>,
+    pub label_categories: Vec<String>,
+    pub predicted_categories: Vec<String>,
+}
+
+/// Metrics of one benchmark at one level.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LevelReport {
+    pub benchmark: String,
+    pub level: String,
+    pub metrics: ClassificationMetrics,
+    pub per_category: Vec<CategoryScore>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    pub model: String,
+    pub adapter: Option<String>,
+    pub results: Vec<LevelReport>,
+    pub seconds: f64,
+}
+
+/// Classifies up to `max_examples` of a benchmark and returns its prediction rows.
+pub fn run_benchmark<B: Backend>(
+    classifier: &Classifier<B>,
+    spec: &BenchmarkSpec,
+    max_examples: Option<usize>,
+    batch_size: usize,
+    progress: &ProgressBar,
+) -> Result<Vec<PredictionRow>> {
+    let kind: SourceKind = spec.kind.parse()?;
+    // Aegis 1.0 needs a Needs-Caution choice; evaluation follows the Defensive convention.
+    let options = LoadOptions { needs_caution: Some(Safety::Unsafe), ..Default::default() };
+    let mut examples = load_source(kind, &spec.path, &options).with_context(|| format!("benchmark {}", spec.path.display()))?.examples;
+    if let Some(cap) = max_examples {
+        examples.truncate(cap);
+    }
+    progress.inc_length(examples.len() as u64);
+    let name = spec.name();
+    let mut rows = Vec::new();
+    for chunk in examples.chunks(batch_size.max(1)) {
+        let results = classifier.classify(chunk, true)?;
+        for (example, result) in chunk.iter().zip(results) {
+            rows.extend(level_rows(&name, example, &result));
+        }
+        progress.inc(chunk.len() as u64);
+    }
+    Ok(rows)
+}
+
+fn level_rows(benchmark: &str, example: &GuardExample, result: &crate::classifier::Classification) -> Vec<PredictionRow> {
+    let Target::Safety { user, response, categories } = &example.target else { return vec![] };
+    let name = |s: Safety| if s == Safety::Unsafe { "unsafe" } else { "safe" }.to_string();
+    let parsed = result.parse_error.is_none();
+    let mut rows = Vec::new();
+    let mut push = |level: &str, label: Safety, predicted: &Option<String>, score: Option<f64>| {
+        rows.push(PredictionRow {
+            benchmark: benchmark.to_string(),
+            level: level.to_string(),
+            id: example.id.clone(),
+            label: name(label),
+            prediction: predicted.clone().unwrap_or_else(|| "safe".into()),
+            parsed,
+            score,
+            label_categories: categories.clone(),
+            predicted_categories: result.categories.clone(),
+        })
+    };
+    if let Some(label) = user {
+        push("prompt", *label, &result.user_safety, result.user_unsafe_probability);
+    }
+    if let (Some(label), Some(_)) = (response, example.response_turn()) {
+        // No response verdict (e.g. the model omitted it) counts like an unparseable one.
+        push("response", *label, &result.response_safety, result.response_unsafe_probability);
+    }
+    rows
+}
+
+/// Metrics per (benchmark, level), in first-seen order; recomputable from the rows alone.
+pub fn summarize(rows: &[PredictionRow]) -> Vec<LevelReport> {
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for row in rows {
+        let key = (row.benchmark.clone(), row.level.clone());
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys.into_iter()
+        .map(|(benchmark, level)| {
+            let selected: Vec<&PredictionRow> = rows.iter().filter(|r| r.benchmark == benchmark && r.level == level).collect();
+            let predictions: Vec<Prediction> = selected
+                .iter()
+                .map(|r| Prediction { label: r.label == "unsafe", predicted: r.parsed.then_some(r.prediction == "unsafe"), score: r.score })
+                .collect();
+            let has_categories = selected.iter().any(|r| !r.label_categories.is_empty());
+            let per_category = if has_categories {
+                let sets: Vec<CategorySets> = selected
+                    .iter()
+                    .map(|r| CategorySets { label: lower(&r.label_categories), predicted: lower(&r.predicted_categories) })
+                    .collect();
+                per_category_f1(&sets)
+            } else {
+                vec![]
+            };
+            LevelReport { benchmark, level, metrics: ClassificationMetrics::from_predictions(&predictions), per_category }
+        })
+        .collect()
+}
+
+fn lower(categories: &[String]) -> BTreeSet<String> {
+    categories.iter().map(|c| c.to_lowercase()).collect()
+}
+
+/// Writes report.json, predictions.jsonl, report.md and the plots into `out`.
+pub fn write_report(out: &Path, report: &Report, rows: &[PredictionRow]) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
+    let write = |name: &str, bytes: &[u8]| -> Result<()> {
+        guardtune_lora::files::write_atomically(&out.join(name), |f| f.write_all(bytes))?;
+        Ok(())
+    };
+    write("report.json", serde_json::to_string_pretty(report)?.as_bytes())?;
+    let mut lines = String::new();
+    for row in rows {
+        lines.push_str(&serde_json::to_string(row)?);
+        lines.push('\n');
+    }
+    write("predictions.jsonl", lines.as_bytes())?;
+
+    let mut plots = Vec::new();
+    let curves: Vec<(String, Vec<(f64, f64)>)> = report
+        .results
+        .iter()
+        .filter_map(|level| {
+            let predictions: Vec<Prediction> = rows
+                .iter()
+                .filter(|r| r.benchmark == level.benchmark && r.level == level.level)
+                .map(|r| Prediction { label: r.label == "unsafe", predicted: None, score: r.score })
+                .collect();
+            let curve = precision_recall_curve(&predictions).ok()?;
+            Some((format!("{} ({})", level.benchmark, level.level), curve.iter().map(|p| (p.recall, p.precision)).collect()))
+        })
+        .collect();
+    if !curves.is_empty() {
+        plot_pr_curves(out.join("pr_curves.png"), "Precision-recall (unsafe = positive)", &curves)?;
+        plots.push("pr_curves.png".to_string());
+    }
+    for level in report.results.iter().filter(|l| !l.per_category.is_empty()) {
+        let file = format!("per_category_f1_{}_{}.png", level.benchmark, level.level);
+        let bars: Vec<(String, f64)> = level.per_category.iter().map(|c| (format!("{} (n={})", c.category, c.support), c.f1)).collect();
+        plot_bars(out.join(&file), &format!("Per-category F1: {} ({})", level.benchmark, level.level), &bars)?;
+        plots.push(file);
+    }
+    write("report.md", markdown(report, &plots).as_bytes())
+}
+
+fn markdown(report: &Report, plots: &[String]) -> String {
+    let mut md = String::from("# Guard evaluation\n\n");
+    md += &format!("- model: `{}`\n- adapter: `{}`\n- time: {:.1} s\n\n", report.model, report.adapter.as_deref().unwrap_or("none"), report.seconds);
+    md += "## Harmful-class F1 (this run)\n\nLaid out like the Aegis 2.0 paper's Tables 3 and 4: one column per benchmark and level.\n\n";
+    let columns: Vec<String> = report.results.iter().map(|l| format!("{} ({})", l.benchmark, l.level)).collect();
+    md += &format!("| Model | {} | Avg |\n|---|{}---:|\n", columns.join(" | "), "---:|".repeat(columns.len()));
+    let f1s: Vec<f64> = report.results.iter().map(|l| l.metrics.f1).collect();
+    let average = if f1s.is_empty() { 0.0 } else { f1s.iter().sum::<f64>() / f1s.len() as f64 };
+    md += &format!("| this run | {} | {average:.3} |\n\n", f1s.iter().map(|f| format!("{f:.3}")).collect::<Vec<_>>().join(" | "));
+    md += "## Details\n\n| benchmark | level | n | unsafe | precision | recall | F1 | AUPRC | unparseable |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n";
+    for l in &report.results {
+        let m = &l.metrics;
+        let auprc = m.auprc.map(|a| format!("{a:.3}")).unwrap_or_else(|| "n/a".into());
+        md += &format!("| {} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {auprc} | {} |\n", l.benchmark, l.level, m.count, m.positives, m.precision, m.recall, m.f1, m.unparseable);
+    }
+    for l in report.results.iter().filter(|l| !l.per_category.is_empty()) {
+        md += &format!("\n### Per-category F1: {} ({})\n\n| category | support | predicted | F1 |\n|---|---:|---:|---:|\n", l.benchmark, l.level);
+        for c in &l.per_category {
+            md += &format!("| {} | {} | {} | {:.3} |\n", c.category, c.support, c.predicted, c.f1);
+        }
+    }
+    if !plots.is_empty() {
+        md += "\n## Plots\n\n";
+        for plot in plots {
+            md += &format!("![{plot}]({plot})\n\n");
+        }
+    }
+    md += PUBLISHED;
+    md
+}
+
+/// The paper's published rows, for reference (never computed here).
+const PUBLISHED: &str = "
+## Published results, for reference only (not computed by this run)
+
+From the Aegis 2.0 paper (arXiv 2501.09004), as transcribed in `../shared/notes/aegis2.md` section 4.
+Harmful-class F1. Table 3, external benchmarks:
+
+| Model (published) | OAI Mod (prompt) | WGTest (prompt) | WGTest (response) | XSTest (response) | Avg |
+|---|---:|---:|---:|---:|---:|
+| OpenAI Mod API | 0.789 | 0.121 | 0.214 | 0.558 | 0.385 |
+| LlamaGuard2-8B | 0.759 | 0.704 | 0.658 | 0.908 | 0.723 |
+| LlamaGuard3-1B | 0.374 | 0.472 | 0.261 | 0.245 | 0.359 |
+| LlamaGuard3-8B | 0.788 | 0.768 | 0.700 | 0.904 | 0.764 |
+| WildGuard † | 0.721 | 0.889 | 0.754 | 0.947 | 0.828 |
+| Llama3.1-AegisGuard + TF | 0.810 | 0.816 | 0.775 | 0.862 | 0.816 |
+| Llama3.1-AegisGuard | 0.770 | 0.821 | 0.757 | 0.883 | 0.808 |
+
+Table 4, Aegis 2.0 test:
+
+| Model (published) | prompt F1 | response F1 |
+|---|---:|---:|
+| OpenAI Mod API | 0.378 | 0.474 |
+| LlamaGuard2-8B | 0.768 | 0.674 |
+| LlamaGuard3-8B | 0.773 | 0.657 |
+| WildGuard | 0.819 | 0.835 |
+| Llama3.1-AegisGuard | 0.868 | 0.866 |
+";
+
+/// A progress bar over examples for evaluation.
+pub fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} examples  {per_sec}  [{elapsed_precise} < {eta_precise}]").expect("valid template"));
+    bar
+}
