@@ -32,19 +32,20 @@ pub struct Classification {
     pub response_unsafe_probability: Option<f64>,
 }
 
-pub struct Classifier<B: Backend> {
-    pub model: LlamaForCausalLM<B>,
-    pub prompts: GuardTokenizer,
-    pub tokenizer: Tokenizer,
+/// A model with the tokenizers it needs, borrowed (so training can evaluate its current model).
+pub struct Classifier<'a, B: Backend> {
+    pub model: &'a LlamaForCausalLM<B>,
+    pub prompts: &'a GuardTokenizer,
+    pub tokenizer: &'a Tokenizer,
     pub max_new_tokens: usize,
     pub device: B::Device,
 }
 
-impl<B: Backend> Classifier<B> {
+impl<B: Backend> Classifier<'_, B> {
     /// Classifies a batch of examples (one generation pass, left-padded).
     pub fn classify(&self, examples: &[GuardExample], with_scores: bool) -> Result<Vec<Classification>> {
         let prompts: Vec<Vec<u32>> = examples.iter().map(|e| self.prompts.encode_prompt(e)).collect::<Result<_, _>>()?;
-        let outputs = generate_greedy(&self.model, &prompts, self.max_new_tokens, &self.tokenizer.stop_ids, self.tokenizer.pad_id, &self.device)?;
+        let outputs = generate_greedy(self.model, &prompts, self.max_new_tokens, &self.tokenizer.stop_ids, self.tokenizer.pad_id, &self.device)?;
         let mut results = Vec::with_capacity(examples.len());
         for output in &outputs {
             let raw = self.tokenizer.decode(output, true)?;

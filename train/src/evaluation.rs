@@ -18,6 +18,7 @@ use crate::plot::{plot_bars, plot_pr_curves};
 
 /// `KIND=PATH` from the command line; the benchmark is named after the file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BenchmarkSpec {
     pub kind: String,
     pub path: PathBuf,
@@ -72,7 +73,7 @@ pub struct Report {
 
 /// Classifies up to `max_examples` of a benchmark and returns its prediction rows.
 pub fn run_benchmark<B: Backend>(
-    classifier: &Classifier<B>,
+    classifier: &Classifier<'_, B>,
     spec: &BenchmarkSpec,
     max_examples: Option<usize>,
     batch_size: usize,

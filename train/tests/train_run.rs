@@ -147,3 +147,22 @@ fn set_overrides_any_key() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("nope"), "{}", stderr(&bad));
 }
+
+#[test]
+fn benchmarks_evaluated_during_training_are_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let sst = guardtune_model::testing::repo_root().join("data/fixtures/simplesafetytests/test_cases.csv");
+    let config = small_run_config(dir.path(), 2, "");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[eval]\n",
+        &format!("[eval]\nbenchmarks = [{{ kind = \"simplesafetytests\", path = \"{}\" }}]\nbenchmark_max_examples = 3\n", sst.display()),
+    );
+    std::fs::write(&config, text).unwrap();
+    let out = train(&config, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = read_scalars(&dir.path().join("run/tensorboard")).unwrap();
+    let f1 = log.series("eval/test_cases/prompt/f1");
+    assert_eq!(f1.iter().map(|s| s.0).collect::<Vec<_>>(), vec![0, 2], "F1 at the start and at each evaluation");
+    let metrics = std::fs::read_to_string(dir.path().join("run/metrics.jsonl")).unwrap();
+    assert!(metrics.contains("\"eval/test_cases/prompt/f1\""));
+}

@@ -71,10 +71,11 @@ impl BackendJob for ClassifyArgs {
             })
             .collect();
         let (_, model) = load_model_with_adapter::<B>(&self.model, self.adapter.as_deref(), &device)?;
+        let (prompts, tokenizer) = (GuardTokenizer::from_model_dir(&self.model)?, Tokenizer::from_model_dir(&self.model)?);
         let classifier = Classifier {
-            model,
-            prompts: GuardTokenizer::from_model_dir(&self.model)?,
-            tokenizer: Tokenizer::from_model_dir(&self.model)?,
+            model: &model,
+            prompts: &prompts,
+            tokenizer: &tokenizer,
             max_new_tokens: self.max_new_tokens,
             device,
         };

@@ -44,10 +44,11 @@ impl BackendJob for EvalArgs {
         let specs: Vec<BenchmarkSpec> = self.benchmarks.iter().map(|b| BenchmarkSpec::parse(b)).collect::<Result<_>>()?;
         let started = Instant::now();
         let (_, model) = load_model_with_adapter::<B>(&self.model, self.adapter.as_deref(), &device)?;
+        let (prompts, tokenizer) = (GuardTokenizer::from_model_dir(&self.model)?, Tokenizer::from_model_dir(&self.model)?);
         let classifier = Classifier {
-            model,
-            prompts: GuardTokenizer::from_model_dir(&self.model)?,
-            tokenizer: Tokenizer::from_model_dir(&self.model)?,
+            model: &model,
+            prompts: &prompts,
+            tokenizer: &tokenizer,
             max_new_tokens: self.max_new_tokens,
             device,
         };

@@ -118,6 +118,9 @@ fn resolve_paths(config: &mut RunConfig, base: &Path) {
     for source in &mut config.data.sources {
         source.path.iter_mut().chain(&mut source.paths).chain(&mut source.validation_paths).chain(&mut source.policy_file).for_each(resolve);
     }
+    for benchmark in &mut config.eval.benchmarks {
+        resolve(&mut benchmark.path);
+    }
 }
 
 /// Checks that need more than types: the model folder exists, the sections agree.
@@ -127,6 +130,14 @@ fn check(config: &RunConfig) -> Result<(), (String, String)> {
         return err("model.path", format!("{} is not a model folder (no config.json)", config.model.path.display()));
     }
     config.lora.validate().map_err(|m| ("lora".to_string(), m))?;
+    for benchmark in &config.eval.benchmarks {
+        if benchmark.kind.parse::<guardtune_data::SourceKind>().is_err() {
+            return err("eval.benchmarks", format!("unknown benchmark kind \"{}\"", benchmark.kind));
+        }
+        if !benchmark.path.exists() {
+            return err("eval.benchmarks", format!("{} does not exist", benchmark.path.display()));
+        }
+    }
     config.data.validate().map_err(|e| ("data".to_string(), e.to_string()))?;
     let t = &config.training;
     if t.micro_batch_size == 0 || t.grad_accumulation == 0 {

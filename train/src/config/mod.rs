@@ -127,6 +127,13 @@ pub struct EvalSection {
     /// Validation micro-batch size (defaults to the training one).
     #[serde(default)]
     pub batch_size: Option<usize>,
+    /// Guard benchmarks classified at each evaluation (F1 and AUPRC logged), e.g.
+    /// `benchmarks = [{ kind = "xstest", path = "xstest_prompts.csv" }]`.
+    #[serde(default)]
+    pub benchmarks: Vec<crate::evaluation::BenchmarkSpec>,
+    /// Examples per benchmark at each evaluation (all when absent).
+    #[serde(default)]
+    pub benchmark_max_examples: Option<usize>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -27,7 +27,10 @@ use guardtune_lora::step::{accumulate, apply_update, clip_grad_norm, Gradients};
 use guardtune_lora::{attach, save_adapter, AdamW, AdamWConfig, MicroBatch, StoreDtype};
 use guardtune_model::LlamaForCausalLM;
 
+use crate::classifier::{Classifier, DEFAULT_MAX_NEW_TOKENS};
 use crate::config::RunConfig;
+use crate::evaluation::{run_benchmark, summarize};
+use indicatif::ProgressBar;
 use crate::memory::{mib, peak_rss_bytes};
 use log::RunLog;
 
@@ -67,7 +70,8 @@ fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, device: B::Device) 
     if train_set.is_empty() {
         bail!("the blend has no training examples");
     }
-    let pad_id = guardtune_model::Tokenizer::from_model_dir(&config.model.path)?.pad_id;
+    let model_tokenizer = guardtune_model::Tokenizer::from_model_dir(&config.model.path)?;
+    let pad_id = model_tokenizer.pad_id;
 
     // Model: frozen base plus adapters, seeded before initialisation.
     let t = &config.training;
@@ -105,15 +109,37 @@ fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, device: B::Device) 
     ));
 
     let eval_batch = config.eval.batch_size.unwrap_or(t.micro_batch_size);
-    let evaluate = |model: &LlamaForCausalLM<B>| evaluate::validation_loss(&model.valid(), &validation, eval_batch, pad_id, &device);
+    // Validation loss, then F1/AUPRC of each configured benchmark, on the model without dropout.
+    let evaluate = |model: &LlamaForCausalLM<B>| -> Result<(Option<f64>, Vec<(String, f64)>)> {
+        let inner = model.valid();
+        let loss = evaluate::validation_loss(&inner, &validation, eval_batch, pad_id, &device);
+        let mut values: Vec<(String, f64)> = loss.map(|l| ("eval/loss".to_string(), l)).into_iter().collect();
+        let classifier = Classifier { model: &inner, prompts: &tokenizer, tokenizer: &model_tokenizer, max_new_tokens: DEFAULT_MAX_NEW_TOKENS, device: device.clone() };
+        for spec in &config.eval.benchmarks {
+            let rows = run_benchmark(&classifier, spec, config.eval.benchmark_max_examples, eval_batch, &ProgressBar::hidden())?;
+            for level in summarize(&rows) {
+                let tag = format!("eval/{}/{}", level.benchmark, level.level);
+                values.push((format!("{tag}/f1"), level.metrics.f1));
+                values.extend(level.metrics.auprc.map(|a| (format!("{tag}/auprc"), a)));
+            }
+        }
+        Ok((loss, values))
+    };
+    let record_eval = |log: &mut RunLog, step: usize, values: &[(String, f64)]| -> Result<()> {
+        let tagged: Vec<(&str, f64)> = values.iter().map(|(t, v)| (t.as_str(), *v)).collect();
+        log.record(step, &tagged)?;
+        let text: Vec<String> = values.iter().map(|(t, v)| format!("{} {v:.4}", t.trim_start_matches("eval/"))).collect();
+        log.println(format!("step {step}: {}", text.join(", ")));
+        Ok(())
+    };
     let mut first_validation = None;
     let mut last_validation = None;
     if start == 0 {
-        if let Some(loss) = evaluate(&model) {
-            log.record(0, &[("eval/loss", loss)])?;
-            log.println(format!("step 0: validation loss {loss:.4}"));
-            first_validation = Some(loss);
+        let (loss, values) = evaluate(&model)?;
+        if !values.is_empty() {
+            record_eval(&mut log, 0, &values)?;
         }
+        first_validation = loss;
     }
 
     let adapter_dtype = StoreDtype::parse(&config.output.adapter_dtype).map_err(anyhow::Error::msg)?;
@@ -152,11 +178,11 @@ fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, device: B::Device) 
         }
         let eval_now = config.eval.every_steps.is_some_and(|n| done % n == 0) || done == total_steps;
         if eval_now {
-            if let Some(loss) = evaluate(&model) {
-                log.record(done, &[("eval/loss", loss)])?;
-                log.println(format!("step {done}: validation loss {loss:.4}"));
-                last_validation = Some(loss);
+            let (loss, values) = evaluate(&model)?;
+            if !values.is_empty() {
+                record_eval(&mut log, done, &values)?;
             }
+            last_validation = loss.or(last_validation);
         }
         if config.output.save_every_steps.is_some_and(|n| done % n == 0) || done == total_steps {
             log.flush()?;
