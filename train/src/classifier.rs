@@ -32,6 +32,24 @@ pub struct Classification {
     pub response_unsafe_probability: Option<f64>,
 }
 
+/// A guard loaded for inference: the base model with its adapter, and both tokenizers.
+pub struct LoadedGuard<B: Backend> {
+    pub model: LlamaForCausalLM<B>,
+    pub prompts: GuardTokenizer,
+    pub tokenizer: Tokenizer,
+}
+
+impl<B: Backend> LoadedGuard<B> {
+    pub fn load(model_dir: &std::path::Path, adapter: Option<&std::path::Path>, device: &B::Device) -> Result<Self> {
+        let (_, model) = crate::model_dir::load_model_with_adapter::<B>(model_dir, adapter, device)?;
+        Ok(LoadedGuard { model, prompts: GuardTokenizer::from_model_dir(model_dir)?, tokenizer: Tokenizer::from_model_dir(model_dir)? })
+    }
+
+    pub fn classifier(&self, max_new_tokens: usize, device: B::Device) -> Classifier<'_, B> {
+        Classifier { model: &self.model, prompts: &self.prompts, tokenizer: &self.tokenizer, max_new_tokens, device }
+    }
+}
+
 /// A model with the tokenizers it needs, borrowed (so training can evaluate its current model).
 pub struct Classifier<'a, B: Backend> {
     pub model: &'a LlamaForCausalLM<B>,

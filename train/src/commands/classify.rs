@@ -5,13 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::Backend;
-use guardtune_data::{GuardExample, GuardTokenizer, Policy};
-use guardtune_model::Tokenizer;
+use guardtune_data::{GuardExample, Policy};
 use serde::Deserialize;
 
-use crate::classifier::{Classifier, DEFAULT_MAX_NEW_TOKENS};
+use crate::classifier::{LoadedGuard, DEFAULT_MAX_NEW_TOKENS};
 use crate::device::BackendJob;
-use crate::model_dir::load_model_with_adapter;
 
 #[derive(clap::Args)]
 pub struct ClassifyArgs {
@@ -70,15 +68,8 @@ impl BackendJob for ClassifyArgs {
                 example
             })
             .collect();
-        let (_, model) = load_model_with_adapter::<B>(&self.model, self.adapter.as_deref(), &device)?;
-        let (prompts, tokenizer) = (GuardTokenizer::from_model_dir(&self.model)?, Tokenizer::from_model_dir(&self.model)?);
-        let classifier = Classifier {
-            model: &model,
-            prompts: &prompts,
-            tokenizer: &tokenizer,
-            max_new_tokens: self.max_new_tokens,
-            device,
-        };
+        let guard = LoadedGuard::<B>::load(&self.model, self.adapter.as_deref(), &device)?;
+        let classifier = guard.classifier(self.max_new_tokens, device);
         for chunk in examples.chunks(self.batch_size.max(1)) {
             for result in classifier.classify(chunk, self.scores)? {
                 println!("{}", serde_json::to_string(&result)?);

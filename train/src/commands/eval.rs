@@ -5,13 +5,10 @@ use std::time::Instant;
 
 use anyhow::Result;
 use burn::tensor::backend::Backend;
-use guardtune_data::GuardTokenizer;
-use guardtune_model::Tokenizer;
 
-use crate::classifier::{Classifier, DEFAULT_MAX_NEW_TOKENS};
+use crate::classifier::{LoadedGuard, DEFAULT_MAX_NEW_TOKENS};
 use crate::device::BackendJob;
 use crate::evaluation::{progress_bar, run_benchmark, summarize, write_report, BenchmarkSpec, Report};
-use crate::model_dir::load_model_with_adapter;
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
@@ -43,15 +40,8 @@ impl BackendJob for EvalArgs {
     fn run<B: Backend>(self, device: B::Device) -> Result<()> {
         let specs: Vec<BenchmarkSpec> = self.benchmarks.iter().map(|b| BenchmarkSpec::parse(b)).collect::<Result<_>>()?;
         let started = Instant::now();
-        let (_, model) = load_model_with_adapter::<B>(&self.model, self.adapter.as_deref(), &device)?;
-        let (prompts, tokenizer) = (GuardTokenizer::from_model_dir(&self.model)?, Tokenizer::from_model_dir(&self.model)?);
-        let classifier = Classifier {
-            model: &model,
-            prompts: &prompts,
-            tokenizer: &tokenizer,
-            max_new_tokens: self.max_new_tokens,
-            device,
-        };
+        let guard = LoadedGuard::<B>::load(&self.model, self.adapter.as_deref(), &device)?;
+        let classifier = guard.classifier(self.max_new_tokens, device);
         let bar = progress_bar();
         let mut rows = Vec::new();
         for spec in &specs {
