@@ -10,7 +10,7 @@ use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::module::{embedding, linear};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Distribution, Tensor, TensorData};
 
 use crate::batch::Batch;
 use crate::cache::{KvCache, LayerCache};
@@ -110,10 +110,19 @@ impl<B: Backend> LowRank<B> {
     }
 
     fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let x = if self.dropout.prob > 0.0 { self.dropout.forward(x) } else { x };
+        // Inverted dropout as `Dropout` does it (only when training, i.e. on an autodiff
+        // backend), but with its 1/keep folded into the scale below: one full-size product
+        // instead of two.
+        let (x, scale) = match self.dropout.prob {
+            p if p > 0.0 && B::ad_enabled(&x.device()) => {
+                let keep = 1.0 - p;
+                (x.clone() * x.random_like(Distribution::Bernoulli(keep)), self.scale / keep)
+            }
+            _ => (x, self.scale),
+        };
         // Scaling the rank-r intermediate rather than the output touches r values per token
         // instead of `out`, forward and backward.
-        linear(linear(x, self.a.val(), None).mul_scalar(self.scale), self.b.val(), None)
+        linear(linear(x, self.a.val(), None).mul_scalar(scale), self.b.val(), None)
     }
 }
 

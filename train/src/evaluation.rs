@@ -84,7 +84,7 @@ pub fn run_benchmark<B: Backend>(
     let options = LoadOptions { needs_caution: Some(Safety::Unsafe), ..Default::default() };
     let mut examples = load_source(kind, &spec.path, &options).with_context(|| format!("benchmark {}", spec.path.display()))?.examples;
     if let Some(cap) = max_examples {
-        examples.truncate(cap);
+        examples = evenly_spaced(examples, cap);
     }
     progress.inc_length(examples.len() as u64);
     let name = spec.name();
@@ -97,6 +97,17 @@ pub fn run_benchmark<B: Backend>(
         progress.inc(chunk.len() as u64);
     }
     Ok(rows)
+}
+
+/// At most `n` examples spread evenly over the file (the same ones for every model), so a
+/// capped run still covers every section of benchmarks sorted by type, like XSTest.
+fn evenly_spaced(examples: Vec<GuardExample>, n: usize) -> Vec<GuardExample> {
+    let len = examples.len();
+    if len <= n {
+        return examples;
+    }
+    let keep: BTreeSet<usize> = (0..n).map(|i| i * len / n).collect();
+    examples.into_iter().enumerate().filter(|(i, _)| keep.contains(i)).map(|(_, e)| e).collect()
 }
 
 fn level_rows(benchmark: &str, example: &GuardExample, result: &crate::classifier::Classification) -> Vec<PredictionRow> {

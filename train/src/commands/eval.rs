@@ -23,7 +23,7 @@ pub struct EvalArgs {
     /// Output folder for report.json, predictions.jsonl, report.md and plots.
     #[arg(long)]
     pub out: PathBuf,
-    /// Evaluate only the first N examples of each benchmark.
+    /// Evaluate N examples of each benchmark, spread evenly over its file.
     #[arg(long)]
     pub max_examples: Option<usize>,
     #[arg(long, default_value_t = 8)]

@@ -131,7 +131,7 @@ pub struct EvalSection {
     /// `benchmarks = [{ kind = "xstest", path = "xstest_prompts.csv" }]`.
     #[serde(default)]
     pub benchmarks: Vec<crate::evaluation::BenchmarkSpec>,
-    /// Examples per benchmark at each evaluation (all when absent).
+    /// Examples per benchmark at each evaluation, spread evenly over the file (all when absent).
     #[serde(default)]
     pub benchmark_max_examples: Option<usize>,
 }
