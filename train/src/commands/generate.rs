@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use burn::tensor::backend::Backend;
+use guardtune_data::{ChatTemplate, Role, Turn};
 use guardtune_model::{generate_greedy, Tokenizer};
 
 use crate::device::BackendJob;
@@ -17,6 +18,10 @@ pub struct GenerateArgs {
     /// PEFT adapter folder applied on top of the model (unmerged).
     #[arg(long)]
     pub adapter: Option<PathBuf>,
+    /// Wrap the prompt as a user message in the model's chat template (tokenizer_config.json,
+    /// or Llama 3.1's format when the model ships none) and answer as the assistant.
+    #[arg(long)]
+    pub chat: bool,
     /// Stop after this many new tokens (or at a stop token).
     #[arg(long, default_value_t = 64)]
     pub max_new_tokens: usize,
@@ -33,7 +38,15 @@ impl BackendJob for GenerateArgs {
     fn run<B: Backend>(self, device: B::Device) -> Result<()> {
         let tokenizer = Tokenizer::from_model_dir(&self.model)?;
         let (_, model) = load_model_with_adapter::<B>(&self.model, self.adapter.as_deref(), &device)?;
-        let ids = tokenizer.encode(&self.prompt, true)?;
+        let ids = if self.chat {
+            let template = ChatTemplate::from_model_dir(&self.model)?;
+            let text = template.render(&[Turn { role: Role::User, content: self.prompt.clone() }], true)?;
+            // The template writes the BOS itself when it has one; never add a second.
+            let writes_bos = template.bos_token().is_some_and(|bos| !bos.is_empty() && text.starts_with(bos));
+            tokenizer.encode(&text, !writes_bos)?
+        } else {
+            tokenizer.encode(&self.prompt, true)?
+        };
         let out = generate_greedy(&model, &[ids], self.max_new_tokens, &tokenizer.stop_ids, tokenizer.pad_id, &device)?;
         println!("{}", tokenizer.decode(&out[0], true)?);
         Ok(())
