@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use burn::backend::{Autodiff, Flex};
+use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::Backend;
 use guardtune_lora::adapter::{adapter, attached_sites};
@@ -16,8 +16,8 @@ use guardtune_model::testing::{fixture, max_abs_diff, GoldenTensors};
 use guardtune_model::{load_model, Batch, Checkpoint, LlamaForCausalLM};
 use serde_json::Value;
 
-type B = Flex;
-type AD = Autodiff<Flex>;
+type B = guardtune_model::testing::TestBackend;
+type AD = Autodiff<B>;
 
 fn golden() -> GoldenTensors {
     GoldenTensors::open(&fixture("golden/tensors.safetensors"))

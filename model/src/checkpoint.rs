@@ -34,6 +34,13 @@ pub trait WeightSource {
 
     /// Ends loading: an error listing every problem, or `Ok` if there were none.
     fn finish(self: Box<Self>) -> Result<(), ModelError>;
+
+    /// `Some(std)` when weight matrices need no particular values and the device may draw them
+    /// itself from Normal(0, std): random models of 8B shapes for benchmarks are then built in
+    /// seconds, without generating and uploading billions of values from the host.
+    fn drawn_on_device(&self) -> Option<f32> {
+        None
+    }
 }
 
 /// One memory-mapped safetensors file.
@@ -262,11 +269,20 @@ impl<S: WeightSource> WeightSource for Recorder<S> {
 pub struct RandomInit {
     rng: SplitMix64,
     std: f32,
+    on_device: bool,
 }
 
 impl RandomInit {
+    /// Values drawn on the host from a portable generator: the same model on every machine and
+    /// backend.
     pub fn new(seed: u64, std: f32) -> Self {
-        RandomInit { rng: SplitMix64::new(seed), std }
+        RandomInit { rng: SplitMix64::new(seed), std, on_device: false }
+    }
+
+    /// Weight matrices drawn by the device's own generator (seed it with `Backend::seed`), for
+    /// benchmarks: fast at any size, but the values depend on the backend.
+    pub fn on_device(std: f32) -> Self {
+        RandomInit { rng: SplitMix64::new(0), std, on_device: true }
     }
 }
 
@@ -281,5 +297,9 @@ impl WeightSource for RandomInit {
 
     fn finish(self: Box<Self>) -> Result<(), ModelError> {
         Ok(())
+    }
+
+    fn drawn_on_device(&self) -> Option<f32> {
+        self.on_device.then_some(self.std)
     }
 }

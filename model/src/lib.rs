@@ -27,11 +27,29 @@ pub use tokenizer::Tokenizer;
 use std::path::Path;
 
 use burn::tensor::backend::Backend;
+use burn::tensor::DType;
 
-/// Loads the model of a Hugging Face folder (config.json + safetensors).
+/// Loads the model of a Hugging Face folder (config.json + safetensors) in f32.
 pub fn load_model<B: Backend>(dir: &Path, device: &B::Device) -> Result<(LlamaConfig, LlamaForCausalLM<B>), ModelError> {
+    load_model_as(dir, DType::F32, device)
+}
+
+/// Loads the model of a Hugging Face folder with its base weights stored and computed in
+/// `dtype` (see [`parse_dtype`]).
+pub fn load_model_as<B: Backend>(dir: &Path, dtype: DType, device: &B::Device) -> Result<(LlamaConfig, LlamaForCausalLM<B>), ModelError> {
     let config = LlamaConfig::from_model_dir(dir)?;
     let checkpoint = Checkpoint::open_dir(dir)?;
-    let model = LlamaForCausalLM::load(&config, Box::new(checkpoint), device)?;
+    let model = LlamaForCausalLM::load(&config, Box::new(checkpoint), dtype, device)?;
     Ok((config, model))
+}
+
+/// The base model's dtype from its name in configs and on the command line: `f32`, `bf16`
+/// or `f16`.
+pub fn parse_dtype(name: &str) -> Result<DType, ModelError> {
+    match name {
+        "f32" => Ok(DType::F32),
+        "bf16" => Ok(DType::BF16),
+        "f16" => Ok(DType::F16),
+        other => Err(ModelError::Invalid(format!("unknown dtype \"{other}\" (expected f32, bf16 or f16)"))),
+    }
 }

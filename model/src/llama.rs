@@ -2,15 +2,20 @@
 //!
 //! Module and field names mirror the Hugging Face checkpoint (`model.layers.3.self_attn.q_proj`),
 //! so a tensor's name is its path in this tree; [`ProjKind::checkpoint_name`] is the single
-//! place that spells those paths. Computation follows transformers' `modeling_llama.py` in f32:
+//! place that spells those paths. Computation follows transformers' `modeling_llama.py`:
 //! RMSNorm, rotate-half RoPE, grouped-query attention with scores scaled after `QKᵀ`, SwiGLU.
+//!
+//! The frozen base computes in the dtype it is stored in (f32, or bf16 on GPUs), with the same
+//! upcasts as transformers: RMSNorm and the attention softmax in f32, logits returned in f32.
+//! LoRA adapters stay f32 (PEFT's `autocast_adapter_dtype`): their input is cast up and their
+//! sum with the base output is taken in f32 and rounded once.
 
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::module::{embedding, linear};
-use burn::tensor::{Distribution, Tensor, TensorData};
+use burn::tensor::{DType, Distribution, Tensor, TensorData};
 
 use crate::batch::Batch;
 use crate::cache::{KvCache, LayerCache};
@@ -147,7 +152,10 @@ impl<B: Backend> Projection<B> {
         let x = x.reshape([dims[..D - 1].iter().product(), in_features]);
         let y = linear(x.clone(), self.weight.val(), None);
         let y = match &self.adapter {
-            Some(adapter) => y + adapter.forward(x),
+            Some(adapter) => {
+                let dtype = y.dtype();
+                (y.cast(DType::F32) + adapter.forward(x.cast(DType::F32))).cast(dtype)
+            }
             None => y,
         };
         dims[D - 1] = out_features;
@@ -155,7 +163,8 @@ impl<B: Backend> Projection<B> {
     }
 }
 
-/// Root-mean-square layer norm, computed in f32 as transformers does.
+/// Root-mean-square layer norm, computed in f32 whatever the model's dtype, as transformers
+/// does; the gain multiplies the result rounded back to that dtype.
 #[derive(Module, Debug)]
 pub struct RmsNorm<B: Backend> {
     pub weight: Param<Tensor<B, 1>>,
@@ -168,9 +177,11 @@ impl<B: Backend> RmsNorm<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let dtype = x.dtype();
+        let x = x.cast(DType::F32);
         let variance = x.clone().square().mean_dim(2);
         let normed = x * variance.add_scalar(self.eps).sqrt().recip();
-        normed * self.weight.val().unsqueeze::<3>()
+        normed.cast(dtype) * self.weight.val().unsqueeze::<3>()
     }
 }
 
@@ -226,7 +237,8 @@ impl<B: Backend> Attention<B> {
         let q = q.reshape([batch, seq, kv_heads, group, d]).permute([0, 2, 3, 1, 4]);
         // The 1/sqrt(d) score scale is already in the rotated queries.
         let scores = q.matmul(k.swap_dims(3, 4)) + bias;
-        let out = softmax(scores, 4).matmul(v);
+        let dtype = scores.dtype();
+        let out = softmax(scores.cast(DType::F32), 4).cast(dtype).matmul(v);
         let out = out.permute([0, 3, 1, 2, 4]).reshape([batch, seq, heads * d]);
         self.o_proj.forward(out)
     }
@@ -338,7 +350,7 @@ impl<B: Backend> LlamaModel<B> {
             Some(cache) => cache.attention_bias(&batch.segments),
             None => Batch::attention_bias(&batch.segments, &batch.segments, 0),
         };
-        let bias = self.bias_per_head(bias);
+        let bias = self.bias_per_head(bias).cast(self.dtype());
         let mut x = embedding(self.embed_tokens.weight.val(), batch.input_ids.clone());
         for (i, layer) in self.layers.iter().enumerate() {
             if let Some(trace) = trace.as_deref_mut() {
@@ -356,12 +368,18 @@ impl<B: Backend> LlamaModel<B> {
         self.norm.forward(x)
     }
 
+    /// The dtype the base computes in: the one its weights are stored in.
+    pub fn dtype(&self) -> DType {
+        self.embed_tokens.weight.val().dtype()
+    }
+
     fn attention_rotation(&self, batch: &Batch<B>) -> AttentionRotation<B> {
         let tables = self.rotary.tables(batch.positions.clone());
         let scale = (self.head_dim as f64).powf(-0.5);
+        let dtype = self.dtype();
         AttentionRotation {
-            queries: self.rotary.for_heads(&tables, self.num_heads, scale),
-            keys: self.rotary.for_heads(&tables, self.num_kv_heads, 1.0),
+            queries: self.rotary.for_heads(&tables, self.num_heads, scale, dtype),
+            keys: self.rotary.for_heads(&tables, self.num_kv_heads, 1.0, dtype),
         }
     }
 
@@ -382,10 +400,14 @@ pub struct LlamaForCausalLM<B: Backend> {
 }
 
 impl<B: Backend> LlamaForCausalLM<B> {
-    /// Builds the model from a weight source (a checkpoint or a random initialisation). Every
-    /// base parameter is frozen: it keeps no gradient and gets no optimizer state.
-    pub fn load(cfg: &LlamaConfig, source: Box<dyn WeightSource>, device: &B::Device) -> Result<Self, ModelError> {
-        let mut w = Loader { source, device: device.clone() };
+    /// Builds the model from a weight source (a checkpoint or a random initialisation), its
+    /// weights stored in `dtype` (f32 or bf16, whatever the file holds). Every base parameter is
+    /// frozen: it keeps no gradient and gets no optimizer state.
+    pub fn load(cfg: &LlamaConfig, source: Box<dyn WeightSource>, dtype: DType, device: &B::Device) -> Result<Self, ModelError> {
+        if !matches!(dtype, DType::F32 | DType::BF16 | DType::F16) {
+            return Err(ModelError::Invalid(format!("model dtype {dtype:?} is not supported (expected f32, bf16 or f16)")));
+        }
+        let mut w = Loader { source, dtype, device: device.clone() };
         let embed_tokens = Embedding { weight: w.matrix("model.embed_tokens.weight", cfg.vocab_size, cfg.hidden_size) };
         let layers = (0..cfg.num_hidden_layers).map(|i| DecoderLayer::load(&mut w, cfg, i)).collect();
         let norm = RmsNorm::load(&mut w, "model.norm", cfg.hidden_size, cfg.rms_norm_eps);
@@ -403,18 +425,19 @@ impl<B: Backend> LlamaForCausalLM<B> {
         Ok(LlamaForCausalLM { model, lm_head })
     }
 
-    /// Logits `[batch, seq, vocab]` for every position.
+    /// Logits `[batch, seq, vocab]` for every position, in f32.
     pub fn forward(&self, batch: &Batch<B>) -> Tensor<B, 3> {
         self.logits(self.model.forward(batch, None, None))
     }
 
-    /// The output head applied to final hidden states `[batch, seq, hidden]`. Callers that need
-    /// only some positions (generation, chunked losses) pass just those.
+    /// The output head applied to final hidden states `[batch, seq, hidden]`, in f32. Callers
+    /// that need only some positions (generation, chunked losses) pass just those.
     pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
-        match &self.lm_head {
+        let logits = match &self.lm_head {
             Some(head) => head.forward(hidden),
             None => linear(hidden, self.model.embed_tokens.weight.val().transpose(), None),
-        }
+        };
+        logits.cast(DType::F32)
     }
 
     /// The output head as `[hidden, vocab]`: `lm_head`'s weight, or the tied embedding table
@@ -465,6 +488,7 @@ impl<B: Backend> LlamaForCausalLM<B> {
 /// Turns named checkpoint tensors into frozen Burn parameters on one device.
 struct Loader<B: Backend> {
     source: Box<dyn WeightSource>,
+    dtype: DType,
     device: B::Device,
 }
 
@@ -476,7 +500,9 @@ impl<B: Backend> Loader<B> {
     }
 
     fn frozen<const D: usize>(&self, values: Vec<f32>, shape: [usize; D]) -> Param<Tensor<B, D>> {
-        let tensor = Tensor::from_data(TensorData::new(values, shape), &self.device);
+        // Converted on the host: a bf16 model never holds an f32 copy of a tensor on the device.
+        let data = TensorData::new(values, shape).convert_dtype(self.dtype);
+        let tensor = Tensor::from_data(data, (&self.device, self.dtype));
         Param::from_tensor(tensor).set_require_grad(false)
     }
 
@@ -486,13 +512,27 @@ impl<B: Backend> Loader<B> {
     }
 
     fn matrix(&mut self, name: &str, rows: usize, cols: usize) -> Param<Tensor<B, 2>> {
+        if let Some(drawn) = self.drawn_on_device([rows, cols]) {
+            return drawn;
+        }
         let values = self.read(name, &[rows, cols], Init::Normal);
         self.frozen(values, [rows, cols])
     }
 
     /// A PyTorch `[out, in]` weight stored as Burn's `[in, out]`.
     fn matrix_transposed(&mut self, name: &str, out_features: usize, in_features: usize) -> Param<Tensor<B, 2>> {
+        if let Some(drawn) = self.drawn_on_device([in_features, out_features]) {
+            return drawn;
+        }
         let values = self.read(name, &[out_features, in_features], Init::Normal);
         self.frozen(transpose(&values, out_features, in_features), [in_features, out_features])
+    }
+
+    /// A random matrix drawn by the device, for sources that allow it (see
+    /// [`WeightSource::drawn_on_device`]).
+    fn drawn_on_device(&self, shape: [usize; 2]) -> Option<Param<Tensor<B, 2>>> {
+        let std = self.source.drawn_on_device()?;
+        let tensor = Tensor::random(shape, Distribution::Normal(0.0, std as f64), (&self.device, self.dtype));
+        Some(Param::from_tensor(tensor).set_require_grad(false))
     }
 }

@@ -8,7 +8,7 @@
 
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData};
+use burn::tensor::{DType, IndexingUpdateOp, Int, Tensor, TensorData};
 
 use crate::llama::LlamaForCausalLM;
 
@@ -66,8 +66,8 @@ fn fused_head_nll<B: AutodiffBackend>(flat: Tensor<B, 2>, weight: Tensor<B, 2>, 
     let (sum, grad) = head_nll(flat.clone().inner(), weight.inner(), targets, true, chunk);
     let grad = Tensor::<B, 2>::from_inner(grad.expect("requested"));
     // <flat, grad> has exactly `grad` as its gradient; its value is cancelled so the result is
-    // the loss itself.
-    let surrogate = (flat * grad).sum();
+    // the loss itself (in f32, like the loss).
+    let surrogate = (flat * grad).sum().cast(DType::F32);
     surrogate.clone() - surrogate.detach() + Tensor::from_inner(sum)
 }
 
@@ -101,19 +101,21 @@ impl Targets {
 
 /// The summed NLL of every target row of `flat` `[positions, hidden]` under the head
 /// `weight` `[hidden, vocab]`, `chunk` rows at a time; with `want_grad`, also its gradient with
-/// respect to `flat` (zero on rows without a target).
+/// respect to `flat` (zero on rows without a target). The logits are taken in the model's dtype
+/// and the loss in f32; the gradient comes back in the model's dtype.
 fn head_nll<K: Backend>(flat: Tensor<K, 2>, weight: Tensor<K, 2>, targets: &Targets, want_grad: bool, chunk: usize) -> (Tensor<K, 1>, Option<Tensor<K, 2>>) {
     let device = flat.device();
     let [positions, width] = flat.dims();
-    let mut total = Tensor::<K, 1>::zeros([1], &device);
-    let mut grad = want_grad.then(|| Tensor::<K, 2>::zeros([positions, width], &device));
+    let dtype = flat.dtype();
+    let mut total = Tensor::<K, 1>::zeros([1], (&device, DType::F32));
+    let mut grad = want_grad.then(|| Tensor::<K, 2>::zeros([positions, width], (&device, dtype)));
     for start in (0..targets.count()).step_by(chunk) {
         let end = (start + chunk).min(targets.count());
         let n = end - start;
         let rows = Tensor::<K, 1, Int>::from_data(TensorData::new(targets.rows[start..end].to_vec(), [n]), &device);
         let labels = Tensor::<K, 1, Int>::from_data(TensorData::new(targets.labels[start..end].to_vec(), [n]), &device);
         let hidden = flat.clone().select(0, rows.clone());
-        let logits = hidden.matmul(weight.clone());
+        let logits = hidden.matmul(weight.clone()).cast(DType::F32);
         let (max_logit, argmax) = logits.clone().max_dim_with_indices(1);
         let probs = softmax(logits.clone(), 1);
         // -log p(label) = max - log p(argmax) - logit(label), since p(argmax) = 1/sum(exp(l - max)):
@@ -124,7 +126,7 @@ fn head_nll<K: Backend>(flat: Tensor<K, 2>, weight: Tensor<K, 2>, targets: &Targ
         total = total + (max_logit - log_max_prob - label_logit).sum();
         if let Some(g) = grad.take() {
             let onehot_rows = weight.clone().select(1, labels).transpose();
-            let chunk_grad = probs.matmul(weight.clone().transpose()) - onehot_rows;
+            let chunk_grad = probs.cast(dtype).matmul(weight.clone().transpose()) - onehot_rows;
             // Target rows are distinct, so adding into the zeros places each row once.
             grad = Some(g.select_assign(0, rows, chunk_grad, IndexingUpdateOp::Add));
         }

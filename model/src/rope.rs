@@ -7,7 +7,7 @@
 
 use burn::module::Module;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{DType, Int, Tensor, TensorData};
 
 use crate::config::{LlamaConfig, RopeScaling};
 
@@ -79,13 +79,20 @@ impl<B: Backend> Rope<B> {
     }
 
     /// The rotation of one attention input with `heads` heads, its result multiplied by
-    /// `scale` (queries carry the `1/sqrt(head_dim)` score scale this way, for free).
-    pub fn for_heads(&self, tables: &RotaryTables<B>, heads: usize, scale: f64) -> HeadRotation<B> {
+    /// `scale` (queries carry the `1/sqrt(head_dim)` score scale this way, for free), applied
+    /// in `dtype` (transformers rounds cos and sin to the activations' dtype too).
+    pub fn for_heads(&self, tables: &RotaryTables<B>, heads: usize, scale: f64, dtype: DType) -> HeadRotation<B> {
         let [batch, seq, d] = tables.cos.dims();
         // One row per token and a copy per head, so the products below are same-shape and
         // contiguous: broadcasting a table over the head axis is a slow strided loop on CPU.
-        let per_head = |t: Tensor<B, 3>| t.reshape([batch * seq, 1, d]).repeat_dim(1, heads).reshape([batch * seq, heads * d]).mul_scalar(scale);
-        HeadRotation { cos: per_head(tables.cos.clone()), sin: per_head(tables.sin.clone()), rotate_half: self.rotate_half.clone() }
+        let per_head = |t: Tensor<B, 3>| {
+            t.reshape([batch * seq, 1, d]).repeat_dim(1, heads).reshape([batch * seq, heads * d]).mul_scalar(scale).cast(dtype)
+        };
+        HeadRotation {
+            cos: per_head(tables.cos.clone()),
+            sin: per_head(tables.sin.clone()),
+            rotate_half: self.rotate_half.clone().cast(dtype),
+        }
     }
 }
 

@@ -10,6 +10,13 @@ use safetensors::{Dtype, SafeTensors};
 
 use crate::checkpoint::to_f32;
 
+/// The backend the parity tests run on: Burn's CPU backend, or CUDA device 0 in a build with
+/// this crate's `cuda` feature (scripts/gpu-check.sh).
+#[cfg(not(feature = "cuda"))]
+pub type TestBackend = burn::backend::Flex;
+#[cfg(feature = "cuda")]
+pub type TestBackend = burn::backend::Cuda;
+
 /// The workspace root (the folder holding `fixtures/`).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("model/ has a parent").to_path_buf()

@@ -1,6 +1,6 @@
-//! The tiny random Llama 3.1 of fixtures/golden against transformers 5.24 (fp32, eager).
+//! The tiny random Llama 3.1 of fixtures/golden against transformers 5.24 (fp32, eager),
+//! on the CPU, or on CUDA when built with `--features cuda` (scripts/gpu-check.sh).
 
-use burn::backend::Flex;
 use burn::tensor::{Int, Tensor, TensorData};
 use guardtune_model::batch::Batch;
 use guardtune_model::cache::KvCache;
@@ -9,7 +9,7 @@ use guardtune_model::rope::inverse_frequencies;
 use guardtune_model::testing::{fixture, max_abs_diff, GoldenTensors};
 use guardtune_model::{Checkpoint, LlamaConfig, LlamaForCausalLM};
 
-type B = Flex;
+type B = guardtune_model::testing::TestBackend;
 
 fn golden() -> GoldenTensors {
     GoldenTensors::open(&fixture("golden/tensors.safetensors"))
@@ -19,7 +19,7 @@ fn load(config_file: &str) -> (LlamaConfig, LlamaForCausalLM<B>) {
     let dir = fixture("golden/tiny-llama31");
     let cfg = LlamaConfig::from_file(&dir.join(config_file)).unwrap();
     let ckpt = Checkpoint::open_dir(&dir).unwrap();
-    let model = LlamaForCausalLM::load(&cfg, Box::new(ckpt), &Default::default()).unwrap();
+    let model = LlamaForCausalLM::load(&cfg, Box::new(ckpt), burn::tensor::DType::F32, &Default::default()).unwrap();
     (cfg, model)
 }
 

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use guardtune::commands::{blend::{blend, BlendArgs}, classify::ClassifyArgs, eval::EvalArgs, init_model::{init_model, InitModelArgs}, export::ExportArgs, generate::GenerateArgs, perplexity::PerplexityArgs, train::{TrainArgs, TrainJob}};
 use guardtune::config::load_run_config;
 use guardtune::commands::bench::BenchArgs;
-use guardtune::device::run_on;
+use guardtune::device::{run_on, run_on_devices};
 
 #[derive(Parser)]
 #[command(name = "guardtune", version, about = "Fine-tune Llama 3.1 with LoRA into LLM safety guards")]
@@ -44,7 +44,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => match load_run_config(&args.config, &args.overrides) {
-            Ok(config) => run_on(&config.model.device.clone(), TrainJob { config, resume: args.resume }).map(|_| ()),
+            Ok(config) => run_on_devices(&config.model.device.names(), TrainJob { config, resume: args.resume }).map(|_| ()),
             Err(err) => return config_error(err),
         },
         Command::Blend(args) => match load_run_config(&args.config, &args.overrides) {

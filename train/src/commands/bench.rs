@@ -10,9 +10,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
 use burn::backend::Autodiff;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Distribution, ElementConversion, Tensor};
+use burn::tensor::{DType, Distribution, ElementConversion, Tensor};
 use guardtune_lora::step::{apply_update, backward_into, forward_loss, Gradients};
 use guardtune_lora::{attach, AdamW, AdamWConfig, LoraConfig, LoraInit, MicroBatch, TargetModules};
 use guardtune_model::rng::SplitMix64;
@@ -23,7 +24,7 @@ use crate::device::BackendJob;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// small, llama31-8b-layer, or a model's config.json.
+    /// small, llama31-8b-layer, llama31-8b (all 32 layers), or a model's config.json.
     #[arg(long, default_value = "small")]
     pub shape: String,
     /// Rows per step (default: 8 for small, 1 otherwise).
@@ -44,9 +45,17 @@ pub struct BenchArgs {
     /// Projections that get adapters: all-linear, or names (q_proj,k_proj,...).
     #[arg(long, value_delimiter = ',', num_args = 1.., default_value = "all-linear")]
     pub targets: Vec<String>,
-    /// f32 or bf16.
+    /// Dtype of the frozen base: f32 or bf16 (adapters and optimizer stay f32). On the CPU
+    /// backend bf16 saves memory, not time: its bf16 matmul converts to f32 and back.
     #[arg(long, default_value = "f32")]
     pub dtype: String,
+    /// Burn's activation checkpointing (balanced strategy), as `training.gradient_checkpointing`.
+    #[arg(long)]
+    pub checkpointing: bool,
+    /// Compute MFU against this peak (TFLOP/s, e.g. 989 for an H100/H200 in dense bf16) instead of
+    /// the measured matmul peak of the backend.
+    #[arg(long)]
+    pub peak_tflops: Option<f64>,
     /// Timed steps (default: 20 for small, 5 otherwise).
     #[arg(long)]
     pub steps: Option<usize>,
@@ -71,8 +80,12 @@ pub struct BenchPlan {
     pub seq: usize,
     pub steps: usize,
     pub warmup: usize,
-    /// Side of the square f32 matmul that measures the backend's peak.
+    pub dtype: DType,
+    pub checkpointing: bool,
+    /// Side of the square matmul that measures the backend's peak.
     pub peak_matmul_size: usize,
+    /// A given peak in GFLOP/s instead of the measured one.
+    pub declared_peak_gflop_s: Option<f64>,
 }
 
 /// Side of the square matmul timed for the peak: large enough to reach gemm's steady state.
@@ -80,22 +93,16 @@ const PEAK_MATMUL_SIZE: usize = 2048;
 
 impl BenchArgs {
     pub fn plan(&self) -> Result<BenchPlan> {
-        if self.dtype == "bf16" {
-            bail!(
-                "--dtype bf16 is not available: the model computes in f32 only, and Burn's CPU backend (flex 0.21) \
-                 has no bf16 arithmetic (its bf16 matmul converts both operands to f32, multiplies in f32 and \
-                 rounds back), so a bf16 run would time f32 math plus conversions; use --dtype f32"
-            );
-        }
-        if self.dtype != "f32" {
+        if !matches!(self.dtype.as_str(), "f32" | "bf16") {
             bail!("unknown --dtype \"{}\" (expected f32 or bf16)", self.dtype);
         }
         let (model, batch, seq, steps, warmup) = match self.shape.as_str() {
             "small" => (small_shape(), 8, 128, 20, 3),
             "llama31-8b-layer" => (llama31_8b_layer_shape(), 1, 512, 5, 1),
+            "llama31-8b" => (llama31_8b_shape(), 1, 2048, 5, 2),
             path => {
                 let config = LlamaConfig::from_file(&PathBuf::from(path))
-                    .with_context(|| format!("--shape {path}: expected small, llama31-8b-layer or a config.json"))?;
+                    .with_context(|| format!("--shape {path}: expected small, llama31-8b-layer, llama31-8b or a config.json"))?;
                 (config, 1, 512, 5, 1)
             }
         };
@@ -115,7 +122,10 @@ impl BenchArgs {
             seq: self.seq.unwrap_or(seq),
             steps: self.steps.unwrap_or(steps),
             warmup: self.warmup.unwrap_or(warmup),
+            dtype: guardtune_model::parse_dtype(&self.dtype)?,
+            checkpointing: self.checkpointing,
             peak_matmul_size: PEAK_MATMUL_SIZE,
+            declared_peak_gflop_s: self.peak_tflops.map(|t| t * 1e3),
         };
         if plan.batch == 0 || plan.seq < 2 || plan.steps == 0 {
             bail!("--batch and --steps must be at least 1 and --seq at least 2");
@@ -164,6 +174,11 @@ pub fn small_shape() -> LlamaConfig {
     llama31(32_000, 256, 688, 4, 8, 4)
 }
 
+/// Llama-3.1-8B: 32 layers and the 128,256-token vocabulary.
+pub fn llama31_8b_shape() -> LlamaConfig {
+    llama31(128_256, 4096, 14_336, 32, 32, 8)
+}
+
 /// One Llama-3.1-8B decoder layer with a 256-token vocabulary, so the head costs next to nothing.
 pub fn llama31_8b_layer_shape() -> LlamaConfig {
     llama31(256, 4096, 14_336, 1, 32, 8)
@@ -205,7 +220,8 @@ impl LoraFlops {
 pub struct BenchReport {
     pub shape: String,
     pub backend: String,
-    pub dtype: &'static str,
+    pub dtype: String,
+    pub gradient_checkpointing: bool,
     pub batch: usize,
     pub seq: usize,
     pub layers: usize,
@@ -231,9 +247,10 @@ pub struct BenchReport {
     pub flops: LoraFlops,
     pub attention_flops: &'static str,
     pub achieved_gflop_s: f64,
+    /// The measured matmul peak, or the one given with `--peak-tflops`.
     pub matmul_peak_gflop_s: f64,
     pub matmul_peak_shape: String,
-    /// Model FLOP utilisation: achieved over the measured matmul peak.
+    /// Model FLOP utilisation: achieved over the matmul peak.
     pub mfu: f64,
     pub loss_first: f64,
     pub loss_last: f64,
@@ -244,7 +261,11 @@ impl BackendJob for BenchArgs {
 
     fn run<B: Backend>(self, device: B::Device) -> Result<()> {
         let plan = self.plan()?;
-        let report = run_bench::<Autodiff<B>>(&plan, &device)?;
+        let report = if plan.checkpointing {
+            run_bench::<Autodiff<B, BalancedCheckpointing>>(&plan, &device)?
+        } else {
+            run_bench::<Autodiff<B>>(&plan, &device)?
+        };
         if self.json {
             println!("{}", serde_json::to_string(&report)?);
         } else {
@@ -271,7 +292,9 @@ impl StepTimes {
 /// Builds the model, runs warm-up and timed steps, and measures the matmul peak.
 pub fn run_bench<B: AutodiffBackend>(plan: &BenchPlan, device: &B::Device) -> Result<BenchReport> {
     let flops = LoraFlops::new(&plan.model, &plan.lora, plan.seq)?;
-    let mut model = LlamaForCausalLM::<B>::load(&plan.model, Box::new(RandomInit::new(0, 0.02)), device)?;
+    // Weights drawn on the device: an 8B shape is ready in seconds.
+    B::seed(device, 0);
+    let mut model = LlamaForCausalLM::<B>::load(&plan.model, Box::new(RandomInit::on_device(0.02)), plan.dtype, device)?;
     attach(&mut model, &plan.lora, 1, device)?;
     let mut optimizer = AdamW::<B::InnerBackend>::new(AdamWConfig::default());
     let mut data = SplitMix64::new(1234);
@@ -286,8 +309,14 @@ pub fn run_bench<B: AutodiffBackend>(plan: &BenchPlan, device: &B::Device) -> Re
         }
     }
     // Read before the peak matmul below, whose operands are not part of training.
-    let peak_rss = peak_rss_mib();
-    let peak = matmul_peak_gflop_s::<B::InnerBackend>(plan.peak_matmul_size, device)?;
+    let peak_rss = crate::memory::peak_rss_bytes().map_or(f64::NAN, |b| b as f64 / (1024.0 * 1024.0));
+    let (peak, peak_shape) = match plan.declared_peak_gflop_s {
+        Some(peak) => (peak, "given with --peak-tflops".to_string()),
+        None => {
+            let peak = matmul_peak_gflop_s::<B::InnerBackend>(plan.peak_matmul_size, plan.dtype, device)?;
+            (peak, format!("{} {1}x{1}x{1}", dtype_name(plan.dtype), plan.peak_matmul_size))
+        }
+    };
     let total_s: f64 = times.iter().map(StepTimes::total).sum::<f64>() / 1e3;
     let tokens_per_s = (plan.batch * plan.seq * times.len()) as f64 / total_s;
     let achieved = tokens_per_s * flops.per_token as f64 / 1e9;
@@ -295,7 +324,8 @@ pub fn run_bench<B: AutodiffBackend>(plan: &BenchPlan, device: &B::Device) -> Re
     Ok(BenchReport {
         shape: plan.shape.clone(),
         backend: B::name(device),
-        dtype: "f32",
+        dtype: dtype_name(plan.dtype).to_string(),
+        gradient_checkpointing: plan.checkpointing,
         batch: plan.batch,
         seq: plan.seq,
         layers: plan.model.num_hidden_layers,
@@ -318,7 +348,7 @@ pub fn run_bench<B: AutodiffBackend>(plan: &BenchPlan, device: &B::Device) -> Re
         attention_flops: "full T x T square (PaLM convention)",
         achieved_gflop_s: achieved,
         matmul_peak_gflop_s: peak,
-        matmul_peak_shape: format!("f32 {0}x{0}x{0}", plan.peak_matmul_size),
+        matmul_peak_shape: peak_shape,
         mfu: achieved / peak,
         loss_first: losses.first().copied().unwrap_or(f64::NAN),
         loss_last: losses.last().copied().unwrap_or(f64::NAN),
@@ -363,10 +393,18 @@ fn random_micro_batch(rng: &mut SplitMix64, batch: usize, seq: usize, vocab: usi
     MicroBatch::unpacked(input_ids, labels)
 }
 
-/// The best of a few timed `n x n x n` f32 matmuls on the backend, in GFLOP/s.
-fn matmul_peak_gflop_s<B: Backend>(n: usize, device: &B::Device) -> Result<f64> {
-    let a = Tensor::<B, 2>::random([n, n], Distribution::Default, device);
-    let b = Tensor::<B, 2>::random([n, n], Distribution::Default, device);
+fn dtype_name(dtype: DType) -> &'static str {
+    match dtype {
+        DType::BF16 => "bf16",
+        DType::F16 => "f16",
+        _ => "f32",
+    }
+}
+
+/// The best of a few timed `n x n x n` matmuls in `dtype` on the backend, in GFLOP/s.
+fn matmul_peak_gflop_s<B: Backend>(n: usize, dtype: DType, device: &B::Device) -> Result<f64> {
+    let a = Tensor::<B, 2>::random([n, n], Distribution::Default, (device, dtype));
+    let b = Tensor::<B, 2>::random([n, n], Distribution::Default, (device, dtype));
     let mut best = f64::INFINITY;
     for _ in 0..4 {
         B::sync(device)?;
@@ -388,18 +426,9 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
-/// Peak resident memory of this process (VmHWM in /proc/self/status), or NaN where there is none.
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kib| kib / 1024.0)
-}
-
 fn print_report(r: &BenchReport) {
-    println!("shape {} on {} ({}): batch {} x seq {}, {} layer(s), hidden {}, vocab {}", r.shape, r.backend, r.dtype, r.batch, r.seq, r.layers, r.hidden, r.vocab);
+    let checkpointing = if r.gradient_checkpointing { ", activation checkpointing" } else { "" };
+    println!("shape {} on {} ({}{checkpointing}): batch {} x seq {}, {} layer(s), hidden {}, vocab {}", r.shape, r.backend, r.dtype, r.batch, r.seq, r.layers, r.hidden, r.vocab);
     println!(
         "LoRA r {} alpha {} dropout {}: {} trainable parameters; {} warm-up + {} timed steps",
         r.lora_r, r.lora_alpha, r.lora_dropout, r.trainable_params, r.warmup_steps, r.timed_steps
@@ -456,9 +485,8 @@ mod tests {
         assert_eq!(flops.per_token, 47_716_352);
     }
 
-    #[test]
-    fn one_step_on_a_tiny_shape() {
-        let plan = BenchPlan {
+    fn tiny_plan(dtype: DType, checkpointing: bool) -> BenchPlan {
+        BenchPlan {
             shape: "tiny".into(),
             model: llama31(64, 32, 48, 2, 4, 2),
             lora: lora(4),
@@ -466,9 +494,16 @@ mod tests {
             seq: 8,
             steps: 1,
             warmup: 1,
+            dtype,
+            checkpointing,
             peak_matmul_size: 32,
-        };
-        let report = run_bench::<Autodiff<Flex>>(&plan, &Default::default()).unwrap();
+            declared_peak_gflop_s: None,
+        }
+    }
+
+    #[test]
+    fn one_step_on_a_tiny_shape() {
+        let report = run_bench::<Autodiff<Flex>>(&tiny_plan(DType::F32, false), &Default::default()).unwrap();
         assert_eq!(report.timed_steps, 1);
         assert!(report.tokens_per_s > 0.0 && report.mfu > 0.0);
         assert!(report.loss_first.is_finite() && report.loss_last.is_finite());
@@ -477,18 +512,31 @@ mod tests {
         assert!(report.peak_rss_mib > 0.0);
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["flops"]["lora_params"], 2 * 4 * (2 * (32 + 32) + 2 * (32 + 16) + 2 * (32 + 48) + (48 + 32)));
+        assert_eq!(json["dtype"], "f32");
     }
 
     #[test]
-    fn bf16_is_refused_with_the_reason() {
+    fn bf16_base_with_checkpointing() {
+        let plan = tiny_plan(DType::BF16, true);
+        let report = run_bench::<Autodiff<Flex, BalancedCheckpointing>>(&plan, &Default::default()).unwrap();
+        assert_eq!((report.dtype.as_str(), report.gradient_checkpointing), ("bf16", true));
+        assert!((report.loss_first - 64f64.ln()).abs() < 0.1, "{}", report.loss_first);
+        assert!(report.matmul_peak_shape.starts_with("bf16"), "{}", report.matmul_peak_shape);
+    }
+
+    #[test]
+    fn unknown_dtype_is_refused() {
         use clap::Parser;
         #[derive(Parser)]
         struct Cli {
             #[command(flatten)]
             bench: BenchArgs,
         }
-        let cli = Cli::parse_from(["bench", "--dtype", "bf16"]);
+        let cli = Cli::parse_from(["bench", "--dtype", "f8"]);
         let err = cli.bench.plan().unwrap_err().to_string();
-        assert!(err.contains("bf16") && err.contains("f32"), "{err}");
+        assert!(err.contains("f8") && err.contains("bf16"), "{err}");
+        let cli = Cli::parse_from(["bench", "--shape", "llama31-8b", "--peak-tflops", "989"]);
+        let plan = cli.bench.plan().unwrap();
+        assert_eq!((plan.model.num_hidden_layers, plan.seq, plan.declared_peak_gflop_s), (32, 2048, Some(989e3)));
     }
 }

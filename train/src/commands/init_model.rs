@@ -37,7 +37,7 @@ pub fn init_model(args: &InitModelArgs) -> Result<()> {
     let recorder = Recorder::new(RandomInit::new(args.seed, args.std));
     let tensors = recorder.tensors.clone();
     // Building the model walks every tensor in checkpoint naming; the recorder keeps them.
-    LlamaForCausalLM::<Flex>::load(&config, Box::new(recorder), &Default::default())?;
+    LlamaForCausalLM::<Flex>::load(&config, Box::new(recorder), burn::tensor::DType::F32, &Default::default())?;
     let tensors = std::mem::take(&mut *tensors.lock().expect("not poisoned"));
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create", args.out.display()))?;
     let entries: Vec<TensorEntry> = tensors.iter().map(|(name, shape, _)| TensorEntry { name: name.clone(), shape: shape.clone() }).collect();

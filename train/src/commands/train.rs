@@ -6,7 +6,7 @@ use anyhow::Result;
 use burn::tensor::backend::Backend;
 
 use crate::config::RunConfig;
-use crate::device::BackendJob;
+use crate::device::DevicesJob;
 use crate::trainer::{train, TrainSummary};
 
 #[derive(clap::Args)]
@@ -27,10 +27,10 @@ pub struct TrainJob {
     pub resume: bool,
 }
 
-impl BackendJob for TrainJob {
+impl DevicesJob for TrainJob {
     type Output = TrainSummary;
 
-    fn run<B: Backend>(self, device: B::Device) -> Result<TrainSummary> {
-        train::<B>(&self.config, self.resume, device)
+    fn run<B: Backend>(self, devices: Vec<B::Device>) -> Result<TrainSummary> {
+        train::<B>(&self.config, self.resume, devices)
     }
 }

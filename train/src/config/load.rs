@@ -157,12 +157,18 @@ fn check(config: &RunConfig) -> Result<(), (String, String)> {
             return err("training.warmup_ratio", format!("must be in [0, 1], got {r}"));
         }
     }
-    match config.model.dtype.as_str() {
-        "f32" => {}
-        // Refused rather than silently computed in f32: the mixed-precision path (bf16 base,
-        // f32 adapters and optimizer state) is not built yet.
-        "bf16" => return err("model.dtype", "bf16 compute is not available yet; use \"f32\"".into()),
-        other => return err("model.dtype", format!("expected f32 or bf16, got \"{other}\"")),
+    if !matches!(config.model.dtype.as_str(), "f32" | "bf16") {
+        return err("model.dtype", format!("expected f32 or bf16, got \"{}\"", config.model.dtype));
+    }
+    let devices = config.model.device.names();
+    if let Err(e) = crate::device::parse_devices(&devices) {
+        return err("model.device", e.to_string());
+    }
+    if devices.len() > 1 && t.grad_accumulation % devices.len() != 0 {
+        return err(
+            "training.grad_accumulation",
+            format!("must be a multiple of the {} devices, which share each step's micro-batches", devices.len()),
+        );
     }
     if !matches!(config.output.adapter_dtype.as_str(), "f32" | "bf16") {
         return err("output.adapter_dtype", format!("expected f32 or bf16, got \"{}\"", config.output.adapter_dtype));

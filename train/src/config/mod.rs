@@ -29,19 +29,41 @@ pub struct RunConfig {
 pub struct ModelSection {
     /// Hugging Face model folder; relative paths are relative to the config file.
     pub path: PathBuf,
-    /// Compute dtype of the frozen base: `f32` (CPU) or `bf16` (CUDA).
+    /// Dtype the frozen base is stored and computed in: `f32`, or `bf16` (half the memory;
+    /// fast on GPUs). Adapters, their gradients and the optimizer state are always f32.
     #[serde(default = "default_dtype")]
     pub dtype: String,
-    /// `cpu`, `cuda` or `cuda:N`.
-    #[serde(default = "default_device")]
-    pub device: String,
+    /// `cpu`, `cuda` or `cuda:N`; a list (`["cuda:0", "cuda:1"]`) trains data-parallel, each
+    /// device taking a share of every step's micro-batches.
+    #[serde(default)]
+    pub device: Devices,
 }
 
 fn default_dtype() -> String {
     "f32".into()
 }
-fn default_device() -> String {
-    "cpu".into()
+
+/// One device name or a list of them, as written in the config.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Devices {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Default for Devices {
+    fn default() -> Self {
+        Devices::One("cpu".into())
+    }
+}
+
+impl Devices {
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            Devices::One(name) => vec![name.clone()],
+            Devices::Many(names) => names.clone(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +119,10 @@ pub struct TrainingSection {
     /// Log to stdout/metrics every this many steps.
     #[serde(default = "one")]
     pub log_every_steps: usize,
+    /// Recompute cheap activations in the backward pass instead of keeping them (Burn's
+    /// balanced checkpointing strategy): less memory for some extra compute.
+    #[serde(default)]
+    pub gradient_checkpointing: bool,
 }
 
 fn one() -> usize {

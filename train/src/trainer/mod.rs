@@ -9,6 +9,7 @@ mod batches;
 mod checkpoint;
 mod evaluate;
 mod log;
+mod parallel;
 mod schedule;
 
 pub use batches::BatchPlan;
@@ -16,14 +17,15 @@ pub use checkpoint::{complete as complete_checkpoints, TrainerState};
 pub use schedule::LrSchedule;
 
 use std::path::Path;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
 use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use guardtune_data::{build_blend, GuardTokenizer, Tokenized};
-use guardtune_lora::step::{accumulate, apply_update, clip_grad_norm, Gradients};
 use guardtune_lora::{attach, save_adapter, AdamW, AdamWConfig, MicroBatch, StoreDtype};
 use guardtune_model::LlamaForCausalLM;
 
@@ -33,6 +35,7 @@ use crate::evaluation::{run_benchmark, summarize};
 use indicatif::ProgressBar;
 use crate::memory::{mib, peak_rss_bytes};
 use log::RunLog;
+use parallel::{Peer, StepOrder, StepSettings};
 
 /// What a finished run reports.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -44,12 +47,66 @@ pub struct TrainSummary {
     pub peak_rss_bytes: Option<u64>,
 }
 
-/// Runs (or, with `resume`, continues) the training run of `config` on backend `B`.
-pub fn train<B: Backend>(config: &RunConfig, resume: bool, device: B::Device) -> Result<TrainSummary> {
-    run::<Autodiff<B>>(config, resume, device)
+/// Runs (or, with `resume`, continues) the training run of `config` on `devices` of backend
+/// `B` (data parallel when there are several).
+pub fn train<B: Backend>(config: &RunConfig, resume: bool, devices: Vec<B::Device>) -> Result<TrainSummary> {
+    // Burn's activation checkpointing is a type parameter of its autodiff backend.
+    if config.training.gradient_checkpointing {
+        run::<Autodiff<B, BalancedCheckpointing>>(config, resume, devices)
+    } else {
+        run::<Autodiff<B>>(config, resume, devices)
+    }
 }
 
-fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, device: B::Device) -> Result<TrainSummary> {
+/// A frozen base with adapters attached, and its optimizer: what each device trains. Built the
+/// same way on every device (same seed, same checkpoint), so all start identical.
+fn trainee<B: AutodiffBackend>(config: &RunConfig, resume_from: Option<&checkpoint::Checkpoint>, device: &B::Device) -> Result<(LlamaForCausalLM<B>, AdamW<B::InnerBackend>)> {
+    let t = &config.training;
+    let dtype = guardtune_model::parse_dtype(&config.model.dtype)?;
+    let (_, mut model) = guardtune_model::load_model_as::<B>(&config.model.path, dtype, device)?;
+    attach(&mut model, &config.lora, t.seed, device)?;
+    let mut optimizer = AdamW::<B::InnerBackend>::new(AdamWConfig { betas: (t.betas[0], t.betas[1]), eps: t.eps, weight_decay: t.weight_decay });
+    if let Some(ckpt) = resume_from {
+        checkpoint::restore(ckpt, &mut model, &mut optimizer, device)?;
+    }
+    Ok((model, optimizer))
+}
+
+/// Device `index` of a data-parallel run other than the first: builds its copy of the model,
+/// says whether that worked, then computes its share of every step it is sent until the first
+/// device hangs up.
+fn follow<B: AutodiffBackend>(
+    config: &RunConfig,
+    resume_from: Option<&checkpoint::Checkpoint>,
+    (index, count): (usize, usize),
+    device: B::Device,
+    random_draws: Arc<Mutex<()>>,
+    settings: StepSettings,
+    ready: mpsc::Sender<Result<()>>,
+    orders: mpsc::Receiver<StepOrder>,
+) -> Result<()> {
+    let (mut model, mut optimizer) = match trainee::<B>(config, resume_from, &device) {
+        Ok(built) => {
+            let _ = ready.send(Ok(()));
+            built
+        }
+        Err(e) => {
+            let _ = ready.send(Err(anyhow!("device {index}: {e:#}")));
+            return Ok(());
+        }
+    };
+    let mut orders = orders.into_iter();
+    let Some(first) = orders.next() else { return Ok(()) };
+    let peer = Peer::<B>::join(index, count, &device, random_draws)?;
+    for order in std::iter::once(first).chain(orders) {
+        if !peer.step(&mut model, &mut optimizer, &order, settings, &device)?.updated {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, devices: Vec<B::Device>) -> Result<TrainSummary> {
     let run_dir = &config.output.dir;
     prepare_run_dir(run_dir, resume)?;
     let resolved = toml::to_string_pretty(config).context("cannot serialise the resolved config")?;
@@ -73,12 +130,7 @@ fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, device: B::Device) 
     let model_tokenizer = guardtune_model::Tokenizer::from_model_dir(&config.model.path)?;
     let pad_id = model_tokenizer.pad_id;
 
-    // Model: frozen base plus adapters, seeded before initialisation.
     let t = &config.training;
-    let (_, mut model) = guardtune_model::load_model::<B>(&config.model.path, &device)?;
-    attach(&mut model, &config.lora, t.seed, &device)?;
-    let mut optimizer = AdamW::<B::InnerBackend>::new(AdamWConfig { betas: (t.betas[0], t.betas[1]), eps: t.eps, weight_decay: t.weight_decay });
-
     let row_len = t.max_seq_len.unwrap_or(config.data.max_seq_len);
     let mut plan = BatchPlan::new(&train_set, t.micro_batch_size, t.packing.then_some(row_len), t.seed);
     let total_steps = match (t.max_steps, t.epochs) {
@@ -89,23 +141,28 @@ fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, device: B::Device) 
     let warmup = t.warmup_steps.unwrap_or_else(|| (t.warmup_ratio.unwrap_or(0.0) * total_steps as f64).round() as usize);
     let schedule = LrSchedule { peak: t.lr, min: t.min_lr, warmup_steps: warmup, total_steps, kind: t.schedule };
 
-    let mut start = 0;
-    if resume {
-        if let Some(ckpt) = checkpoint::latest(run_dir)? {
-            if ckpt.state.seed != t.seed || ckpt.state.total_steps != total_steps {
-                bail!("{}: checkpoint was made with seed {} and {} steps; this config has seed {} and {total_steps} steps", ckpt.dir.display(), ckpt.state.seed, ckpt.state.total_steps, t.seed);
-            }
-            checkpoint::restore(&ckpt, &mut model, &mut optimizer, &device)?;
-            start = ckpt.state.step;
+    let resume_from = if resume { checkpoint::latest(run_dir)? } else { None };
+    if let Some(ckpt) = &resume_from {
+        if ckpt.state.seed != t.seed || ckpt.state.total_steps != total_steps {
+            bail!("{}: checkpoint was made with seed {} and {} steps; this config has seed {} and {total_steps} steps", ckpt.dir.display(), ckpt.state.seed, ckpt.state.total_steps, t.seed);
         }
     }
+    let start = resume_from.as_ref().map_or(0, |c| c.state.step);
+
+    // Model: the frozen base plus adapters (seeded), on the first device; the other devices
+    // build their own copies in their threads.
+    let device = devices[0].clone();
+    let (mut model, mut optimizer) = trainee::<B>(config, resume_from.as_ref(), &device)?;
+    let settings = StepSettings { seed: t.seed, max_grad_norm: t.max_grad_norm, pad_id };
+    let random_draws = Arc::new(Mutex::new(()));
     let mut log = RunLog::open(run_dir, start, total_steps)?;
     log.println(format!(
-        "{} training / {} validation examples, {} micro-batches per epoch, {total_steps} steps ({})",
+        "{} training / {} validation examples, {} micro-batches per epoch, {total_steps} steps ({}){}",
         train_set.len(),
         validation.len(),
         plan.micro_batches_per_epoch(),
-        if start > 0 { format!("resuming after step {start}") } else { "from scratch".into() }
+        if start > 0 { format!("resuming after step {start}") } else { "from scratch".into() },
+        if devices.len() > 1 { format!(", data parallel over {} devices", devices.len()) } else { String::new() }
     ));
 
     let eval_batch = config.eval.batch_size.unwrap_or(t.micro_batch_size);
@@ -134,62 +191,91 @@ fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, device: B::Device) 
     };
     let mut first_validation = None;
     let mut last_validation = None;
-    if start == 0 {
-        let (loss, values) = evaluate(&model)?;
-        if !values.is_empty() {
-            record_eval(&mut log, 0, &values)?;
-        }
-        first_validation = loss;
-    }
-
     let adapter_dtype = StoreDtype::parse(&config.output.adapter_dtype).map_err(anyhow::Error::msg)?;
     let base_name = config.model.path.display().to_string();
     // Throughput counts training time only (not evaluation or checkpoints).
     let mut training_time = std::time::Duration::ZERO;
     let mut tokens_seen = 0usize;
-    for step in start..total_steps {
-        // Dropout draws from the backend RNG: seeding it per step makes a resumed run draw the
-        // same masks as an uninterrupted one.
-        B::seed(&device, t.seed.wrapping_add(step as u64));
-        let step_started = Instant::now();
-        let micro: Vec<MicroBatch> = (0..t.grad_accumulation).map(|k| plan.micro_batch(step * t.grad_accumulation + k)).collect();
-        let targets: usize = micro.iter().map(MicroBatch::targets).sum();
-        let tokens: usize = micro.iter().flat_map(|m| &m.input_ids).map(Vec::len).sum();
-        let mut grads = Gradients::<B>::new();
-        let loss_sum: f64 = micro.iter().map(|m| accumulate(&model, m, targets, pad_id, &mut grads, &device)).sum();
-        let loss = loss_sum / targets.max(1) as f64;
-        if !loss.is_finite() {
-            log.finish();
-            let last = checkpoint::complete(run_dir)?.pop().map(|(dir, _)| dir.display().to_string()).unwrap_or_else(|| "none".into());
-            bail!("loss is {loss} at step {}: stopped before updating; last good checkpoint: {last}", step + 1);
+    std::thread::scope(|scope| -> Result<()> {
+        // The other devices build their copies while this one evaluates, and say when ready;
+        // each joins the collective on its first step, so a device that failed to start
+        // cannot leave the others waiting.
+        let count = devices.len();
+        let (ready_sender, ready) = mpsc::channel::<Result<()>>();
+        let mut orders = Vec::new();
+        let mut followers = Vec::new();
+        for (index, follower_device) in devices.iter().enumerate().skip(1) {
+            let (sender, receiver) = mpsc::channel();
+            let (draws, ready_sender, device, ckpt) = (random_draws.clone(), ready_sender.clone(), follower_device.clone(), resume_from.as_ref());
+            followers.push(scope.spawn(move || follow::<B>(config, ckpt, (index, count), device, draws, settings, ready_sender, receiver)));
+            orders.push(sender);
         }
-        let grad_norm = clip_grad_norm::<B>(&mut grads, t.max_grad_norm);
-        let lr = schedule.lr(step);
-        apply_update(&mut model, &mut optimizer, grads, lr);
-
-        B::sync(&device)?;
-        training_time += step_started.elapsed();
-        tokens_seen += tokens;
-        let rate = tokens_seen as f64 / training_time.as_secs_f64();
-        let done = step + 1;
-        log.record(done, &[("train/loss", loss), ("train/lr", lr), ("train/grad_norm", grad_norm), ("train/tokens_per_second", rate)])?;
-        if done % t.log_every_steps == 0 || done == total_steps {
-            log.progress(done, format!("loss {loss:.4}  lr {lr:.2e}  {rate:.0} tok/s"));
-        }
-        let eval_now = config.eval.every_steps.is_some_and(|n| done % n == 0) || done == total_steps;
-        if eval_now {
-            let (loss, values) = evaluate(&model)?;
-            if !values.is_empty() {
-                record_eval(&mut log, done, &values)?;
+        drop(ready_sender);
+        let led = (|| -> Result<()> {
+            if start == 0 {
+                let (loss, values) = evaluate(&model)?;
+                if !values.is_empty() {
+                    record_eval(&mut log, 0, &values)?;
+                }
+                first_validation = loss;
             }
-            last_validation = loss.or(last_validation);
+            for _ in 1..count {
+                ready.recv().map_err(|_| anyhow!("a data-parallel device stopped while starting"))??;
+            }
+            let mut peer = None;
+            for step in start..total_steps {
+                let step_started = Instant::now();
+                let micro: Vec<MicroBatch> = (0..t.grad_accumulation).map(|k| plan.micro_batch(step * t.grad_accumulation + k)).collect();
+                let tokens: usize = micro.iter().flat_map(|m| &m.input_ids).map(Vec::len).sum();
+                let lr = schedule.lr(step);
+                let order = StepOrder { step, micro: Arc::new(micro), lr };
+                for follower in &orders {
+                    follower.send(order.clone()).map_err(|_| anyhow!("a data-parallel device stopped"))?;
+                }
+                let peer = match &peer {
+                    Some(peer) => peer,
+                    None => peer.insert(Peer::<B>::join(0, count, &device, random_draws.clone())?),
+                };
+                let outcome = peer.step(&mut model, &mut optimizer, &order, settings, &device)?;
+                let loss = outcome.loss;
+                if !outcome.updated {
+                    log.finish();
+                    let last = checkpoint::complete(run_dir)?.pop().map(|(dir, _)| dir.display().to_string()).unwrap_or_else(|| "none".into());
+                    bail!("loss is {loss} at step {}: stopped before updating; last good checkpoint: {last}", step + 1);
+                }
+
+                B::sync(&device)?;
+                training_time += step_started.elapsed();
+                tokens_seen += tokens;
+                let rate = tokens_seen as f64 / training_time.as_secs_f64();
+                let done = step + 1;
+                log.record(done, &[("train/loss", loss), ("train/lr", lr), ("train/grad_norm", outcome.grad_norm), ("train/tokens_per_second", rate)])?;
+                if done % t.log_every_steps == 0 || done == total_steps {
+                    log.progress(done, format!("loss {loss:.4}  lr {lr:.2e}  {rate:.0} tok/s"));
+                }
+                let eval_now = config.eval.every_steps.is_some_and(|n| done % n == 0) || done == total_steps;
+                if eval_now {
+                    let (loss, values) = evaluate(&model)?;
+                    if !values.is_empty() {
+                        record_eval(&mut log, done, &values)?;
+                    }
+                    last_validation = loss.or(last_validation);
+                }
+                if config.output.save_every_steps.is_some_and(|n| done % n == 0) || done == total_steps {
+                    log.flush()?;
+                    let state = TrainerState { step: done, total_steps, seed: t.seed };
+                    checkpoint::save(run_dir, &model, &config.lora, &base_name, &optimizer, &state, config.output.keep_last)?;
+                }
+            }
+            Ok(())
+        })();
+        // Hanging up ends the other devices' loops.
+        drop(orders);
+        for follower in followers {
+            follower.join().map_err(|_| anyhow!("a data-parallel device panicked"))??;
         }
-        if config.output.save_every_steps.is_some_and(|n| done % n == 0) || done == total_steps {
-            log.flush()?;
-            let state = TrainerState { step: done, total_steps, seed: t.seed };
-            checkpoint::save(run_dir, &model, &config.lora, &base_name, &optimizer, &state, config.output.keep_last)?;
-        }
-    }
+        led
+    })?;
     log.flush()?;
     log.finish();
     save_adapter(&model, &config.lora, &base_name, &run_dir.join("adapter"), adapter_dtype)?;
