@@ -32,6 +32,35 @@ pub struct Classification {
     pub response_unsafe_probability: Option<f64>,
 }
 
+/// The guard to run and how: the flags `classify` and `eval` share.
+#[derive(clap::Args)]
+pub struct GuardArgs {
+    /// Hugging Face model folder (the base).
+    #[arg(long)]
+    pub model: std::path::PathBuf,
+    /// PEFT adapter folder (the trained guard).
+    #[arg(long)]
+    pub adapter: Option<std::path::PathBuf>,
+    /// Dtype of the base: f32, or bf16 (half the memory; fast on GPUs). The adapter stays f32.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// Conversations generated together (left-padded).
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = DEFAULT_MAX_NEW_TOKENS)]
+    pub max_new_tokens: usize,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+impl GuardArgs {
+    pub fn load<B: Backend>(&self, device: &B::Device) -> Result<LoadedGuard<B>> {
+        let dtype = guardtune_model::parse_dtype(&self.dtype)?;
+        LoadedGuard::load(&self.model, self.adapter.as_deref(), dtype, device)
+    }
+}
+
 /// A guard loaded for inference: the base model with its adapter, and both tokenizers.
 pub struct LoadedGuard<B: Backend> {
     pub model: LlamaForCausalLM<B>,
@@ -40,8 +69,8 @@ pub struct LoadedGuard<B: Backend> {
 }
 
 impl<B: Backend> LoadedGuard<B> {
-    pub fn load(model_dir: &std::path::Path, adapter: Option<&std::path::Path>, device: &B::Device) -> Result<Self> {
-        let (_, model) = crate::model_dir::load_model_with_adapter::<B>(model_dir, adapter, device)?;
+    pub fn load(model_dir: &std::path::Path, adapter: Option<&std::path::Path>, dtype: burn::tensor::DType, device: &B::Device) -> Result<Self> {
+        let (_, model) = crate::model_dir::load_model_with_adapter::<B>(model_dir, adapter, dtype, device)?;
         Ok(LoadedGuard { model, prompts: GuardTokenizer::from_model_dir(model_dir)?, tokenizer: Tokenizer::from_model_dir(model_dir)? })
     }
 

@@ -8,17 +8,13 @@ use burn::tensor::backend::Backend;
 use guardtune_data::{GuardExample, Policy};
 use serde::Deserialize;
 
-use crate::classifier::{LoadedGuard, DEFAULT_MAX_NEW_TOKENS};
+use crate::classifier::GuardArgs;
 use crate::device::BackendJob;
 
 #[derive(clap::Args)]
 pub struct ClassifyArgs {
-    /// Hugging Face model folder.
-    #[arg(long)]
-    pub model: PathBuf,
-    /// PEFT adapter folder (the trained guard).
-    #[arg(long)]
-    pub adapter: Option<PathBuf>,
+    #[command(flatten)]
+    pub guard: GuardArgs,
     /// A policy text file that replaces the Aegis 2.0 taxonomy (custom categories or topics).
     #[arg(long)]
     pub policy: Option<PathBuf>,
@@ -31,13 +27,6 @@ pub struct ClassifyArgs {
     /// Add P(unsafe) from the logits of the first verdict token.
     #[arg(long)]
     pub scores: bool,
-    #[arg(long, default_value_t = 8)]
-    pub batch_size: usize,
-    #[arg(long, default_value_t = DEFAULT_MAX_NEW_TOKENS)]
-    pub max_new_tokens: usize,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
     /// The user prompt to judge.
     pub prompt: Option<String>,
 }
@@ -68,9 +57,9 @@ impl BackendJob for ClassifyArgs {
                 example
             })
             .collect();
-        let guard = LoadedGuard::<B>::load(&self.model, self.adapter.as_deref(), &device)?;
-        let classifier = guard.classifier(self.max_new_tokens, device);
-        for chunk in examples.chunks(self.batch_size.max(1)) {
+        let guard = self.guard.load::<B>(&device)?;
+        let classifier = guard.classifier(self.guard.max_new_tokens, device);
+        for chunk in examples.chunks(self.guard.batch_size.max(1)) {
             for result in classifier.classify(chunk, self.scores)? {
                 println!("{}", serde_json::to_string(&result)?);
             }

@@ -6,16 +6,14 @@ use std::time::Instant;
 use anyhow::Result;
 use burn::tensor::backend::Backend;
 
-use crate::classifier::{LoadedGuard, DEFAULT_MAX_NEW_TOKENS};
+use crate::classifier::GuardArgs;
 use crate::device::BackendJob;
 use crate::evaluation::{progress_bar, run_benchmark, summarize, write_report, BenchmarkSpec, Report};
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
-    #[arg(long)]
-    pub model: PathBuf,
-    #[arg(long)]
-    pub adapter: Option<PathBuf>,
+    #[command(flatten)]
+    pub guard: GuardArgs,
     /// KIND=PATH, repeatable: aegis2, openai-moderation, xstest, simplesafetytests, toxicchat,
     /// guardreasoner, jsonl (and aegis1).
     #[arg(long = "benchmark", required = true)]
@@ -26,12 +24,6 @@ pub struct EvalArgs {
     /// Evaluate N examples of each benchmark, spread evenly over its file.
     #[arg(long)]
     pub max_examples: Option<usize>,
-    #[arg(long, default_value_t = 8)]
-    pub batch_size: usize,
-    #[arg(long, default_value_t = DEFAULT_MAX_NEW_TOKENS)]
-    pub max_new_tokens: usize,
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
 }
 
 impl BackendJob for EvalArgs {
@@ -40,17 +32,17 @@ impl BackendJob for EvalArgs {
     fn run<B: Backend>(self, device: B::Device) -> Result<()> {
         let specs: Vec<BenchmarkSpec> = self.benchmarks.iter().map(|b| BenchmarkSpec::parse(b)).collect::<Result<_>>()?;
         let started = Instant::now();
-        let guard = LoadedGuard::<B>::load(&self.model, self.adapter.as_deref(), &device)?;
-        let classifier = guard.classifier(self.max_new_tokens, device);
+        let guard = self.guard.load::<B>(&device)?;
+        let classifier = guard.classifier(self.guard.max_new_tokens, device);
         let bar = progress_bar();
         let mut rows = Vec::new();
         for spec in &specs {
-            rows.extend(run_benchmark(&classifier, spec, self.max_examples, self.batch_size, &bar)?);
+            rows.extend(run_benchmark(&classifier, spec, self.max_examples, self.guard.batch_size, &bar)?);
         }
         bar.finish_and_clear();
         let report = Report {
-            model: self.model.display().to_string(),
-            adapter: self.adapter.as_ref().map(|a| a.display().to_string()),
+            model: self.guard.model.display().to_string(),
+            adapter: self.guard.adapter.as_ref().map(|a| a.display().to_string()),
             results: summarize(&rows),
             seconds: started.elapsed().as_secs_f64(),
         };

@@ -42,7 +42,7 @@ impl BackendJob for ExportArgs {
     type Output = ();
 
     fn run<B: Backend>(self, device: B::Device) -> Result<()> {
-        let (config, model) = load_model_with_adapter::<B>(&self.model, Some(&self.adapter), &device)?;
+        let (config, model) = load_model_with_adapter::<B>(&self.model, Some(&self.adapter), burn::tensor::DType::F32, &device)?;
         let dtype = match (&self.dtype, self.merge) {
             (Some(name), _) => StoreDtype::parse(name).map_err(|e| anyhow!(e))?,
             (None, false) => StoreDtype::F32,

@@ -37,7 +37,7 @@ impl BackendJob for GenerateArgs {
 
     fn run<B: Backend>(self, device: B::Device) -> Result<()> {
         let tokenizer = Tokenizer::from_model_dir(&self.model)?;
-        let (_, model) = load_model_with_adapter::<B>(&self.model, self.adapter.as_deref(), &device)?;
+        let (_, model) = load_model_with_adapter::<B>(&self.model, self.adapter.as_deref(), burn::tensor::DType::F32, &device)?;
         let ids = if self.chat {
             let template = ChatTemplate::from_model_dir(&self.model)?;
             let text = template.render(&[Turn { role: Role::User, content: self.prompt.clone() }], true)?;

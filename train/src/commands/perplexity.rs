@@ -45,7 +45,7 @@ impl BackendJob for PerplexityArgs {
         let text = std::fs::read_to_string(&self.text_file)
             .with_context(|| format!("{}: cannot read text file", self.text_file.display()))?;
         let tokenizer = Tokenizer::from_model_dir(&self.model)?;
-        let (config, model) = load_model_with_adapter::<B>(&self.model, self.adapter.as_deref(), &device)?;
+        let (config, model) = load_model_with_adapter::<B>(&self.model, self.adapter.as_deref(), burn::tensor::DType::F32, &device)?;
         let ids = tokenizer.encode(&text, true)?;
         if ids.len() < 2 {
             bail!("{}: {} token(s); perplexity needs at least 2", self.text_file.display(), ids.len());
