@@ -9,9 +9,11 @@ use common::{guardtune, small_run_config, stderr, train_losses};
 use guardtune_model::testing::max_abs_diff;
 use guardtune_model::Checkpoint;
 
-/// Trains 3 steps of the small config with `overrides` in its own folder; returns the losses
-/// and the final adapter's tensors.
-fn run(dir: &Path, overrides: &[&str]) -> (Vec<(u64, f64)>, Vec<(String, Vec<f32>)>) {
+/// A run's `(step, loss)` pairs and its final adapter's named tensors.
+type Run = (Vec<(u64, f64)>, Vec<(String, Vec<f32>)>);
+
+/// Trains 3 steps of the small config with `overrides` in its own folder.
+fn run(dir: &Path, overrides: &[&str]) -> Run {
     let config = small_run_config(dir, 3, "");
     let mut args = vec!["train", config.to_str().unwrap()];
     for o in overrides {
@@ -25,7 +27,7 @@ fn run(dir: &Path, overrides: &[&str]) -> (Vec<(u64, f64)>, Vec<(String, Vec<f32
     (train_losses(&run), tensors)
 }
 
-fn assert_same_run(a: &(Vec<(u64, f64)>, Vec<(String, Vec<f32>)>), b: &(Vec<(u64, f64)>, Vec<(String, Vec<f32>)>), tolerance: f32, what: &str) {
+fn assert_same_run(a: &Run, b: &Run, tolerance: f32, what: &str) {
     assert_eq!(a.0.len(), 3);
     for ((step, x), (_, y)) in a.0.iter().zip(&b.0) {
         assert!((x - y).abs() <= tolerance as f64, "{what}: step {step} loss {x} vs {y}");

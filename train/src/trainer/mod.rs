@@ -72,38 +72,43 @@ fn trainee<B: AutodiffBackend>(config: &RunConfig, resume_from: Option<&checkpoi
     Ok((model, optimizer))
 }
 
-/// Device `index` of a data-parallel run other than the first: builds its copy of the model,
-/// says whether that worked, then computes its share of every step it is sent until the first
-/// device hangs up.
-fn follow<B: AutodiffBackend>(
-    config: &RunConfig,
-    resume_from: Option<&checkpoint::Checkpoint>,
-    (index, count): (usize, usize),
+/// A device of a data-parallel run other than the first, and its links to the first.
+struct Follower<B: AutodiffBackend> {
+    index: usize,
+    count: usize,
     device: B::Device,
     random_draws: Arc<Mutex<()>>,
     settings: StepSettings,
+    /// Says whether building the model worked.
     ready: mpsc::Sender<Result<()>>,
+    /// The steps to compute, until the first device hangs up.
     orders: mpsc::Receiver<StepOrder>,
-) -> Result<()> {
-    let (mut model, mut optimizer) = match trainee::<B>(config, resume_from, &device) {
-        Ok(built) => {
-            let _ = ready.send(Ok(()));
-            built
+}
+
+impl<B: AutodiffBackend> Follower<B> {
+    /// Builds this device's copy of the model, says whether that worked, then computes its share
+    /// of every step it is sent.
+    fn run(self, config: &RunConfig, resume_from: Option<&checkpoint::Checkpoint>) -> Result<()> {
+        let (mut model, mut optimizer) = match trainee::<B>(config, resume_from, &self.device) {
+            Ok(built) => {
+                let _ = self.ready.send(Ok(()));
+                built
+            }
+            Err(e) => {
+                let _ = self.ready.send(Err(anyhow!("device {}: {e:#}", self.index)));
+                return Ok(());
+            }
+        };
+        let mut orders = self.orders.into_iter();
+        let Some(first) = orders.next() else { return Ok(()) };
+        let peer = Peer::<B>::join(self.index, self.count, &self.device, self.random_draws)?;
+        for order in std::iter::once(first).chain(orders) {
+            if !peer.step(&mut model, &mut optimizer, &order, self.settings, &self.device)?.updated {
+                break;
+            }
         }
-        Err(e) => {
-            let _ = ready.send(Err(anyhow!("device {index}: {e:#}")));
-            return Ok(());
-        }
-    };
-    let mut orders = orders.into_iter();
-    let Some(first) = orders.next() else { return Ok(()) };
-    let peer = Peer::<B>::join(index, count, &device, random_draws)?;
-    for order in std::iter::once(first).chain(orders) {
-        if !peer.step(&mut model, &mut optimizer, &order, settings, &device)?.updated {
-            break;
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, devices: Vec<B::Device>) -> Result<TrainSummary> {
@@ -206,8 +211,17 @@ fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, devices: Vec<B::Dev
         let mut followers = Vec::new();
         for (index, follower_device) in devices.iter().enumerate().skip(1) {
             let (sender, receiver) = mpsc::channel();
-            let (draws, ready_sender, device, ckpt) = (random_draws.clone(), ready_sender.clone(), follower_device.clone(), resume_from.as_ref());
-            followers.push(scope.spawn(move || follow::<B>(config, ckpt, (index, count), device, draws, settings, ready_sender, receiver)));
+            let follower = Follower::<B> {
+                index,
+                count,
+                device: follower_device.clone(),
+                random_draws: random_draws.clone(),
+                settings,
+                ready: ready_sender.clone(),
+                orders: receiver,
+            };
+            let resume_from = resume_from.as_ref();
+            followers.push(scope.spawn(move || follower.run(config, resume_from)));
             orders.push(sender);
         }
         drop(ready_sender);
