@@ -37,6 +37,9 @@ use crate::memory::{mib, peak_rss_bytes};
 use log::RunLog;
 use parallel::{Peer, StepOrder, StepSettings};
 
+/// The validation loss (if there is a validation set) and every logged evaluation value.
+type Evaluation = (Option<f64>, Vec<(String, f64)>);
+
 /// What a finished run reports.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TrainSummary {
@@ -172,7 +175,7 @@ fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, devices: Vec<B::Dev
 
     let eval_batch = config.eval.batch_size.unwrap_or(t.micro_batch_size);
     // Validation loss, then F1/AUPRC of each configured benchmark, on the model without dropout.
-    let evaluate = |model: &LlamaForCausalLM<B>| -> Result<(Option<f64>, Vec<(String, f64)>)> {
+    let evaluate = |model: &LlamaForCausalLM<B>| -> Result<Evaluation> {
         let inner = model.valid();
         let loss = evaluate::validation_loss(&inner, &validation, eval_batch, pad_id, &device);
         let mut values: Vec<(String, f64)> = loss.map(|l| ("eval/loss".to_string(), l)).into_iter().collect();
