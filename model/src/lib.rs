@@ -3,6 +3,7 @@
 //! `tokenizer.json`, batched forward passes with padding or packing, and greedy generation with
 //! a KV cache.
 
+pub mod attention;
 pub mod batch;
 pub mod cache;
 pub mod checkpoint;

@@ -12,11 +12,12 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig};
-use burn::tensor::activation::{silu, softmax};
+use burn::tensor::activation::silu;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::{embedding, linear};
 use burn::tensor::{DType, Distribution, Tensor, TensorData};
 
+use crate::attention::attention;
 use crate::batch::Batch;
 use crate::cache::{KvCache, LayerCache};
 use crate::checkpoint::{transpose, Init, WeightSource};
@@ -236,9 +237,7 @@ impl<B: Backend> Attention<B> {
         };
         let q = q.reshape([batch, seq, kv_heads, group, d]).permute([0, 2, 3, 1, 4]);
         // The 1/sqrt(d) score scale is already in the rotated queries.
-        let scores = q.matmul(k.swap_dims(3, 4)) + bias;
-        let dtype = scores.dtype();
-        let out = softmax(scores.cast(DType::F32), 4).cast(dtype).matmul(v);
+        let out = attention(q, k, v, bias);
         let out = out.permute([0, 3, 1, 2, 4]).reshape([batch, seq, heads * d]);
         self.o_proj.forward(out)
     }

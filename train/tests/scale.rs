@@ -27,15 +27,15 @@ fn run(dir: &Path, overrides: &[&str]) -> Run {
     (train_losses(&run), tensors)
 }
 
-fn assert_same_run(a: &Run, b: &Run, tolerance: f32, what: &str) {
+fn assert_same_run(a: &Run, b: &Run, loss_tolerance: f64, adapter_tolerance: f32, what: &str) {
     assert_eq!(a.0.len(), 3);
     for ((step, x), (_, y)) in a.0.iter().zip(&b.0) {
-        assert!((x - y).abs() <= tolerance as f64, "{what}: step {step} loss {x} vs {y}");
+        assert!((x - y).abs() <= loss_tolerance, "{what}: step {step} loss {x} vs {y}");
     }
     assert_eq!(a.1.len(), b.1.len());
     for ((name, x), (_, y)) in a.1.iter().zip(&b.1) {
         let diff = max_abs_diff(x, y);
-        assert!(diff <= tolerance, "{what}: {name} differs by {diff}");
+        assert!(diff <= adapter_tolerance, "{what}: {name} differs by {diff}");
     }
 }
 
@@ -44,16 +44,20 @@ fn two_cpu_devices_train_the_same_adapter_as_one() {
     // Two micro-batches per step (grad_accumulation 2): one per device, with dropout on.
     let one = run(tempfile::tempdir().unwrap().path(), &[]);
     let two = run(tempfile::tempdir().unwrap().path(), &["model.device=[\"cpu:0\", \"cpu:1\"]"]);
-    assert_same_run(&one, &two, 1e-5, "data parallel");
+    assert_same_run(&one, &two, 1e-5, 1e-5, "data parallel");
     // Adapters did train.
     assert!(one.1.iter().any(|(name, v)| name.contains("lora_B") && v.iter().any(|x| *x != 0.0)));
 }
 
 #[test]
 fn activation_checkpointing_changes_memory_not_results() {
+    // Equal up to float rounding: under checkpointing the attention recomputes its scores in the
+    // backward pass, in chunks, with its own (equivalent) softmax gradient. AdamW's first steps
+    // move each weight by about lr (5e-3 here) whatever its gradient's size, so an element whose
+    // gradient is near zero can end up ~1e-4 apart; a real difference would show in the losses.
     let plain = run(tempfile::tempdir().unwrap().path(), &[]);
     let checkpointed = run(tempfile::tempdir().unwrap().path(), &["training.gradient_checkpointing=true"]);
-    assert_same_run(&plain, &checkpointed, 1e-6, "checkpointing");
+    assert_same_run(&plain, &checkpointed, 1e-5, 5e-4, "checkpointing");
 }
 
 #[test]
