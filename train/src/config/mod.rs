@@ -119,8 +119,9 @@ pub struct TrainingSection {
     /// Log to stdout/metrics every this many steps.
     #[serde(default = "one")]
     pub log_every_steps: usize,
-    /// Recompute cheap activations in the backward pass instead of keeping them (Burn's
-    /// balanced checkpointing strategy): less memory for some extra compute.
+    /// Trade compute for memory: the attention recomputes its scores in the backward pass
+    /// instead of keeping them (no more memory quadratic in the row length), and Burn's balanced
+    /// checkpointing strategy recomputes cheap element-wise activations.
     #[serde(default)]
     pub gradient_checkpointing: bool,
 }
