@@ -1,5 +1,6 @@
 //! The `guardtune` command line and the pieces it is built from.
 
+pub mod allocator;
 pub mod classifier;
 pub mod commands;
 pub mod config;

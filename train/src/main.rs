@@ -41,6 +41,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    guardtune::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => match load_run_config(&args.config, &args.overrides) {
