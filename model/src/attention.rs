@@ -5,8 +5,9 @@
 //! Written the plain way, `softmax(q kᵀ + bias) v` keeps `heads x T x T` probabilities per layer
 //! for the backward pass: at T = 4096 that is most of an 8B model's training memory. Here the
 //! forward pass keeps only its inputs and output; the backward pass rebuilds the probabilities
-//! one chunk of query rows at a time (every chunk spans all keys, so it is a plain softmax). Burn 0.21's autodiff has no such operation (its
-//! `attention` falls back to the plain computation), so this module adds one to `Autodiff<K, C>`.
+//! one chunk of query rows at a time (every chunk spans all keys, so it is a plain softmax).
+//! Burn 0.21's autodiff has no such operation (its `attention` falls back to the plain
+//! computation), so this module adds one to `Autodiff<K, C>`.
 //!
 //! Shapes, as the model lays them out for grouped-query attention: queries
 //! `[batch, kv_heads, group, queries, head_dim]` (already scaled by `1/sqrt(head_dim)`), keys and
@@ -21,12 +22,12 @@ use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, Check
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::Autodiff;
+use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
-use burn::tensor::activation::softmax;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 
-/// Scores evaluated at once (heads x query rows x keys): 16 Mi values, 64 MiB in f32.
+/// Scores evaluated at once (batch x heads x query rows x keys): 64 Mi values, 256 MiB in f32.
 const CHUNK_SCORES: usize = 64 << 20;
 
 /// `softmax(q kᵀ + bias) v` per head (see the module docs for shapes).
