@@ -22,7 +22,7 @@ SHAPE=${SHAPE:-llama31-8b}
 SEQS=${SEQS:-2048 4096}
 STEPS=${STEPS:-3}
 PEAK_TFLOPS=${PEAK_TFLOPS:-989}
-BENCH_TIMEOUT=${BENCH_TIMEOUT:-150}
+BENCH_TIMEOUT=${BENCH_TIMEOUT:-90}
 mkdir -p "$OUT_DIR"
 started=$(date +%s)
 elapsed() { echo $(( $(date +%s) - started )); }
