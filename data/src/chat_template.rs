@@ -184,6 +184,12 @@ impl ChatTemplate {
         self.bos_token.as_deref()
     }
 
+    /// Whether rendered `text` already starts with the BOS token, so the tokenizer must not add
+    /// another.
+    pub fn starts_with_bos(&self, text: &str) -> bool {
+        self.bos_token().is_some_and(|bos| !bos.is_empty() && text.starts_with(bos))
+    }
+
     /// Renders `messages`; with `add_generation_prompt` the text ends where the assistant's answer
     /// begins.
     pub fn render(

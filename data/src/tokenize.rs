@@ -204,10 +204,7 @@ impl GuardTokenizer {
     /// Whether the tokenizer's post-processor should add its special tokens (the BOS): only when
     /// the template has not already written the BOS.
     fn needs_added_special_tokens(&self, text: &str) -> bool {
-        !self
-            .template
-            .bos_token()
-            .is_some_and(|bos| !bos.is_empty() && text.starts_with(bos))
+        !self.template.starts_with_bos(text)
     }
 }
 

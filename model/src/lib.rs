@@ -44,13 +44,19 @@ pub fn load_model_as<B: Backend>(dir: &Path, dtype: DType, device: &B::Device) -
     Ok((config, model))
 }
 
-/// The base model's dtype from its name in configs and on the command line: `f32`, `bf16`
-/// or `f16`.
+/// The base model's dtypes by their names in configs and on the command line.
+const DTYPE_NAMES: [(&str, DType); 3] = [("f32", DType::F32), ("bf16", DType::BF16), ("f16", DType::F16)];
+
+/// The base model's dtype from its name: `f32`, `bf16` or `f16`.
 pub fn parse_dtype(name: &str) -> Result<DType, ModelError> {
-    match name {
-        "f32" => Ok(DType::F32),
-        "bf16" => Ok(DType::BF16),
-        "f16" => Ok(DType::F16),
-        other => Err(ModelError::Invalid(format!("unknown dtype \"{other}\" (expected f32, bf16 or f16)"))),
-    }
+    DTYPE_NAMES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, dtype)| *dtype)
+        .ok_or_else(|| ModelError::Invalid(format!("unknown dtype \"{name}\" (expected f32, bf16 or f16)")))
+}
+
+/// The name [`parse_dtype`] reads for `dtype` (`f32` for any dtype it does not know).
+pub fn dtype_name(dtype: DType) -> &'static str {
+    DTYPE_NAMES.iter().find(|(_, d)| *d == dtype).map_or("f32", |(name, _)| name)
 }

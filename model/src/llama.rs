@@ -349,7 +349,8 @@ impl<B: Backend> LlamaModel<B> {
             Some(cache) => cache.attention_bias(&batch.segments),
             None => Batch::attention_bias(&batch.segments, &batch.segments, 0),
         };
-        let bias = self.bias_per_head(bias).cast(self.dtype());
+        // Cast before the per-head copy, so a bf16 model never builds an f32 copy per head.
+        let bias = self.bias_per_head(bias.cast(self.dtype()));
         let mut x = embedding(self.embed_tokens.weight.val(), batch.input_ids.clone());
         for (i, layer) in self.layers.iter().enumerate() {
             if let Some(trace) = trace.as_deref_mut() {

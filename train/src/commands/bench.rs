@@ -17,7 +17,7 @@ use burn::tensor::{DType, Distribution, ElementConversion, Tensor};
 use guardtune_lora::step::{apply_update, backward_into, forward_loss, Gradients};
 use guardtune_lora::{attach, AdamW, AdamWConfig, LoraConfig, LoraInit, MicroBatch, TargetModules};
 use guardtune_model::rng::SplitMix64;
-use guardtune_model::{LlamaConfig, LlamaForCausalLM, ProjKind, RandomInit, RopeScaling};
+use guardtune_model::{dtype_name, LlamaConfig, LlamaForCausalLM, ProjKind, RandomInit, RopeScaling};
 use serde::Serialize;
 
 use crate::device::BackendJob;
@@ -391,14 +391,6 @@ fn random_micro_batch(rng: &mut SplitMix64, batch: usize, seq: usize, vocab: usi
         (0..batch).map(|_| (0..seq).map(|_| (rng.next_u64() % vocab as u64) as u32).collect()).collect();
     let labels = input_ids.iter().map(|row| row.iter().map(|&t| t as i64).collect()).collect();
     MicroBatch::unpacked(input_ids, labels)
-}
-
-fn dtype_name(dtype: DType) -> &'static str {
-    match dtype {
-        DType::BF16 => "bf16",
-        DType::F16 => "f16",
-        _ => "f32",
-    }
 }
 
 /// The best of a few timed `n x n x n` matmuls in `dtype` on the backend, in GFLOP/s.

@@ -42,8 +42,7 @@ impl BackendJob for GenerateArgs {
             let template = ChatTemplate::from_model_dir(&self.model)?;
             let text = template.render(&[Turn { role: Role::User, content: self.prompt.clone() }], true)?;
             // The template writes the BOS itself when it has one; never add a second.
-            let writes_bos = template.bos_token().is_some_and(|bos| !bos.is_empty() && text.starts_with(bos));
-            tokenizer.encode(&text, !writes_bos)?
+            tokenizer.encode(&text, !template.starts_with_bos(&text))?
         } else {
             tokenizer.encode(&self.prompt, true)?
         };
