@@ -22,10 +22,11 @@ use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, Check
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::Autodiff;
-use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
+
+use crate::kernels::softmax::softmax_with_bias;
 
 /// Scores evaluated at once (batch x heads x query rows x keys): 64 Mi values, 256 MiB in f32.
 const CHUNK_SCORES: usize = 64 << 20;
@@ -55,9 +56,9 @@ pub fn attention<B: Backend>(q: Tensor<B, 5>, k: Tensor<B, 5>, v: Tensor<B, 5>, 
 
 /// The textbook computation, which keeps the probabilities for the backward pass.
 pub fn plain<B: Backend>(q: Tensor<B, 5>, k: Tensor<B, 5>, v: Tensor<B, 5>, bias: Tensor<B, 5>) -> Tensor<B, 5> {
-    let scores = q.matmul(k.swap_dims(3, 4)) + bias;
+    let scores = q.matmul(k.swap_dims(3, 4));
     let dtype = scores.dtype();
-    softmax(scores.cast(DType::F32), 4).cast(dtype).matmul(v)
+    softmax_with_bias(scores, bias).cast(dtype).matmul(v)
 }
 
 type Inputs<B> = (Tensor<B, 5>, Tensor<B, 5>, Tensor<B, 5>, Tensor<B, 5>);
@@ -110,7 +111,7 @@ fn chunk_rows<B: Backend>(q: &Tensor<B, 5>, k: &Tensor<B, 5>) -> usize {
 
 /// One chunk's probabilities `softmax(q_c kᵀ + bias_c)`, in f32.
 fn chunk_probabilities<K: Backend>(q_c: Tensor<K, 5>, k_t: Tensor<K, 5>, bias_c: Tensor<K, 5>) -> Tensor<K, 5> {
-    softmax((q_c.matmul(k_t) + bias_c).cast(DType::F32), 4)
+    softmax_with_bias(q_c.matmul(k_t), bias_c)
 }
 
 /// The query rows `rows` of a `[batch, kv_heads, group, queries, ..]` tensor.

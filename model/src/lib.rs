@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod generate;
+pub mod kernels;
 pub mod llama;
 pub mod loss;
 pub mod rng;

@@ -12,7 +12,6 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig};
-use burn::tensor::activation::silu;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::{embedding, linear};
 use burn::tensor::{DType, Distribution, Tensor, TensorData};
@@ -23,6 +22,8 @@ use crate::cache::{KvCache, LayerCache};
 use crate::checkpoint::{transpose, Init, WeightSource};
 use crate::config::LlamaConfig;
 use crate::error::ModelError;
+use crate::kernels::rms_norm::rms_norm;
+use crate::kernels::swiglu::swiglu;
 use crate::rope::{HeadRotation, Rope};
 
 /// The seven linear layers of a decoder layer, in the order PEFT lists them.
@@ -178,11 +179,7 @@ impl<B: Backend> RmsNorm<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let dtype = x.dtype();
-        let x = x.cast(DType::F32);
-        let variance = x.clone().square().mean_dim(2);
-        let normed = x * variance.add_scalar(self.eps).sqrt().recip();
-        normed.cast(dtype) * self.weight.val().unsqueeze::<3>()
+        rms_norm(x, self.weight.val(), self.eps)
     }
 }
 
@@ -259,8 +256,8 @@ pub struct Mlp<B: Backend> {
 
 impl<B: Backend> Mlp<B> {
     fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let gate = silu(self.gate_proj.forward(x.clone()));
-        self.down_proj.forward(gate * self.up_proj.forward(x))
+        let gate = self.gate_proj.forward(x.clone());
+        self.down_proj.forward(swiglu(gate, self.up_proj.forward(x)))
     }
 }
 

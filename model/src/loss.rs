@@ -4,12 +4,16 @@
 //! through it in chunks of rows, so a 128k vocabulary never materialises logits for the whole
 //! batch. For training, [`nll_sum_for_training`] also keeps the logits out of the autodiff
 //! graph altogether (a fused linear cross-entropy): each chunk's gradient with respect to the
-//! hidden states is computed right away, and the chunk's logits are freed.
+//! hidden states is computed right away, and the chunk's logits are freed. On Burn's CPU
+//! backend (Flex) the head runs as one host kernel ([`crate::kernels::head`]) instead of tensor
+//! operations.
 
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{DType, IndexingUpdateOp, Int, Tensor, TensorData};
+use burn::backend::Flex;
+use burn::tensor::{DType, IndexingUpdateOp, Int, Tensor, TensorData, TensorPrimitive};
 
+use crate::kernels::{self, same_type};
 use crate::llama::LlamaForCausalLM;
 
 /// Label value that marks a position as "no target" (PyTorch's `ignore_index`).
@@ -72,9 +76,9 @@ fn fused_head_nll<B: AutodiffBackend>(flat: Tensor<B, 2>, weight: Tensor<B, 2>, 
 }
 
 /// Rows of the flattened `[batch * seq]` positions that predict a label, and those labels.
-struct Targets {
-    rows: Vec<i64>,
-    labels: Vec<i64>,
+pub(crate) struct Targets {
+    pub(crate) rows: Vec<i64>,
+    pub(crate) labels: Vec<i64>,
 }
 
 impl Targets {
@@ -94,7 +98,7 @@ impl Targets {
         targets
     }
 
-    fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.rows.len()
     }
 }
@@ -104,6 +108,32 @@ impl Targets {
 /// respect to `flat` (zero on rows without a target). The logits are taken in the model's dtype
 /// and the loss in f32; the gradient comes back in the model's dtype.
 fn head_nll<K: Backend>(flat: Tensor<K, 2>, weight: Tensor<K, 2>, targets: &Targets, want_grad: bool, chunk: usize) -> (Tensor<K, 1>, Option<Tensor<K, 2>>) {
+    match on_host(flat, weight, targets, want_grad) {
+        Ok(result) => result,
+        Err((flat, weight)) => in_tensor_ops(flat, weight, targets, want_grad, chunk),
+    }
+}
+
+type HeadResult<K> = (Tensor<K, 1>, Option<Tensor<K, 2>>);
+
+/// [`head_nll`] by the host kernel if `K` is Flex and the model is in f32; otherwise hands the
+/// inputs back.
+fn on_host<K: Backend>(flat: Tensor<K, 2>, weight: Tensor<K, 2>, targets: &Targets, want_grad: bool) -> Result<HeadResult<K>, (Tensor<K, 2>, Tensor<K, 2>)> {
+    if flat.dtype() != DType::F32 || weight.dtype() != DType::F32 {
+        return Err((flat, weight));
+    }
+    let (flat, weight) = same_type::<_, (Tensor<Flex, 2>, Tensor<Flex, 2>)>((flat, weight))?;
+    let device = flat.device();
+    let (sum, grad) = kernels::head::head_nll(&flat.into_primitive().tensor(), &weight.into_primitive().tensor(), targets, want_grad);
+    let result: HeadResult<Flex> = (
+        Tensor::from_data(TensorData::new(vec![sum], [1]), &device),
+        grad.map(|g| Tensor::from_primitive(TensorPrimitive::Float(g))),
+    );
+    Ok(same_type(result).ok().expect("K is Flex"))
+}
+
+/// [`head_nll`] in tensor operations, for any backend and dtype.
+fn in_tensor_ops<K: Backend>(flat: Tensor<K, 2>, weight: Tensor<K, 2>, targets: &Targets, want_grad: bool, chunk: usize) -> HeadResult<K> {
     let device = flat.device();
     let [positions, width] = flat.dims();
     let dtype = flat.dtype();

@@ -10,6 +10,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Int, Tensor, TensorData};
 
 use crate::config::{LlamaConfig, RopeScaling};
+use crate::kernels;
 
 /// Inverse frequencies `inv_freq[i]`, i = 0..head_dim/2, after scaling.
 ///
@@ -121,9 +122,11 @@ pub struct HeadRotation<B: Backend> {
 impl<B: Backend> HeadRotation<B> {
     /// `x * cos + rotate_half(x) * sin`, times the scale.
     pub fn apply(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let [tokens, width] = x.dims();
         let d = self.rotate_half.dims()[0];
-        let rotated = x.clone().reshape([tokens * width / d, d]).matmul(self.rotate_half.clone()).reshape([tokens, width]);
-        x * self.cos.clone() + rotated * self.sin.clone()
+        kernels::rope::rotate(x, self.cos.clone(), self.sin.clone(), d, |x| {
+            let [tokens, width] = x.dims();
+            let rotated = x.clone().reshape([tokens * width / d, d]).matmul(self.rotate_half.clone()).reshape([tokens, width]);
+            x * self.cos.clone() + rotated * self.sin.clone()
+        })
     }
 }

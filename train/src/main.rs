@@ -58,7 +58,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => run_on(&args.guard.device.clone(), args),
         Command::Export(args) => run_on(&args.device.clone(), args),
         Command::InitModel(args) => init_model(&args),
-        Command::Bench(args) => run_on(&args.device.clone(), args),
+        Command::Bench(args) => run_on_devices(&args.device.clone(), args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

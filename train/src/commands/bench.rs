@@ -5,8 +5,11 @@
 //! The step is the trainer's own (`guardtune_lora::step`), cut into its forward, backward and
 //! optimizer parts so each can be timed; the data are uniformly random token ids with
 //! labels = inputs, as in `../shared/tools/peft_cpu_bench.py`, which this is compared against.
+//! Given several devices (`--device cpu:0,cpu:1`), the step is the data-parallel trainer's: the
+//! rows are split evenly among the devices, each a thread with its own model replica.
 
 use std::path::PathBuf;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -20,7 +23,8 @@ use guardtune_model::rng::SplitMix64;
 use guardtune_model::{dtype_name, LlamaConfig, LlamaForCausalLM, ProjKind, RandomInit, RopeScaling};
 use serde::Serialize;
 
-use crate::device::BackendJob;
+use crate::device::DevicesJob;
+use crate::trainer::parallel::{Peer, StepOrder, StepSettings};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -65,9 +69,11 @@ pub struct BenchArgs {
     /// Print exactly one JSON object.
     #[arg(long)]
     pub json: bool,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    /// cpu, cuda or cuda:N; a list (cpu:0,cpu:1 or cuda:0,cuda:1) trains data parallel as the
+    /// trainer does, each device taking an equal share of the rows. On the CPU each replica
+    /// computes on its share of the cores, which suits models too small to keep every core busy.
+    #[arg(long, value_delimiter = ',', num_args = 1.., default_value = "cpu")]
+    pub device: Vec<String>,
 }
 
 /// Everything a benchmark run needs, resolved from the arguments.
@@ -220,6 +226,8 @@ impl LoraFlops {
 pub struct BenchReport {
     pub shape: String,
     pub backend: String,
+    /// Data-parallel replicas (one per device named).
+    pub devices: usize,
     pub dtype: String,
     pub gradient_checkpointing: bool,
     pub batch: usize,
@@ -238,7 +246,8 @@ pub struct BenchReport {
     pub step_ms_mean: f64,
     pub step_ms_median: f64,
     /// Includes the output head's gradient, which the fused cross-entropy computes chunk by
-    /// chunk during the forward pass (so the backward pass never sees the logits).
+    /// chunk during the forward pass (so the backward pass never sees the logits). The parts
+    /// are NaN (null in JSON) with several devices, where they overlap.
     pub forward_ms_median: f64,
     pub backward_ms_median: f64,
     pub optimizer_ms_median: f64,
@@ -256,15 +265,15 @@ pub struct BenchReport {
     pub loss_last: f64,
 }
 
-impl BackendJob for BenchArgs {
+impl DevicesJob for BenchArgs {
     type Output = ();
 
-    fn run<B: Backend>(self, device: B::Device) -> Result<()> {
+    fn run<B: Backend>(self, devices: Vec<B::Device>) -> Result<()> {
         let plan = self.plan()?;
         let report = if plan.checkpointing {
-            run_bench::<Autodiff<B, BalancedCheckpointing>>(&plan, &device)?
+            run_bench::<Autodiff<B, BalancedCheckpointing>>(&plan, &devices)?
         } else {
-            run_bench::<Autodiff<B>>(&plan, &device)?
+            run_bench::<Autodiff<B>>(&plan, &devices)?
         };
         if self.json {
             println!("{}", serde_json::to_string(&report)?);
@@ -281,33 +290,34 @@ struct StepTimes {
     forward: f64,
     backward: f64,
     optimizer: f64,
+    total: f64,
 }
 
-impl StepTimes {
-    fn total(&self) -> f64 {
-        self.forward + self.backward + self.optimizer
-    }
-}
-
-/// Builds the model, runs warm-up and timed steps, and measures the matmul peak.
-pub fn run_bench<B: AutodiffBackend>(plan: &BenchPlan, device: &B::Device) -> Result<BenchReport> {
+/// Builds the model (one replica per device), runs warm-up and timed steps, and measures the
+/// matmul peak.
+pub fn run_bench<B: AutodiffBackend>(plan: &BenchPlan, devices: &[B::Device]) -> Result<BenchReport> {
     let flops = LoraFlops::new(&plan.model, &plan.lora, plan.seq)?;
-    // Weights drawn on the device: an 8B shape is ready in seconds.
-    B::seed(device, 0);
-    let mut model = LlamaForCausalLM::<B>::load(&plan.model, Box::new(RandomInit::on_device(0.02)), plan.dtype, device)?;
-    attach(&mut model, &plan.lora, 1, device)?;
-    let mut optimizer = AdamW::<B::InnerBackend>::new(AdamWConfig::default());
-    let mut data = SplitMix64::new(1234);
-    let mut losses = Vec::new();
-    let mut times = Vec::new();
-    for step in 0..plan.warmup + plan.steps {
-        let micro = random_micro_batch(&mut data, plan.batch, plan.seq, plan.model.vocab_size);
-        let (loss, t) = timed_step(&mut model, &mut optimizer, &micro, device)?;
-        losses.push(loss);
-        if step >= plan.warmup {
-            times.push(t);
-        }
+    let device = devices.first().context("no device given")?;
+    if plan.batch % devices.len() != 0 {
+        bail!("--batch {} does not split evenly over {} devices", plan.batch, devices.len());
     }
+    let replicas = devices.iter().map(|device| replica::<B>(plan, device)).collect::<Result<Vec<_>>>()?;
+    let (losses, times) = match <[_; 1]>::try_from(replicas) {
+        Ok([(mut model, mut optimizer)]) => {
+            let mut data = SplitMix64::new(1234);
+            let mut losses = Vec::new();
+            let mut times = Vec::new();
+            for _ in 0..plan.warmup + plan.steps {
+                let micro = random_micro_batch(&mut data, plan.batch, plan.seq, plan.model.vocab_size);
+                let (loss, t) = timed_step(&mut model, &mut optimizer, &micro, device)?;
+                losses.push(loss);
+                times.push(t);
+            }
+            (losses, times)
+        }
+        Err(replicas) => data_parallel_steps(plan, replicas, devices)?,
+    };
+    let times = times[plan.warmup.min(times.len())..].to_vec();
     // Read before the peak matmul below, whose operands are not part of training.
     let peak_rss = crate::memory::peak_rss_bytes().map_or(f64::NAN, |b| b as f64 / (1024.0 * 1024.0));
     let (peak, peak_shape) = match plan.declared_peak_gflop_s {
@@ -317,13 +327,14 @@ pub fn run_bench<B: AutodiffBackend>(plan: &BenchPlan, device: &B::Device) -> Re
             (peak, format!("{} {1}x{1}x{1}", dtype_name(plan.dtype), plan.peak_matmul_size))
         }
     };
-    let total_s: f64 = times.iter().map(StepTimes::total).sum::<f64>() / 1e3;
+    let total_s: f64 = times.iter().map(|t: &StepTimes| t.total).sum::<f64>() / 1e3;
     let tokens_per_s = (plan.batch * plan.seq * times.len()) as f64 / total_s;
     let achieved = tokens_per_s * flops.per_token as f64 / 1e9;
     let median_of = |part: fn(&StepTimes) -> f64| median(times.iter().map(part).collect());
     Ok(BenchReport {
         shape: plan.shape.clone(),
         backend: B::name(device),
+        devices: devices.len(),
         dtype: dtype_name(plan.dtype).to_string(),
         gradient_checkpointing: plan.checkpointing,
         batch: plan.batch,
@@ -339,7 +350,7 @@ pub fn run_bench<B: AutodiffBackend>(plan: &BenchPlan, device: &B::Device) -> Re
         timed_steps: times.len(),
         tokens_per_s,
         step_ms_mean: 1e3 * total_s / times.len() as f64,
-        step_ms_median: median_of(StepTimes::total),
+        step_ms_median: median_of(|t: &StepTimes| t.total),
         forward_ms_median: median_of(|t| t.forward),
         backward_ms_median: median_of(|t| t.backward),
         optimizer_ms_median: median_of(|t| t.optimizer),
@@ -352,6 +363,72 @@ pub fn run_bench<B: AutodiffBackend>(plan: &BenchPlan, device: &B::Device) -> Re
         mfu: achieved / peak,
         loss_first: losses.first().copied().unwrap_or(f64::NAN),
         loss_last: losses.last().copied().unwrap_or(f64::NAN),
+    })
+}
+
+/// A randomly initialised model of the plan's shape with adapters attached, and its
+/// optimizer; every call draws the same weights.
+fn replica<B: AutodiffBackend>(plan: &BenchPlan, device: &B::Device) -> Result<(LlamaForCausalLM<B>, AdamW<B::InnerBackend>)> {
+    // Weights drawn on the device: an 8B shape is ready in seconds.
+    B::seed(device, 0);
+    let mut model = LlamaForCausalLM::<B>::load(&plan.model, Box::new(RandomInit::on_device(0.02)), plan.dtype, device)?;
+    attach(&mut model, &plan.lora, 1, device)?;
+    Ok((model, AdamW::<B::InnerBackend>::new(AdamWConfig::default())))
+}
+
+/// The steps of [`run_bench`] shared among several devices, each replica in its own thread
+/// stepping through the trainer's data-parallel [`Peer`]; the step time is the wall time from
+/// handing out the step to the last device's finishing it. The parts of a step overlap across
+/// devices, so only the whole step is timed (its parts are reported as NaN).
+fn data_parallel_steps<B: AutodiffBackend>(
+    plan: &BenchPlan,
+    replicas: Vec<(LlamaForCausalLM<B>, AdamW<B::InnerBackend>)>,
+    devices: &[B::Device],
+) -> Result<(Vec<f64>, Vec<StepTimes>)> {
+    let count = devices.len();
+    let settings = StepSettings { seed: 1, max_grad_norm: None, pad_id: 0 };
+    let random_draws = Arc::new(Mutex::new(()));
+    std::thread::scope(|scope| {
+        let (finished, outcomes) = mpsc::channel::<Result<f64>>();
+        let mut orders = Vec::new();
+        for (index, ((mut model, mut optimizer), device)) in replicas.into_iter().zip(devices).enumerate() {
+            let (order_sender, order_receiver) = mpsc::channel::<StepOrder>();
+            orders.push(order_sender);
+            let (finished, random_draws) = (finished.clone(), random_draws.clone());
+            scope.spawn(move || {
+                let peer = match Peer::<B>::join(index, count, device, random_draws) {
+                    Ok(peer) => peer,
+                    Err(e) => return drop(finished.send(Err(e))),
+                };
+                for order in order_receiver {
+                    let outcome = peer.step(&mut model, &mut optimizer, &order, settings, device);
+                    let synced = outcome.and_then(|o| B::sync(device).map(|_| o.loss).map_err(|e| anyhow::anyhow!("{e:?}")));
+                    if finished.send(synced).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let mut data = SplitMix64::new(1234);
+        let (mut losses, mut times) = (Vec::new(), Vec::new());
+        for step in 0..plan.warmup + plan.steps {
+            let micro: Vec<MicroBatch> = (0..count).map(|_| random_micro_batch(&mut data, plan.batch / count, plan.seq, plan.model.vocab_size)).collect();
+            let order = StepOrder { step, micro: Arc::new(micro), lr: 1e-4 };
+            let start = Instant::now();
+            for device in &orders {
+                device.send(order.clone()).map_err(|_| anyhow::anyhow!("a data-parallel device stopped"))?;
+            }
+            let mut loss = f64::NAN;
+            for _ in 0..count {
+                loss = outcomes.recv().map_err(|_| anyhow::anyhow!("a data-parallel device stopped"))??;
+            }
+            let total = start.elapsed().as_secs_f64() * 1e3;
+            losses.push(loss);
+            times.push(StepTimes { forward: f64::NAN, backward: f64::NAN, optimizer: f64::NAN, total });
+        }
+        // Hanging up ends the devices' loops.
+        drop(orders);
+        Ok((losses, times))
     })
 }
 
@@ -381,6 +458,7 @@ fn timed_step<B: AutodiffBackend>(
         forward: ms(start, forward_done),
         backward: ms(forward_done, backward_done),
         optimizer: ms(backward_done, done),
+        total: ms(start, done),
     };
     Ok((loss_sum / targets.max(1) as f64, times))
 }
@@ -420,16 +498,24 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 fn print_report(r: &BenchReport) {
     let checkpointing = if r.gradient_checkpointing { ", activation checkpointing" } else { "" };
-    println!("shape {} on {} ({}{checkpointing}): batch {} x seq {}, {} layer(s), hidden {}, vocab {}", r.shape, r.backend, r.dtype, r.batch, r.seq, r.layers, r.hidden, r.vocab);
+    let replicas = if r.devices > 1 { format!(" x {} data-parallel replicas", r.devices) } else { String::new() };
+    println!(
+        "shape {} on {}{replicas} ({}{checkpointing}): batch {} x seq {}, {} layer(s), hidden {}, vocab {}",
+        r.shape, r.backend, r.dtype, r.batch, r.seq, r.layers, r.hidden, r.vocab
+    );
     println!(
         "LoRA r {} alpha {} dropout {}: {} trainable parameters; {} warm-up + {} timed steps",
         r.lora_r, r.lora_alpha, r.lora_dropout, r.trainable_params, r.warmup_steps, r.timed_steps
     );
     println!("tokens/s: {:.1}", r.tokens_per_s);
-    println!(
-        "ms/step: mean {:.1}, median {:.1} (forward incl. the head's gradient {:.1}, backward {:.1}, optimizer {:.1}; medians)",
-        r.step_ms_mean, r.step_ms_median, r.forward_ms_median, r.backward_ms_median, r.optimizer_ms_median
-    );
+    if r.devices > 1 {
+        println!("ms/step: mean {:.1}, median {:.1} (the parts overlap across replicas)", r.step_ms_mean, r.step_ms_median);
+    } else {
+        println!(
+            "ms/step: mean {:.1}, median {:.1} (forward incl. the head's gradient {:.1}, backward {:.1}, optimizer {:.1}; medians)",
+            r.step_ms_mean, r.step_ms_median, r.forward_ms_median, r.backward_ms_median, r.optimizer_ms_median
+        );
+    }
     println!("peak resident memory: {:.0} MiB", r.peak_rss_mib);
     println!(
         "FLOPs/token: {:.3} G (4 N_mm + 12 L d T + 6 N_lora; attention: {})",
@@ -495,7 +581,7 @@ mod tests {
 
     #[test]
     fn one_step_on_a_tiny_shape() {
-        let report = run_bench::<Autodiff<Flex>>(&tiny_plan(DType::F32, false), &Default::default()).unwrap();
+        let report = run_bench::<Autodiff<Flex>>(&tiny_plan(DType::F32, false), &[Default::default()]).unwrap();
         assert_eq!(report.timed_steps, 1);
         assert!(report.tokens_per_s > 0.0 && report.mfu > 0.0);
         assert!(report.loss_first.is_finite() && report.loss_last.is_finite());
@@ -510,10 +596,24 @@ mod tests {
     #[test]
     fn bf16_base_with_checkpointing() {
         let plan = tiny_plan(DType::BF16, true);
-        let report = run_bench::<Autodiff<Flex, BalancedCheckpointing>>(&plan, &Default::default()).unwrap();
+        let report = run_bench::<Autodiff<Flex, BalancedCheckpointing>>(&plan, &[Default::default()]).unwrap();
         assert_eq!((report.dtype.as_str(), report.gradient_checkpointing), ("bf16", true));
         assert!((report.loss_first - 64f64.ln()).abs() < 0.1, "{}", report.loss_first);
         assert!(report.matmul_peak_shape.starts_with("bf16"), "{}", report.matmul_peak_shape);
+    }
+
+    #[test]
+    fn two_cpu_replicas_take_the_same_steps_as_one_device() {
+        let plan = BenchPlan { steps: 2, ..tiny_plan(DType::F32, false) };
+        let one = run_bench::<Autodiff<Flex>>(&plan, &[Default::default()]).unwrap();
+        let two = run_bench::<Autodiff<Flex>>(&plan, &[Default::default(), Default::default()]).unwrap();
+        assert_eq!((two.devices, two.timed_steps), (2, 2));
+        // Each replica takes one of the two rows; the summed gradients make the same updates.
+        assert!((one.loss_first - two.loss_first).abs() < 1e-5 && (one.loss_last - two.loss_last).abs() < 1e-5, "{one:?} vs {two:?}");
+        assert!(two.tokens_per_s > 0.0 && two.forward_ms_median.is_nan());
+        let odd = BenchPlan { batch: 3, ..plan };
+        let err = run_bench::<Autodiff<Flex>>(&odd, &[Default::default(), Default::default()]).unwrap_err().to_string();
+        assert!(err.contains("--batch 3") && err.contains("2 devices"), "{err}");
     }
 
     #[test]

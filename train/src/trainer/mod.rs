@@ -9,7 +9,7 @@ mod batches;
 mod checkpoint;
 mod evaluate;
 mod log;
-mod parallel;
+pub mod parallel;
 mod schedule;
 
 pub use batches::BatchPlan;

@@ -9,8 +9,15 @@
 //! Dropout masks come from the backend's random generator, which is global to the process.
 //! Each micro-batch's forward pass seeds it from the run seed and the micro-batch's index and
 //! draws while holding a lock shared by the devices, so the masks depend neither on how many
-//! devices there are nor on how their threads interleave.
+//! devices there are nor on how their threads interleave. Without dropout nothing is drawn and
+//! the forward passes run concurrently.
+//!
+//! On the CPU backend the "devices" are replicas sharing the machine's cores: each computes in
+//! a thread pool of its own share of the cores. A small model's operations are too small to
+//! keep several cores busy each, so replicas that each use one core run faster than one model
+//! that spreads every operation over all of them (measured on 2 cores, small shape: 1.4x).
 
+use std::any::TypeId;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
@@ -58,6 +65,8 @@ pub struct Peer<B: AutodiffBackend> {
     count: usize,
     /// Held while a forward pass draws dropout masks (see the module docs).
     random_draws: Arc<Mutex<()>>,
+    /// This replica's share of the cores, when several replicas share the CPU.
+    threads: Option<rayon::ThreadPool>,
     _backend: PhantomData<B>,
 }
 
@@ -65,12 +74,18 @@ impl<B: AutodiffBackend> Peer<B> {
     /// Joins the run as device `index` of `count`; with several devices this registers with
     /// Burn's collective and returns once every device has.
     pub fn join(index: usize, count: usize, device: &B::Device, random_draws: Arc<Mutex<()>>) -> Result<Self> {
+        let mut threads = None;
         if count > 1 {
             let config = CollectiveConfig::default().with_num_devices(count);
             register::<B::InnerBackend>(PeerId(index as u32), device.clone(), config)
                 .map_err(|e| anyhow!("device {index} could not join the data-parallel group: {e:?}"))?;
+            if TypeId::of::<B::InnerBackend>() == TypeId::of::<burn::backend::Flex>() {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let pool = rayon::ThreadPoolBuilder::new().num_threads((cores / count).max(1)).thread_name(move |i| format!("replica {index} #{i}")).build();
+                threads = Some(pool.map_err(|e| anyhow!("device {index}: cannot start its threads: {e}"))?);
+            }
         }
-        Ok(Peer { index, count, random_draws, _backend: PhantomData })
+        Ok(Peer { index, count, random_draws, threads, _backend: PhantomData })
     }
 
     /// Computes this device's share of the step, sums it with the other devices' and applies
@@ -83,14 +98,31 @@ impl<B: AutodiffBackend> Peer<B> {
         settings: StepSettings,
         device: &B::Device,
     ) -> Result<StepOutcome> {
+        match &self.threads {
+            Some(pool) => pool.install(|| self.compute_step(model, optimizer, order, settings, device)),
+            None => self.compute_step(model, optimizer, order, settings, device),
+        }
+    }
+
+    fn compute_step(
+        &self,
+        model: &mut LlamaForCausalLM<B>,
+        optimizer: &mut AdamW<B::InnerBackend>,
+        order: &StepOrder,
+        settings: StepSettings,
+        device: &B::Device,
+    ) -> Result<StepOutcome> {
         let targets: usize = order.micro.iter().map(MicroBatch::targets).sum();
+        let draws_masks = attached_sites(model).into_iter().any(|site| adapter(model, site).dropout.prob > 0.0);
         let mut grads = Gradients::<B>::new();
         let mut loss_sum = 0.0;
         for (k, micro) in order.micro.iter().enumerate().skip(self.index).step_by(self.count) {
             let micro_index = (order.step * order.micro.len() + k) as u64;
-            let loss = {
+            let loss = if draws_masks {
                 let _turn = self.random_draws.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 B::seed(device, settings.seed.wrapping_add(micro_index));
+                forward_loss(model, micro, settings.pad_id, device)
+            } else {
                 forward_loss(model, micro, settings.pad_id, device)
             };
             loss_sum += loss.clone().into_scalar().elem::<f64>();

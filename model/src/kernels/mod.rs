@@ -1,0 +1,185 @@
+//! Host kernels for Burn's CPU backend (Flex): operations that Burn would run as a chain of
+//! tensor operations, each allocating its output and, under autodiff, recording a graph node,
+//! here computed in one or two passes over plain f32 slices with vectorised loops.
+//!
+//! Each kernel is picked by type: Burn's backends are concrete types, so a `Tensor<B, D>` of a
+//! generic `B` is a tensor of Flex (or of Flex under autodiff) or it is not. Any other backend,
+//! and any dtype but f32, runs the same operation as tensor operations.
+
+pub(crate) mod head;
+pub mod rms_norm;
+pub mod rope;
+pub mod softmax;
+pub mod swiglu;
+mod vector;
+
+use std::any::Any;
+
+use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
+use burn::backend::{Autodiff, Flex};
+use burn::backend::flex::FlexTensor;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Shape, TensorData};
+
+/// Elements per parallel task of an elementwise or row kernel: enough to amortise scheduling,
+/// few enough to use both cores on a small model's activations.
+const BLOCK: usize = 1 << 14;
+
+/// The tensor with a contiguous buffer of its own (a no-op if it has one).
+fn contiguous(t: FlexTensor) -> FlexTensor {
+    t.to_contiguous()
+}
+
+/// A contiguous f32 tensor's values.
+fn values(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("contiguous f32")
+}
+
+fn tensor(values: Vec<f32>, shape: Shape) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// `x` as a `Y` if `X` is in fact `Y`; otherwise `x` back.
+pub(crate) fn same_type<X: 'static, Y: 'static>(x: X) -> Result<Y, X> {
+    let boxed: Box<dyn Any> = Box::new(x);
+    match boxed.downcast::<Y>() {
+        Ok(y) => Ok(*y),
+        Err(boxed) => Err(*boxed.downcast::<X>().expect("boxed as X")),
+    }
+}
+
+/// An operation with host kernels, written once for Flex and once for Flex under autodiff
+/// (with either checkpointing strategy the trainer uses).
+pub(crate) trait HostOp {
+    type Input<B: Backend>: 'static;
+    type Output<B: Backend>: 'static;
+    fn inference(x: Self::Input<Flex>) -> Self::Output<Flex>;
+    fn training<C: CheckpointStrategy>(x: Self::Input<Autodiff<Flex, C>>) -> Self::Output<Autodiff<Flex, C>>;
+}
+
+/// Runs `Op` by its host kernels if `B` is one of the backends it is written for; otherwise
+/// hands `x` back.
+pub(crate) fn on_host<Op: HostOp, B: Backend>(x: Op::Input<B>) -> Result<Op::Output<B>, Op::Input<B>> {
+    fn back<Y: 'static, B: Backend, Op: HostOp>(y: Y) -> Op::Output<B> {
+        same_type::<Y, Op::Output<B>>(y).ok().expect("B is the backend matched")
+    }
+    let x = match same_type::<_, Op::Input<Flex>>(x) {
+        Ok(x) => return Ok(back::<_, B, Op>(Op::inference(x))),
+        Err(x) => x,
+    };
+    let x = match same_type::<_, Op::Input<Autodiff<Flex, NoCheckpointing>>>(x) {
+        Ok(x) => return Ok(back::<_, B, Op>(Op::training::<NoCheckpointing>(x))),
+        Err(x) => x,
+    };
+    match same_type::<_, Op::Input<Autodiff<Flex, BalancedCheckpointing>>>(x) {
+        Ok(x) => Ok(back::<_, B, Op>(Op::training::<BalancedCheckpointing>(x))),
+        Err(x) => Err(x),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
+    use burn::backend::{Autodiff, Flex};
+    use burn::tensor::activation::{silu, softmax};
+    use burn::tensor::{Distribution, Tensor, TensorData};
+
+    use super::{rms_norm::rms_norm, rope::rotate, softmax::softmax_with_bias, swiglu::swiglu};
+    use crate::testing::max_abs_diff;
+
+    type AD = Autodiff<Flex>;
+
+    fn random(shape: [usize; 2], std: f64) -> Tensor<AD, 2> {
+        Tensor::random(shape, Distribution::Normal(0.0, std), &Default::default()).require_grad()
+    }
+
+    fn values<B: burn::tensor::backend::Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+        t.into_data().convert::<f32>().to_vec().unwrap()
+    }
+
+    /// Output and input gradients (under a fixed, uneven output gradient) of `host` and
+    /// `reference` applied to `inputs`, compared within `tolerance`.
+    fn same_as_reference(name: &str, inputs: &[Tensor<AD, 2>], host: impl Fn(&[Tensor<AD, 2>]) -> Tensor<AD, 2>, reference: impl Fn(&[Tensor<AD, 2>]) -> Tensor<AD, 2>, tolerance: f32) {
+        let run = |f: &dyn Fn(&[Tensor<AD, 2>]) -> Tensor<AD, 2>| {
+            let out = f(inputs);
+            let n = out.shape().num_elements();
+            let d_out: Vec<f32> = (0..n).map(|i| ((i * 7919) % 61) as f32 / 30.0 - 1.0).collect();
+            let d_out = Tensor::<AD, 2>::from_data(TensorData::new(d_out, out.shape()), &Default::default());
+            let grads = (out.clone() * d_out).sum().backward();
+            let input_grads: Vec<Vec<f32>> = inputs.iter().filter_map(|x| x.grad(&grads)).map(values).collect();
+            (values(out.inner()), input_grads)
+        };
+        let (out, grads) = run(&host);
+        let (want_out, want_grads) = run(&reference);
+        assert!(max_abs_diff(&out, &want_out) <= tolerance, "{name}: outputs differ by {}", max_abs_diff(&out, &want_out));
+        assert_eq!(grads.len(), want_grads.len(), "{name}: gradients");
+        for (i, (g, w)) in grads.iter().zip(&want_grads).enumerate() {
+            assert!(max_abs_diff(g, w) <= tolerance, "{name}: gradient {i} differs by {}", max_abs_diff(g, w));
+        }
+    }
+
+    // Odd sizes throughout: rows and widths that are not multiples of the vector width or of
+    // the rows per parallel task.
+
+    #[test]
+    fn swiglu_matches_silu_times_up() {
+        let inputs = [random([37, 1031], 3.0), random([37, 1031], 1.0)];
+        same_as_reference("swiglu", &inputs, |x| swiglu(x[0].clone(), x[1].clone()), |x| silu(x[0].clone()) * x[1].clone(), 1e-5);
+    }
+
+    #[test]
+    fn softmax_with_bias_matches_softmax_of_the_sum_with_masked_keys() {
+        let (rows, keys) = (301, 19);
+        let mask: Vec<f32> = (0..rows * keys).map(|i| if i % keys > (i / keys) % keys { f32::NEG_INFINITY } else { 0.0 }).collect();
+        let bias = Tensor::<AD, 2>::from_data(TensorData::new(mask, [rows, keys]), &Default::default());
+        let scores = random([rows, keys], 4.0);
+        let inputs = [scores];
+        let host = |x: &[Tensor<AD, 2>]| softmax_with_bias(x[0].clone(), bias.clone());
+        same_as_reference("softmax", &inputs, host, |x| softmax(x[0].clone() + bias.clone(), 1), 1e-6);
+        // Masked keys get exactly zero probability.
+        let probs = values(host(&inputs).inner());
+        assert!(probs.iter().enumerate().all(|(i, &p)| i % keys <= (i / keys) % keys || p == 0.0));
+    }
+
+    #[test]
+    fn rms_norm_matches_its_formula_with_a_trainable_gain() {
+        let inputs = [random([45, 272], 2.0), random([1, 272], 1.0)];
+        let gain = |x: &[Tensor<AD, 2>]| x[1].clone().reshape([272]);
+        let reference = |x: &[Tensor<AD, 2>]| {
+            let variance = x[0].clone().square().mean_dim(1);
+            x[0].clone() * variance.add_scalar(1e-5).sqrt().recip() * gain(x).unsqueeze::<2>()
+        };
+        same_as_reference("rms_norm", &inputs, |x| rms_norm(x[0].clone(), gain(x), 1e-5), reference, 1e-5);
+    }
+
+    #[test]
+    fn rope_matches_rotate_half() {
+        let (tokens, heads, d) = (23, 3, 12);
+        let tables = |f: fn(f32) -> f32| {
+            let t: Vec<f32> = (0..tokens * heads * d).map(|i| f(((i / (heads * d)) as f32) * 0.37 * (1 + (i % (d / 2))) as f32)).collect();
+            Tensor::<AD, 2>::from_data(TensorData::new(t, [tokens, heads * d]), &Default::default())
+        };
+        let (cos, sin) = (tables(f32::cos), tables(f32::sin));
+        let reference = |x: &[Tensor<AD, 2>]| {
+            let halves = x[0].clone().reshape([tokens * heads, 2, d / 2]);
+            let rotated = Tensor::cat(vec![-halves.clone().narrow(1, 1, 1), halves.narrow(1, 0, 1)], 1).reshape([tokens, heads * d]);
+            x[0].clone() * cos.clone() + rotated * sin.clone()
+        };
+        let inputs = [random([tokens, heads * d], 1.0)];
+        same_as_reference("rope", &inputs, |x| rotate(x[0].clone(), cos.clone(), sin.clone(), d, |_| unreachable!("f32 on Flex")), reference, 1e-6);
+    }
+
+    #[test]
+    fn inference_and_checkpointed_backends_take_the_kernels_too() {
+        let device = Default::default();
+        let gate = Tensor::<Flex, 2>::random([5, 33], Distribution::Normal(0.0, 2.0), &device);
+        let up = Tensor::<Flex, 2>::random([5, 33], Distribution::Normal(0.0, 1.0), &device);
+        let want = values(silu(gate.clone()) * up.clone());
+        assert!(max_abs_diff(&values(swiglu(gate.clone(), up.clone())), &want) < 1e-5);
+        type Checkpointed = Autodiff<Flex, BalancedCheckpointing>;
+        let gate = Tensor::<Checkpointed, 2>::from_inner(gate).require_grad();
+        let out = swiglu(gate.clone(), Tensor::from_inner(up));
+        assert!(max_abs_diff(&values(out.clone().inner()), &want) < 1e-5);
+        assert!(gate.grad(&out.sum().backward()).is_some());
+    }
+}
