@@ -98,9 +98,10 @@ impl<B: AutodiffBackend> Peer<B> {
         settings: StepSettings,
         device: &B::Device,
     ) -> Result<StepOutcome> {
+        let mut compute = || self.compute_step(model, optimizer, order, settings, device);
         match &self.threads {
-            Some(pool) => pool.install(|| self.compute_step(model, optimizer, order, settings, device)),
-            None => self.compute_step(model, optimizer, order, settings, device),
+            Some(pool) => pool.install(compute),
+            None => compute(),
         }
     }
 
@@ -118,13 +119,13 @@ impl<B: AutodiffBackend> Peer<B> {
         let mut loss_sum = 0.0;
         for (k, micro) in order.micro.iter().enumerate().skip(self.index).step_by(self.count) {
             let micro_index = (order.step * order.micro.len() + k) as u64;
-            let loss = if draws_masks {
-                let _turn = self.random_draws.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let turn = draws_masks.then(|| {
+                let turn = self.random_draws.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 B::seed(device, settings.seed.wrapping_add(micro_index));
-                forward_loss(model, micro, settings.pad_id, device)
-            } else {
-                forward_loss(model, micro, settings.pad_id, device)
-            };
+                turn
+            });
+            let loss = forward_loss(model, micro, settings.pad_id, device);
+            drop(turn);
             loss_sum += loss.clone().into_scalar().elem::<f64>();
             backward_into(model, loss, targets, &mut grads);
         }
