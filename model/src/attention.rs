@@ -15,8 +15,6 @@
 //! `[batch, kv_heads, group, queries, keys]` (0 or -inf; no row is fully masked). Scores and
 //! products are taken in the activations' dtype, the softmax in f32, as in the plain version.
 
-use std::any::Any;
-
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
@@ -26,6 +24,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 
+use crate::kernels::same_type;
 use crate::kernels::softmax::softmax_with_bias;
 
 /// Scores evaluated at once (batch x heads x query rows x keys): 64 Mi values, 256 MiB in f32.
@@ -39,9 +38,7 @@ const CHUNK_SCORES: usize = 64 << 20;
 /// autodiff its scores are freed layer by layer anyway.
 pub fn attention<B: Backend>(q: Tensor<B, 5>, k: Tensor<B, 5>, v: Tensor<B, 5>, bias: Tensor<B, 5>) -> Tensor<B, 5> {
     let chunk = chunk_rows(&q, &k);
-    // Burn's autodiff types are concrete: ours is one of those below or it is not.
-    let inputs: Box<dyn Any> = Box::new((q, k, v, bias));
-    let inputs = match recomputed::<B, burn::backend::Flex>(inputs, chunk) {
+    let inputs = match recomputed::<B, burn::backend::Flex>((q, k, v, bias), chunk) {
         Ok(out) => return out,
         Err(inputs) => inputs,
     };
@@ -50,7 +47,7 @@ pub fn attention<B: Backend>(q: Tensor<B, 5>, k: Tensor<B, 5>, v: Tensor<B, 5>, 
         Ok(out) => return out,
         Err(inputs) => inputs,
     };
-    let (q, k, v, bias) = *inputs.downcast::<Inputs<B>>().expect("the inputs as boxed");
+    let (q, k, v, bias) = inputs;
     plain(q, k, v, bias)
 }
 
@@ -64,13 +61,13 @@ pub fn plain<B: Backend>(q: Tensor<B, 5>, k: Tensor<B, 5>, v: Tensor<B, 5>, bias
 type Inputs<B> = (Tensor<B, 5>, Tensor<B, 5>, Tensor<B, 5>, Tensor<B, 5>);
 
 /// Runs the chunked attention with recomputed scores if `B` is
-/// `Autodiff<K, BalancedCheckpointing>`; otherwise hands the inputs back.
-fn recomputed<B: Backend, K: Backend>(inputs: Box<dyn Any>, chunk: usize) -> Result<Tensor<B, 5>, Box<dyn Any>> {
+/// `Autodiff<K, BalancedCheckpointing>` (Burn's backends are concrete types: it is or it is
+/// not); otherwise hands the inputs back.
+fn recomputed<B: Backend, K: Backend>(inputs: Inputs<B>, chunk: usize) -> Result<Tensor<B, 5>, Inputs<B>> {
     type Checkpointed<K> = Autodiff<K, BalancedCheckpointing>;
-    let (q, k, v, bias) = *inputs.downcast::<Inputs<Checkpointed<K>>>()?;
+    let (q, k, v, bias) = same_type::<_, Inputs<Checkpointed<K>>>(inputs)?;
     let out = Tensor::<Checkpointed<K>, 5>::from_primitive(TensorPrimitive::Float(tracked(q, k, v, bias, chunk)));
-    let out: Box<dyn Any> = Box::new(out);
-    Ok(*out.downcast::<Tensor<B, 5>>().expect("B is Autodiff<K, BalancedCheckpointing>"))
+    Ok(same_type(out).ok().expect("B is Autodiff<K, BalancedCheckpointing>"))
 }
 
 /// The forward pass on the inner backend, `chunk` query rows at a time, registered with autodiff

@@ -108,7 +108,7 @@ impl Targets {
 /// respect to `flat` (zero on rows without a target). The logits are taken in the model's dtype
 /// and the loss in f32; the gradient comes back in the model's dtype.
 fn head_nll<K: Backend>(flat: Tensor<K, 2>, weight: Tensor<K, 2>, targets: &Targets, want_grad: bool, chunk: usize) -> (Tensor<K, 1>, Option<Tensor<K, 2>>) {
-    match on_host(flat, weight, targets, want_grad) {
+    match on_flex(flat, weight, targets, want_grad) {
         Ok(result) => result,
         Err((flat, weight)) => in_tensor_ops(flat, weight, targets, want_grad, chunk),
     }
@@ -118,7 +118,7 @@ type HeadResult<K> = (Tensor<K, 1>, Option<Tensor<K, 2>>);
 
 /// [`head_nll`] by the host kernel if `K` is Flex and the model is in f32; otherwise hands the
 /// inputs back.
-fn on_host<K: Backend>(flat: Tensor<K, 2>, weight: Tensor<K, 2>, targets: &Targets, want_grad: bool) -> Result<HeadResult<K>, (Tensor<K, 2>, Tensor<K, 2>)> {
+fn on_flex<K: Backend>(flat: Tensor<K, 2>, weight: Tensor<K, 2>, targets: &Targets, want_grad: bool) -> Result<HeadResult<K>, (Tensor<K, 2>, Tensor<K, 2>)> {
     if flat.dtype() != DType::F32 || weight.dtype() != DType::F32 {
         return Err((flat, weight));
     }

@@ -4,8 +4,8 @@
 //! hidden size of a few hundred), and as tensor operations it is a dozen passes over every
 //! chunk of logits: matmul, max, subtract, exp, sum, divide, two gathers, a column select of
 //! the head weight, a second matmul and a scatter. Here each chunk takes the two matmuls (the
-//! `gemm` crate, which Flex itself calls) and two passes over the logits in between, with a
-//! vectorised `exp`, rows in parallel.
+//! `gemm` crate, which Flex itself calls) and a softmax pass per row in between, with a
+//! vectorised `exp`, chunks in parallel.
 
 use burn::backend::flex::FlexTensor;
 use burn::tensor::Shape;
