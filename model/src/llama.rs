@@ -22,6 +22,7 @@ use crate::cache::{KvCache, LayerCache};
 use crate::checkpoint::{transpose, Init, WeightSource};
 use crate::config::LlamaConfig;
 use crate::error::ModelError;
+use crate::kernels::dropout::dropout;
 use crate::kernels::rms_norm::rms_norm;
 use crate::kernels::swiglu::swiglu;
 use crate::rope::{HeadRotation, Rope};
@@ -123,7 +124,7 @@ impl<B: Backend> LowRank<B> {
         let (x, scale) = match self.dropout.prob {
             p if p > 0.0 && B::ad_enabled(&x.device()) => {
                 let keep = 1.0 - p;
-                (x.clone() * x.random_like(Distribution::Bernoulli(keep)), self.scale / keep)
+                (dropout(x, keep), self.scale / keep)
             }
             _ => (x, self.scale),
         };

@@ -6,6 +6,7 @@
 //! generic `B` is a tensor of Flex (or of Flex under autodiff) or it is not. Any other backend,
 //! and any dtype but f32, runs the same operation as tensor operations.
 
+pub mod dropout;
 pub(crate) mod head;
 pub mod rms_norm;
 pub mod rope;
@@ -84,7 +85,7 @@ mod tests {
     use burn::tensor::activation::{silu, softmax};
     use burn::tensor::{Distribution, Tensor, TensorData};
 
-    use super::{rms_norm::rms_norm, rope::rotate, softmax::softmax_with_bias, swiglu::swiglu};
+    use super::{dropout::dropout, rms_norm::rms_norm, rope::rotate, softmax::softmax_with_bias, swiglu::swiglu};
     use crate::testing::max_abs_diff;
 
     type AD = Autodiff<Flex>;
@@ -170,6 +171,22 @@ mod tests {
         };
         let inputs = [random([tokens, heads * d], 1.0)];
         same_as_reference("rope", &inputs, |x| rotate(x[0].clone(), cos.clone(), sin.clone(), d, |_| unreachable!("f32 on Flex")), reference, 1e-6);
+    }
+
+    #[test]
+    fn dropout_gradient_uses_the_forward_mask() {
+        // That a seed repeats the masks is the trainer's resume test: the key comes from the
+        // backend's global generator, which other tests of this binary draw from concurrently.
+        let x = random([64, 129], 1.0);
+        let leaf = Tensor::<AD, 2>::from_inner(x.clone().inner()).require_grad();
+        let y = dropout(leaf.clone(), 0.7);
+        let grad = values(leaf.grad(&y.clone().sum().backward()).unwrap());
+        let (y, x) = (values(y.inner()), values(x.inner()));
+        // Each element is x (kept, gradient 1) or 0 (dropped, gradient 0); about 70% kept.
+        assert!(grad.iter().all(|&g| g == 0.0 || g == 1.0));
+        assert!(y.iter().zip(&x).zip(&grad).all(|((&y, &x), &g)| if g == 1.0 { y == x } else { y == 0.0 }));
+        let share = grad.iter().filter(|&&g| g == 1.0).count() as f64 / grad.len() as f64;
+        assert!((share - 0.7).abs() < 0.03, "kept {share}");
     }
 
     #[test]

@@ -235,6 +235,33 @@ dispatch! {
     }
 }
 
+/// murmur3's 32-bit finaliser: every input bit flips each output bit with probability ~1/2.
+#[inline(always)]
+fn mix32(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^ (h >> 16)
+}
+
+dispatch! {
+    /// `out = x * mask`, where element `first + i` is kept (mask 1) with probability `keep`
+    /// and zeroed otherwise; the mask is a hash of the element's index under `key`, so any
+    /// slice of the same tensor can be done apart from the others.
+    fn dropout(x: &[f32], key: u64, first: usize, keep: f32, out: &mut [f32]) -> () {
+        let n = out.len();
+        let x = &x[..n];
+        let (k1, k2) = (key as u32, (key >> 32) as u32);
+        // Kept when the hash's top 24 bits fall below keep * 2^24.
+        let threshold = (f64::from(keep) * f64::from(1u32 << 24)) as u32;
+        for i in 0..n {
+            let h = mix32(mix32((first + i) as u32 ^ k1) ^ k2);
+            out[i] = if (h >> 8) < threshold { x[i] } else { 0.0 };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +293,25 @@ mod tests {
             scale(&mut shifted, 2.0);
             assert!((shifted[len - 1] - 2.0 * (row[len - 1] - want_max).exp()).abs() < 1e-6);
         }
+    }
+
+    #[test]
+    fn dropout_keeps_the_asked_share_and_depends_only_on_key_and_index() {
+        let x = vec![1f32; 100_003];
+        let mut whole = vec![0f32; x.len()];
+        dropout(&x, 42, 0, 0.95, &mut whole);
+        let kept = whole.iter().filter(|&&v| v == 1.0).count() as f64 / x.len() as f64;
+        assert!((kept - 0.95).abs() < 0.003, "kept {kept}");
+        // In two pieces: the same mask.
+        let mut pieces = vec![0f32; x.len()];
+        let (a, b) = pieces.split_at_mut(777);
+        dropout(&x[..777], 42, 0, 0.95, a);
+        dropout(&x[777..], 42, 777, 0.95, b);
+        assert_eq!(whole, pieces);
+        // Another key: another mask.
+        let mut other = vec![0f32; x.len()];
+        dropout(&x, 43, 0, 0.95, &mut other);
+        assert_ne!(whole, other);
     }
 
     #[test]
