@@ -15,9 +15,8 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Distribution, Int, Tensor, TensorPrimitive};
-use rayon::prelude::*;
 
-use super::{contiguous, on_host, tensor, values, vector, HostOp, BLOCK};
+use super::{contiguous, in_row_blocks, on_host, tensor, values, vector, HostOp};
 
 /// `x` with each element kept with probability `keep` and zeroed otherwise (not rescaled: the
 /// caller folds `1 / keep` into a smaller tensor).
@@ -85,9 +84,6 @@ fn draw_key() -> u64 {
 fn apply(x: &FlexTensor, key: u64, keep: f64) -> FlexTensor {
     let shape = x.layout().shape().clone();
     let mut out = vec![0f32; shape.num_elements()];
-    out.par_chunks_mut(BLOCK)
-        .zip(values(x).par_chunks(BLOCK))
-        .enumerate()
-        .for_each(|(task, (out, x))| vector::dropout(x, key, task * BLOCK, keep as f32, out));
+    in_row_blocks(&mut out, [values(x)], 1, |first, out, [x]| vector::dropout(x, key, first, keep as f32, out));
     tensor(out, shape)
 }

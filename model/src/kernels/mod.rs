@@ -21,6 +21,7 @@ use burn::backend::{Autodiff, Flex};
 use burn::backend::flex::FlexTensor;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Shape, TensorData};
+use rayon::prelude::*;
 
 /// Elements per parallel task of an elementwise or row kernel: enough to amortise scheduling,
 /// few enough to use both cores on a small model's activations.
@@ -34,6 +35,16 @@ fn contiguous(t: FlexTensor) -> FlexTensor {
 /// A contiguous f32 tensor's values.
 fn values(t: &FlexTensor) -> &[f32] {
     t.as_slice::<f32>().expect("contiguous f32")
+}
+
+/// Calls `f(first, out_block, input_blocks)` on blocks of whole rows of `width` values of `out`
+/// and the same blocks of each input, in parallel; `first` is the block's first element index.
+fn in_row_blocks<const N: usize>(out: &mut [f32], inputs: [&[f32]; N], width: usize, f: impl Fn(usize, &mut [f32], [&[f32]; N]) + Sync) {
+    let block = (BLOCK / width.max(1)).max(1) * width.max(1);
+    out.par_chunks_mut(block).enumerate().for_each(|(i, out)| {
+        let first = i * block;
+        f(first, out, inputs.map(|x| &x[first..first + out.len()]));
+    });
 }
 
 fn tensor(values: Vec<f32>, shape: Shape) -> FlexTensor {

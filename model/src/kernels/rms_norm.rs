@@ -15,7 +15,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 use rayon::prelude::*;
 
-use super::{contiguous, on_host, tensor, values, vector, HostOp, BLOCK};
+use super::{contiguous, in_row_blocks, on_host, tensor, values, vector, HostOp};
 
 /// `x / sqrt(mean(x²) + eps) * weight` over the last axis of `x` `[..., width]`, `weight`
 /// `[width]`, computed in f32 whatever the dtype (transformers' `LlamaRMSNorm`: the normalised
@@ -85,15 +85,12 @@ impl Backward<Flex, 2> for RmsNorm {
         let [x_parent, weight_parent] = &ops.parents;
         if let Some(node) = x_parent {
             let mut d_x = vec![0f32; x.len()];
-            let rows_per_task = (BLOCK / width.max(1)).max(1);
-            d_x.par_chunks_mut(rows_per_task * width)
-                .zip(x.par_chunks(rows_per_task * width).zip(d_y.par_chunks(rows_per_task * width)))
-                .zip(factors.par_chunks(rows_per_task))
-                .for_each(|((d_x, (x, d_y)), factors)| {
-                    for (((d_x, x), d_y), &r) in d_x.chunks_exact_mut(width).zip(x.chunks_exact(width)).zip(d_y.chunks_exact(width)).zip(factors) {
-                        vector::rms_norm_backward(x, weight, d_y, r, d_x);
-                    }
-                });
+            in_row_blocks(&mut d_x, [x, d_y], width, |first, d_x, [x, d_y]| {
+                let factors = &factors[first / width..];
+                for (((d_x, x), d_y), &r) in d_x.chunks_exact_mut(width).zip(x.chunks_exact(width)).zip(d_y.chunks_exact(width)).zip(factors) {
+                    vector::rms_norm_backward(x, weight, d_y, r, d_x);
+                }
+            });
             grads.register::<Flex>(node.id, tensor(d_x, shape));
         }
         if let Some(node) = weight_parent {
@@ -120,14 +117,11 @@ fn forward(x: &FlexTensor, weight: &FlexTensor, eps: f64) -> (FlexTensor, Vec<f3
         .map(|row| 1.0 / (vector::dot(row, row) / width as f32 + eps as f32).sqrt())
         .collect();
     let mut y = vec![0f32; x.len()];
-    let rows_per_task = (BLOCK / width.max(1)).max(1);
-    y.par_chunks_mut(rows_per_task * width)
-        .zip(x.par_chunks(rows_per_task * width))
-        .zip(factors.par_chunks(rows_per_task))
-        .for_each(|((y, x), factors)| {
-            for ((y, x), &r) in y.chunks_exact_mut(width).zip(x.chunks_exact(width)).zip(factors) {
-                vector::scaled_product(x, r, weight, y);
-            }
-        });
+    in_row_blocks(&mut y, [x], width, |first, y, [x]| {
+        let factors = &factors[first / width..];
+        for ((y, x), &r) in y.chunks_exact_mut(width).zip(x.chunks_exact(width)).zip(factors) {
+            vector::scaled_product(x, r, weight, y);
+        }
+    });
     (tensor(y, shape), factors)
 }

@@ -12,9 +12,8 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
-use rayon::prelude::*;
 
-use super::{contiguous, on_host, tensor, values, vector, HostOp, BLOCK};
+use super::{contiguous, in_row_blocks, on_host, tensor, values, vector, HostOp};
 
 /// `x cos + rotate_half(x) sin` for `x` `[tokens, heads * head_dim]` and tables of the same
 /// shape, with `rotate_half(x) = (-x2, x1)` per head; `in_tensor_ops` computes the same for
@@ -78,10 +77,8 @@ impl Backward<Flex, 1> for Rope {
 fn apply(x: &FlexTensor, cos: &FlexTensor, sin: &FlexTensor, half: usize, inverse: bool) -> FlexTensor {
     let shape = x.layout().shape().clone();
     let mut out = vec![0f32; shape.num_elements()];
-    let per_task = (BLOCK / (2 * half)).max(1) * 2 * half;
-    out.par_chunks_mut(per_task)
-        .zip(values(x).par_chunks(per_task))
-        .zip(values(cos).par_chunks(per_task).zip(values(sin).par_chunks(per_task)))
-        .for_each(|((out, x), (cos, sin))| vector::rotate(x, cos, sin, half, inverse, out));
+    in_row_blocks(&mut out, [values(x), values(cos), values(sin)], 2 * half, |_, out, [x, cos, sin]| {
+        vector::rotate(x, cos, sin, half, inverse, out)
+    });
     tensor(out, shape)
 }

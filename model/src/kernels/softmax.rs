@@ -14,9 +14,8 @@ use burn::backend::{Autodiff, Flex};
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
-use rayon::prelude::*;
 
-use super::{contiguous, on_host, tensor, values, vector, HostOp, BLOCK};
+use super::{contiguous, in_row_blocks, on_host, tensor, values, vector, HostOp};
 
 /// `softmax(scores + bias)` over the last axis, in f32; `bias` (a mask: 0 or -inf) has the
 /// shape of `scores` and no gradient. No row may be fully masked.
@@ -67,15 +66,11 @@ impl Backward<Flex, 1> for SoftmaxWithBias {
         let shape = probs.layout().shape().clone();
         let keys = shape[1];
         let mut d_scores = vec![0f32; shape.num_elements()];
-        let rows_per_task = (BLOCK / keys.max(1)).max(1) * keys;
-        d_scores
-            .par_chunks_mut(rows_per_task)
-            .zip(values(&probs).par_chunks(rows_per_task).zip(values(&d_probs).par_chunks(rows_per_task)))
-            .for_each(|(d_scores, (probs, d_probs))| {
-                for ((d_s, p), d_p) in d_scores.chunks_exact_mut(keys).zip(probs.chunks_exact(keys)).zip(d_probs.chunks_exact(keys)) {
-                    vector::softmax_backward(p, d_p, vector::dot(p, d_p), d_s);
-                }
-            });
+        in_row_blocks(&mut d_scores, [values(&probs), values(&d_probs)], keys, |_, d_scores, [probs, d_probs]| {
+            for ((d_s, p), d_p) in d_scores.chunks_exact_mut(keys).zip(probs.chunks_exact(keys)).zip(d_probs.chunks_exact(keys)) {
+                vector::softmax_backward(p, d_p, vector::dot(p, d_p), d_s);
+            }
+        });
         if let Some(node) = &ops.parents[0] {
             grads.register::<Flex>(node.id, tensor(d_scores, shape));
         }
@@ -87,16 +82,12 @@ fn forward(scores: &FlexTensor, bias: &FlexTensor) -> FlexTensor {
     let shape = scores.layout().shape().clone();
     let keys = shape[1];
     let mut probs = vec![0f32; shape.num_elements()];
-    let rows_per_task = (BLOCK / keys.max(1)).max(1) * keys;
-    probs
-        .par_chunks_mut(rows_per_task)
-        .zip(values(&scores).par_chunks(rows_per_task).zip(values(&bias).par_chunks(rows_per_task)))
-        .for_each(|(probs, (scores, bias))| {
-            for ((p, s), b) in probs.chunks_exact_mut(keys).zip(scores.chunks_exact(keys)).zip(bias.chunks_exact(keys)) {
-                vector::add(s, b, p);
-                let sum = vector::exp_shifted_sum(p, vector::max(p));
-                vector::scale(p, 1.0 / sum);
-            }
-        });
+    in_row_blocks(&mut probs, [values(&scores), values(&bias)], keys, |_, probs, [scores, bias]| {
+        for ((p, s), b) in probs.chunks_exact_mut(keys).zip(scores.chunks_exact(keys)).zip(bias.chunks_exact(keys)) {
+            vector::add(s, b, p);
+            let sum = vector::exp_shifted_sum(p, vector::max(p));
+            vector::scale(p, 1.0 / sum);
+        }
+    });
     tensor(probs, shape)
 }

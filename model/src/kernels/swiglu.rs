@@ -15,7 +15,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 use rayon::prelude::*;
 
-use super::{contiguous, on_host, tensor, values, vector, HostOp, BLOCK};
+use super::{contiguous, in_row_blocks, on_host, tensor, values, vector, HostOp, BLOCK};
 
 /// `silu(gate) * up`, elementwise.
 pub fn swiglu<B: Backend, const D: usize>(gate: Tensor<B, D>, up: Tensor<B, D>) -> Tensor<B, D> {
@@ -80,9 +80,7 @@ impl Backward<Flex, 2> for SwiGlu {
 fn forward(gate: &FlexTensor, up: &FlexTensor) -> FlexTensor {
     let (gate, up) = (values(gate), values(up));
     let mut out = vec![0f32; gate.len()];
-    out.par_chunks_mut(BLOCK)
-        .zip(gate.par_chunks(BLOCK).zip(up.par_chunks(BLOCK)))
-        .for_each(|(out, (gate, up))| vector::swiglu(gate, up, out));
+    in_row_blocks(&mut out, [gate, up], 1, |_, out, [gate, up]| vector::swiglu(gate, up, out));
     let n = out.len();
     tensor(out, [n].into())
 }

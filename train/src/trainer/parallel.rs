@@ -98,48 +98,39 @@ impl<B: AutodiffBackend> Peer<B> {
         settings: StepSettings,
         device: &B::Device,
     ) -> Result<StepOutcome> {
-        let mut compute = || self.compute_step(model, optimizer, order, settings, device);
+        let mut compute = || -> Result<StepOutcome> {
+            let targets: usize = order.micro.iter().map(MicroBatch::targets).sum();
+            let draws_masks = attached_sites(model).into_iter().any(|site| adapter(model, site).dropout.prob > 0.0);
+            let mut grads = Gradients::<B>::new();
+            let mut loss_sum = 0.0;
+            for (k, micro) in order.micro.iter().enumerate().skip(self.index).step_by(self.count) {
+                let micro_index = (order.step * order.micro.len() + k) as u64;
+                let turn = draws_masks.then(|| {
+                    let turn = self.random_draws.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    B::seed(device, settings.seed.wrapping_add(micro_index));
+                    turn
+                });
+                let loss = forward_loss(model, micro, settings.pad_id, device);
+                drop(turn);
+                loss_sum += loss.clone().into_scalar().elem::<f64>();
+                backward_into(model, loss, targets, &mut grads);
+            }
+            if self.count > 1 {
+                loss_sum = self.sum_loss::<B::InnerBackend>(loss_sum, device)?;
+                grads = self.sum_gradients(model, grads)?;
+            }
+            let loss = loss_sum / targets.max(1) as f64;
+            if !loss.is_finite() {
+                return Ok(StepOutcome { loss, grad_norm: f64::NAN, updated: false });
+            }
+            let grad_norm = clip_grad_norm::<B>(&mut grads, settings.max_grad_norm);
+            apply_update(model, optimizer, grads, order.lr);
+            Ok(StepOutcome { loss, grad_norm, updated: true })
+        };
         match &self.threads {
             Some(pool) => pool.install(compute),
             None => compute(),
         }
-    }
-
-    fn compute_step(
-        &self,
-        model: &mut LlamaForCausalLM<B>,
-        optimizer: &mut AdamW<B::InnerBackend>,
-        order: &StepOrder,
-        settings: StepSettings,
-        device: &B::Device,
-    ) -> Result<StepOutcome> {
-        let targets: usize = order.micro.iter().map(MicroBatch::targets).sum();
-        let draws_masks = attached_sites(model).into_iter().any(|site| adapter(model, site).dropout.prob > 0.0);
-        let mut grads = Gradients::<B>::new();
-        let mut loss_sum = 0.0;
-        for (k, micro) in order.micro.iter().enumerate().skip(self.index).step_by(self.count) {
-            let micro_index = (order.step * order.micro.len() + k) as u64;
-            let turn = draws_masks.then(|| {
-                let turn = self.random_draws.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                B::seed(device, settings.seed.wrapping_add(micro_index));
-                turn
-            });
-            let loss = forward_loss(model, micro, settings.pad_id, device);
-            drop(turn);
-            loss_sum += loss.clone().into_scalar().elem::<f64>();
-            backward_into(model, loss, targets, &mut grads);
-        }
-        if self.count > 1 {
-            loss_sum = self.sum_loss::<B::InnerBackend>(loss_sum, device)?;
-            grads = self.sum_gradients(model, grads)?;
-        }
-        let loss = loss_sum / targets.max(1) as f64;
-        if !loss.is_finite() {
-            return Ok(StepOutcome { loss, grad_norm: f64::NAN, updated: false });
-        }
-        let grad_norm = clip_grad_norm::<B>(&mut grads, settings.max_grad_norm);
-        apply_update(model, optimizer, grads, order.lr);
-        Ok(StepOutcome { loss, grad_norm, updated: true })
     }
 
     /// Every adapter gradient summed over the devices. A device without a gradient for a
