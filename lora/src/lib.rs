@@ -8,6 +8,7 @@ pub mod error;
 pub mod files;
 pub mod merge;
 pub mod optim;
+pub mod passes;
 pub mod peft;
 pub mod safetensors_out;
 pub mod step;

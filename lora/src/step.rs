@@ -10,11 +10,12 @@ use std::collections::BTreeMap;
 use burn::module::Param;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor};
-use guardtune_model::loss::{nll_sum_for_training, IGNORE_INDEX};
+use guardtune_model::loss::IGNORE_INDEX;
 use guardtune_model::{Batch, LlamaForCausalLM};
 
-use crate::adapter::{adapter, adapter_mut, attached_sites, Site};
+use crate::adapter::{adapter_mut, attached_sites, Site};
 use crate::optim::AdamW;
+use crate::passes::{backward_into, forward_loss};
 
 /// Token ids and labels of one micro-batch (labels aligned with ids, [`IGNORE_INDEX`] where
 /// there is no target; the loss shifts them).
@@ -71,46 +72,21 @@ pub fn param_name(site: Site, is_a: bool) -> String {
     format!("{}.lora_{}.weight", site.peft_prefix(), if is_a { "A" } else { "B" })
 }
 
-/// Forward and backward of one micro-batch; adds its gradients (of `loss_sum / step_targets`)
-/// to `grads` and returns the micro-batch's summed token loss.
+/// Forward and backward of one micro-batch, keeping the whole graph; adds its gradients (of
+/// `loss_sum / step_targets`) to `grads` and returns the micro-batch's summed token loss.
 pub fn accumulate<B: AutodiffBackend>(
     model: &LlamaForCausalLM<B>,
     micro: &MicroBatch,
     step_targets: usize,
     pad_id: u32,
+    mask_seed: u64,
     grads: &mut Gradients<B>,
     device: &B::Device,
 ) -> f64 {
-    let loss = forward_loss(model, micro, pad_id, device);
-    let loss_sum: f64 = loss.clone().into_scalar().elem();
-    backward_into(model, loss, step_targets, grads);
+    let forward = forward_loss(model, micro, pad_id, mask_seed, false, device);
+    let loss_sum: f64 = forward.loss_sum.clone().into_scalar().elem();
+    backward_into(model, forward, step_targets, grads);
     loss_sum
-}
-
-/// The forward half of [`accumulate`]: the micro-batch's summed token loss, still attached to
-/// the autodiff graph.
-pub fn forward_loss<B: AutodiffBackend>(model: &LlamaForCausalLM<B>, micro: &MicroBatch, pad_id: u32, device: &B::Device) -> Tensor<B, 1> {
-    let batch = micro.batch::<B>(pad_id, device);
-    let hidden = model.model.forward(&batch, None, None);
-    nll_sum_for_training(model, hidden, &micro.labels).0
-}
-
-/// The backward half of [`accumulate`]: differentiates `loss_sum / step_targets` and adds the
-/// adapter gradients to `grads`.
-pub fn backward_into<B: AutodiffBackend>(model: &LlamaForCausalLM<B>, loss_sum: Tensor<B, 1>, step_targets: usize, grads: &mut Gradients<B>) {
-    let backward = loss_sum.div_scalar(step_targets.max(1) as f64).backward();
-    for site in attached_sites(model) {
-        let lora = adapter(model, site);
-        for (is_a, param) in [(true, &lora.a), (false, &lora.b)] {
-            let Some(grad) = param.val().grad(&backward) else { continue };
-            let name = param_name(site, is_a);
-            let summed = match grads.remove(&name) {
-                Some(previous) => previous + grad,
-                None => grad,
-            };
-            grads.insert(name, summed);
-        }
-    }
 }
 
 /// Scales gradients so their global L2 norm is at most `max_norm` (torch's
@@ -159,7 +135,12 @@ pub fn train_step<B: AutodiffBackend>(
 ) -> StepResult {
     let targets: usize = micro_batches.iter().map(MicroBatch::targets).sum();
     let mut grads = Gradients::<B>::new();
-    let loss_sum: f64 = micro_batches.iter().map(|m| accumulate(model, m, targets, pad_id, &mut grads, device)).sum();
+    // Each micro-batch's dropout masks are seeded from the optimizer step and its place in it.
+    let first_micro = optimizer.step * micro_batches.len() as u64;
+    let loss_sum: f64 = (first_micro..)
+        .zip(micro_batches)
+        .map(|(k, m)| accumulate(model, m, targets, pad_id, k, &mut grads, device))
+        .sum();
     let grad_norm = clip_grad_norm::<B>(&mut grads, max_grad_norm);
     apply_update(model, optimizer, grads, lr);
     StepResult { loss: loss_sum / targets.max(1) as f64, grad_norm, targets }

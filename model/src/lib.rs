@@ -23,7 +23,7 @@ pub use checkpoint::{Checkpoint, RandomInit, WeightSource};
 pub use config::{LlamaConfig, RopeScaling};
 pub use error::ModelError;
 pub use generate::generate_greedy;
-pub use llama::{LlamaForCausalLM, LowRank, ProjKind, Projection};
+pub use llama::{DecoderLayer, LayerContext, LlamaForCausalLM, LowRank, ProjKind, Projection};
 pub use tokenizer::Tokenizer;
 
 use std::path::Path;

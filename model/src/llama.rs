@@ -241,6 +241,14 @@ impl<B: Backend> Attention<B> {
     }
 }
 
+/// What every decoder layer of one forward pass reads besides its input, computed once per pass
+/// ([`LlamaModel::layer_context`]).
+pub struct LayerContext<B: Backend> {
+    rotation: AttentionRotation<B>,
+    /// `[batch, kv_heads, group, queries, keys]`: 0 where attention is allowed, -inf elsewhere.
+    bias: Tensor<B, 5>,
+}
+
 /// The rotations of one forward pass, shared by every layer.
 struct AttentionRotation<B: Backend> {
     /// Also applies the score scale `1/sqrt(head_dim)`.
@@ -297,14 +305,11 @@ impl<B: Backend> DecoderLayer<B> {
         }
     }
 
-    fn forward(
-        &self,
-        x: Tensor<B, 3>,
-        rotation: &AttentionRotation<B>,
-        bias: Tensor<B, 5>,
-        cache: Option<&mut LayerCache<B>>,
-    ) -> Tensor<B, 3> {
-        let h = x.clone() + self.self_attn.forward(self.input_layernorm.forward(x), rotation, bias, cache);
+    /// The layer's output for input `x` `[batch, seq, hidden]`. Public so that training can
+    /// run the layers one at a time (per-layer recomputation, `guardtune_lora::step`).
+    pub fn forward(&self, x: Tensor<B, 3>, context: &LayerContext<B>, cache: Option<&mut LayerCache<B>>) -> Tensor<B, 3> {
+        let attention = self.self_attn.forward(self.input_layernorm.forward(x.clone()), &context.rotation, context.bias.clone(), cache);
+        let h = x + attention;
         h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h))
     }
 }
@@ -342,20 +347,14 @@ impl<B: Backend> LlamaModel<B> {
         mut cache: Option<&mut KvCache<B>>,
         mut trace: Option<&mut Trace<B>>,
     ) -> Tensor<B, 3> {
-        let rotation = self.attention_rotation(batch);
-        let bias = match cache.as_deref_mut() {
-            Some(cache) => cache.attention_bias(&batch.segments),
-            None => Batch::attention_bias(&batch.segments, &batch.segments, 0),
-        };
-        // Cast before the per-head copy, so a bf16 model never builds an f32 copy per head.
-        let bias = self.bias_per_head(bias.cast(self.dtype()));
-        let mut x = embedding(self.embed_tokens.weight.val(), batch.input_ids.clone());
+        let context = self.layer_context(batch, cache.as_deref());
+        let mut x = self.embed(batch);
         for (i, layer) in self.layers.iter().enumerate() {
             if let Some(trace) = trace.as_deref_mut() {
                 trace.hidden_states.push(x.clone());
             }
             let layer_cache = cache.as_deref_mut().map(|c| c.layer(i));
-            x = layer.forward(x, &rotation, bias.clone(), layer_cache);
+            x = layer.forward(x, &context, layer_cache);
         }
         if let Some(trace) = trace {
             trace.hidden_states.push(x.clone());
@@ -364,6 +363,22 @@ impl<B: Backend> LlamaModel<B> {
             cache.commit(&batch.segments);
         }
         self.norm.forward(x)
+    }
+
+    /// The token embeddings of `batch`: the first decoder layer's input.
+    pub fn embed(&self, batch: &Batch<B>) -> Tensor<B, 3> {
+        embedding(self.embed_tokens.weight.val(), batch.input_ids.clone())
+    }
+
+    /// What every decoder layer reads for `batch` besides its input; with a cache, the keys
+    /// are the cached ones plus the batch's.
+    pub fn layer_context(&self, batch: &Batch<B>, cache: Option<&KvCache<B>>) -> LayerContext<B> {
+        let bias = match cache {
+            Some(cache) => cache.attention_bias(&batch.segments),
+            None => Batch::attention_bias(&batch.segments, &batch.segments, 0),
+        };
+        // Cast before the per-head copy, so a bf16 model never builds an f32 copy per head.
+        LayerContext { rotation: self.attention_rotation(batch), bias: self.bias_per_head(bias.cast(self.dtype())) }
     }
 
     /// The dtype the base computes in: the one its weights are stored in.

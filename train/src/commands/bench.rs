@@ -9,7 +9,7 @@
 //! rows are split evenly among the devices, each a thread with its own model replica.
 
 use std::path::PathBuf;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -17,7 +17,8 @@ use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
 use burn::backend::Autodiff;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{DType, Distribution, ElementConversion, Tensor};
-use guardtune_lora::step::{apply_update, backward_into, forward_loss, Gradients};
+use guardtune_lora::passes::{backward_into, forward_loss};
+use guardtune_lora::step::{apply_update, Gradients};
 use guardtune_lora::{attach, AdamW, AdamWConfig, LoraConfig, LoraInit, MicroBatch, TargetModules};
 use guardtune_model::rng::SplitMix64;
 use guardtune_model::{dtype_name, LlamaConfig, LlamaForCausalLM, ProjKind, RandomInit, RopeScaling};
@@ -37,6 +38,10 @@ pub struct BenchArgs {
     /// Tokens per row (default: 128 for small, 512 otherwise).
     #[arg(long)]
     pub seq: Option<usize>,
+    /// Decoder layers, instead of the shape's own count (e.g. a few layers of the 8B shape, to
+    /// see how memory grows with depth).
+    #[arg(long)]
+    pub layers: Option<usize>,
     /// LoRA rank.
     #[arg(long, default_value_t = 16)]
     pub r: usize,
@@ -53,7 +58,8 @@ pub struct BenchArgs {
     /// backend bf16 saves memory, not time: its bf16 matmul converts to f32 and back.
     #[arg(long, default_value = "f32")]
     pub dtype: String,
-    /// Burn's activation checkpointing (balanced strategy), as `training.gradient_checkpointing`.
+    /// Activation checkpointing as `training.gradient_checkpointing` does it: per-layer
+    /// recomputation, with Burn's balanced strategy and recomputed attention scores inside.
     #[arg(long)]
     pub checkpointing: bool,
     /// Compute MFU against this peak (TFLOP/s, e.g. 989 for an H100/H200 in dense bf16) instead of
@@ -102,7 +108,7 @@ impl BenchArgs {
         if !matches!(self.dtype.as_str(), "f32" | "bf16") {
             bail!("unknown --dtype \"{}\" (expected f32 or bf16)", self.dtype);
         }
-        let (model, batch, seq, steps, warmup) = match self.shape.as_str() {
+        let (mut model, batch, seq, steps, warmup) = match self.shape.as_str() {
             "small" => (small_shape(), 8, 128, 20, 3),
             "llama31-8b-layer" => (llama31_8b_layer_shape(), 1, 512, 5, 1),
             "llama31-8b" => (llama31_8b_shape(), 1, 2048, 5, 2),
@@ -112,6 +118,12 @@ impl BenchArgs {
                 (config, 1, 512, 5, 1)
             }
         };
+        if let Some(layers) = self.layers {
+            if layers == 0 {
+                bail!("--layers must be at least 1");
+            }
+            model.num_hidden_layers = layers;
+        }
         let plan = BenchPlan {
             shape: self.shape.clone(),
             model,
@@ -307,9 +319,9 @@ pub fn run_bench<B: AutodiffBackend>(plan: &BenchPlan, devices: &[B::Device]) ->
             let mut data = SplitMix64::new(1234);
             let mut losses = Vec::new();
             let mut times = Vec::new();
-            for _ in 0..plan.warmup + plan.steps {
+            for step in 0..plan.warmup + plan.steps {
                 let micro = random_micro_batch(&mut data, plan.batch, plan.seq, plan.model.vocab_size);
-                let (loss, t) = timed_step(&mut model, &mut optimizer, &micro, device)?;
+                let (loss, t) = timed_step(&mut model, &mut optimizer, &micro, step as u64, plan.checkpointing, device)?;
                 losses.push(loss);
                 times.push(t);
             }
@@ -386,17 +398,16 @@ fn data_parallel_steps<B: AutodiffBackend>(
     devices: &[B::Device],
 ) -> Result<(Vec<f64>, Vec<StepTimes>)> {
     let count = devices.len();
-    let settings = StepSettings { seed: 1, max_grad_norm: None, pad_id: 0 };
-    let random_draws = Arc::new(Mutex::new(()));
+    let settings = StepSettings { seed: 1, max_grad_norm: None, pad_id: 0, recompute_layers: plan.checkpointing };
     std::thread::scope(|scope| {
         let (finished, outcomes) = mpsc::channel::<Result<f64>>();
         let mut orders = Vec::new();
         for (index, ((mut model, mut optimizer), device)) in replicas.into_iter().zip(devices).enumerate() {
             let (order_sender, order_receiver) = mpsc::channel::<StepOrder>();
             orders.push(order_sender);
-            let (finished, random_draws) = (finished.clone(), random_draws.clone());
+            let finished = finished.clone();
             scope.spawn(move || {
-                let peer = match Peer::<B>::join(index, count, device, random_draws) {
+                let peer = match Peer::<B>::join(index, count, device) {
                     Ok(peer) => peer,
                     Err(e) => return drop(finished.send(Err(e))),
                 };
@@ -438,16 +449,18 @@ fn timed_step<B: AutodiffBackend>(
     model: &mut LlamaForCausalLM<B>,
     optimizer: &mut AdamW<B::InnerBackend>,
     micro: &MicroBatch,
+    mask_seed: u64,
+    recompute_layers: bool,
     device: &B::Device,
 ) -> Result<(f64, StepTimes)> {
     let targets = micro.targets();
     let start = Instant::now();
-    let loss = forward_loss(model, micro, 0, device);
-    let loss_sum: f64 = loss.clone().into_scalar().elem();
+    let forward = forward_loss(model, micro, 0, mask_seed, recompute_layers, device);
+    let loss_sum: f64 = forward.loss_sum.clone().into_scalar().elem();
     B::sync(device)?;
     let forward_done = Instant::now();
     let mut grads = Gradients::<B>::new();
-    backward_into(model, loss, targets, &mut grads);
+    backward_into(model, forward, targets, &mut grads);
     B::sync(device)?;
     let backward_done = Instant::now();
     apply_update(model, optimizer, grads, 1e-4);

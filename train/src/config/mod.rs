@@ -119,9 +119,11 @@ pub struct TrainingSection {
     /// Log to stdout/metrics every this many steps.
     #[serde(default = "one")]
     pub log_every_steps: usize,
-    /// Trade compute for memory: the attention recomputes its scores in the backward pass
-    /// instead of keeping them (no more memory quadratic in the row length), and Burn's balanced
-    /// checkpointing strategy recomputes cheap element-wise activations.
+    /// Trade compute for memory, as transformers' gradient checkpointing does: the forward pass
+    /// keeps only each decoder layer's input and the backward pass recomputes the layers one at
+    /// a time. Within the layer being differentiated, the attention recomputes its scores in
+    /// chunks instead of keeping them, and Burn's balanced checkpointing strategy recomputes
+    /// cheap element-wise activations. About one more forward pass of compute.
     #[serde(default)]
     pub gradient_checkpointing: bool,
 }

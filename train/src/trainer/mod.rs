@@ -17,7 +17,7 @@ pub use checkpoint::{complete as complete_checkpoints, TrainerState};
 pub use schedule::LrSchedule;
 
 use std::path::Path;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -80,7 +80,6 @@ struct Follower<B: AutodiffBackend> {
     index: usize,
     count: usize,
     device: B::Device,
-    random_draws: Arc<Mutex<()>>,
     settings: StepSettings,
     /// Says whether building the model worked.
     ready: mpsc::Sender<Result<()>>,
@@ -104,7 +103,7 @@ impl<B: AutodiffBackend> Follower<B> {
         };
         let mut orders = self.orders.into_iter();
         let Some(first) = orders.next() else { return Ok(()) };
-        let peer = Peer::<B>::join(self.index, self.count, &self.device, self.random_draws)?;
+        let peer = Peer::<B>::join(self.index, self.count, &self.device)?;
         for order in std::iter::once(first).chain(orders) {
             if !peer.step(&mut model, &mut optimizer, &order, self.settings, &self.device)?.updated {
                 break;
@@ -161,8 +160,7 @@ fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, devices: Vec<B::Dev
     // build their own copies in their threads.
     let device = devices[0].clone();
     let (mut model, mut optimizer) = trainee::<B>(config, resume_from.as_ref(), &device)?;
-    let settings = StepSettings { seed: t.seed, max_grad_norm: t.max_grad_norm, pad_id };
-    let random_draws = Arc::new(Mutex::new(()));
+    let settings = StepSettings { seed: t.seed, max_grad_norm: t.max_grad_norm, pad_id, recompute_layers: t.gradient_checkpointing };
     let mut log = RunLog::open(run_dir, start, total_steps)?;
     log.println(format!(
         "{} training / {} validation examples, {} micro-batches per epoch, {total_steps} steps ({}){}",
@@ -218,7 +216,6 @@ fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, devices: Vec<B::Dev
                 index,
                 count,
                 device: follower_device.clone(),
-                random_draws: random_draws.clone(),
                 settings,
                 ready: ready_sender.clone(),
                 orders: receiver,
@@ -251,7 +248,7 @@ fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, devices: Vec<B::Dev
                 }
                 let peer = match &peer {
                     Some(peer) => peer,
-                    None => peer.insert(Peer::<B>::join(0, count, &device, random_draws.clone())?),
+                    None => peer.insert(Peer::<B>::join(0, count, &device)?),
                 };
                 let outcome = peer.step(&mut model, &mut optimizer, &order, settings, &device)?;
                 let loss = outcome.loss;

@@ -6,11 +6,10 @@
 //! all-reduce, so every device applies the same clipped AdamW update and the copies never
 //! drift apart. With one device this is plain gradient accumulation.
 //!
-//! Dropout masks come from the backend's random generator, which is global to the process.
-//! Each micro-batch's forward pass seeds it from the run seed and the micro-batch's index and
-//! draws while holding a lock shared by the devices, so the masks depend neither on how many
-//! devices there are nor on how their threads interleave. Without dropout nothing is drawn and
-//! the forward passes run concurrently.
+//! Each micro-batch's dropout masks are seeded from the run seed and the micro-batch's index,
+//! layer by layer under a process-wide lock (`guardtune_lora::passes`), so they do not
+//! depend on how many devices there are or how their threads interleave. Without dropout
+//! nothing is drawn and the forward passes run concurrently.
 //!
 //! On the CPU backend the "devices" are replicas sharing the machine's cores: each computes in
 //! a thread pool of its own share of the cores. A small model's operations are too small to
@@ -19,13 +18,14 @@
 
 use std::any::TypeId;
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::{anyhow, Result};
 use burn::collective::{all_reduce, finish_collective, register, CollectiveConfig, PeerId, ReduceOperation};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor, TensorPrimitive};
-use guardtune_lora::step::{apply_update, backward_into, clip_grad_norm, forward_loss, param_name, Gradients};
+use guardtune_lora::passes::{backward_into, forward_loss};
+use guardtune_lora::step::{apply_update, clip_grad_norm, param_name, Gradients};
 use guardtune_lora::adapter::{adapter, attached_sites};
 use guardtune_lora::{AdamW, MicroBatch};
 use guardtune_model::LlamaForCausalLM;
@@ -46,6 +46,8 @@ pub struct StepSettings {
     pub seed: u64,
     pub max_grad_norm: Option<f64>,
     pub pad_id: u32,
+    /// Per-layer recomputation (`training.gradient_checkpointing`, see `guardtune_lora::passes`).
+    pub recompute_layers: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -63,8 +65,6 @@ pub struct StepOutcome {
 pub struct Peer<B: AutodiffBackend> {
     index: usize,
     count: usize,
-    /// Held while a forward pass draws dropout masks (see the module docs).
-    random_draws: Arc<Mutex<()>>,
     /// This replica's share of the cores, when several replicas share the CPU.
     threads: Option<rayon::ThreadPool>,
     _backend: PhantomData<B>,
@@ -73,7 +73,7 @@ pub struct Peer<B: AutodiffBackend> {
 impl<B: AutodiffBackend> Peer<B> {
     /// Joins the run as device `index` of `count`; with several devices this registers with
     /// Burn's collective and returns once every device has.
-    pub fn join(index: usize, count: usize, device: &B::Device, random_draws: Arc<Mutex<()>>) -> Result<Self> {
+    pub fn join(index: usize, count: usize, device: &B::Device) -> Result<Self> {
         let mut threads = None;
         if count > 1 {
             let config = CollectiveConfig::default().with_num_devices(count);
@@ -85,7 +85,7 @@ impl<B: AutodiffBackend> Peer<B> {
                 threads = Some(pool.map_err(|e| anyhow!("device {index}: cannot start its threads: {e}"))?);
             }
         }
-        Ok(Peer { index, count, random_draws, threads, _backend: PhantomData })
+        Ok(Peer { index, count, threads, _backend: PhantomData })
     }
 
     /// Computes this device's share of the step, sums it with the other devices' and applies
@@ -100,20 +100,14 @@ impl<B: AutodiffBackend> Peer<B> {
     ) -> Result<StepOutcome> {
         let mut compute = || -> Result<StepOutcome> {
             let targets: usize = order.micro.iter().map(MicroBatch::targets).sum();
-            let draws_masks = attached_sites(model).into_iter().any(|site| adapter(model, site).dropout.prob > 0.0);
             let mut grads = Gradients::<B>::new();
             let mut loss_sum = 0.0;
             for (k, micro) in order.micro.iter().enumerate().skip(self.index).step_by(self.count) {
                 let micro_index = (order.step * order.micro.len() + k) as u64;
-                let turn = draws_masks.then(|| {
-                    let turn = self.random_draws.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                    B::seed(device, settings.seed.wrapping_add(micro_index));
-                    turn
-                });
-                let loss = forward_loss(model, micro, settings.pad_id, device);
-                drop(turn);
-                loss_sum += loss.clone().into_scalar().elem::<f64>();
-                backward_into(model, loss, targets, &mut grads);
+                let mask_seed = settings.seed.wrapping_add(micro_index);
+                let forward = forward_loss(model, micro, settings.pad_id, mask_seed, settings.recompute_layers, device);
+                loss_sum += forward.loss_sum.clone().into_scalar().elem::<f64>();
+                backward_into(model, forward, targets, &mut grads);
             }
             if self.count > 1 {
                 loss_sum = self.sum_loss::<B::InnerBackend>(loss_sum, device)?;
