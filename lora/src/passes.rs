@@ -56,12 +56,13 @@ pub struct Forward<B: AutodiffBackend> {
 /// What per-layer recomputation keeps from the forward pass.
 struct Recompute<B: AutodiffBackend> {
     context: LayerContext<B>,
-    /// The input of every layer from `first` on, untracked.
+    /// The input of every layer from `first` on but the last, untracked.
     inputs: Vec<Tensor<B, 3>>,
     /// The first layer that carries an adapter: no gradient flows below it.
     first: usize,
-    /// The last layer's output, as the leaf the head's graph starts from.
-    output: Tensor<B, 3>,
+    /// The last layer's input: the leaf of the forward pass's graph (the last layer, the final
+    /// norm and the head); `None` when no layer carries an adapter.
+    top_input: Option<Tensor<B, 3>>,
     /// The micro-batch's mask seed, if any adapter has dropout.
     mask_seed: Option<u64>,
     device: B::Device,
@@ -100,17 +101,26 @@ pub fn forward_loss<B: AutodiffBackend>(
         let loss_sum = nll_sum_for_training(model, llama.norm.forward(x), &micro.labels).0;
         return Forward { loss_sum, recompute: None };
     }
-    let first = sites.iter().map(|site| site.layer).min().unwrap_or(llama.layers.len());
-    let mut inputs = Vec::with_capacity(llama.layers.len() - first);
-    for layer in 0..llama.layers.len() {
-        if layer >= first {
-            inputs.push(x.clone());
+    // Every layer from the lowest adapter on is differentiated, the last one in the graph of
+    // this pass (it would be rerun first thing anyway), the others by rerunning them.
+    let layers = llama.layers.len();
+    let first = sites.iter().map(|site| site.layer).min().unwrap_or(layers);
+    let mut inputs = Vec::with_capacity(layers.saturating_sub(first));
+    let mut top_input = None;
+    for layer in 0..layers {
+        if layer + 1 == layers && layer >= first {
+            let input = if layer > first { x.detach().require_grad() } else { x };
+            top_input = Some(input.clone());
+            x = run_layer(layer, input, true);
+        } else {
+            if layer >= first {
+                inputs.push(x.clone());
+            }
+            x = run_layer(layer, x, false);
         }
-        x = run_layer(layer, x, false);
     }
-    let output = x.detach().require_grad();
-    let loss_sum = nll_sum_for_training(model, llama.norm.forward(output.clone()), &micro.labels).0;
-    let recompute = Recompute { context, inputs, first, output, mask_seed, device: device.clone() };
+    let loss_sum = nll_sum_for_training(model, llama.norm.forward(x), &micro.labels).0;
+    let recompute = Recompute { context, inputs, first, top_input, mask_seed, device: device.clone() };
     Forward { loss_sum, recompute: Some(recompute) }
 }
 
@@ -119,17 +129,12 @@ pub fn forward_loss<B: AutodiffBackend>(
 pub fn backward_into<B: AutodiffBackend>(model: &LlamaForCausalLM<B>, forward: Forward<B>, step_targets: usize, grads: &mut Gradients<B>) {
     let sites = attached_sites(model);
     let backward = forward.loss_sum.div_scalar(step_targets.max(1) as f64).backward();
-    let Some(r) = forward.recompute else {
-        add_adapter_gradients(model, &sites, &backward, grads);
-        return;
-    };
-    let Some(mut output_grad) = r.output.grad(&backward) else { return };
+    add_adapter_gradients(model, &sites, &backward, grads);
+    let Some(r) = forward.recompute else { return };
+    let Some(mut output_grad) = r.top_input.and_then(|input| input.grad(&backward)) else { return };
     let layers = r.first..r.first + r.inputs.len();
     for (layer, input) in layers.zip(r.inputs).rev() {
-        let input = match layer > r.first {
-            true => input.detach().require_grad(),
-            false => input,
-        };
+        let input = if layer > r.first { input.detach().require_grad() } else { input };
         let forward = || model.model.layers[layer].forward(input.clone(), &r.context, None);
         let output = drawing_masks::<B, _>(r.mask_seed, layer, &r.device, forward);
         // <output, g> has exactly g as its gradient with respect to the output.

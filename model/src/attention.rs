@@ -12,8 +12,9 @@
 //! Shapes, as the model lays them out for grouped-query attention: queries
 //! `[batch, kv_heads, group, queries, head_dim]` (already scaled by `1/sqrt(head_dim)`), keys and
 //! values `[batch, kv_heads, 1, keys, head_dim]` (broadcast over the group), bias
-//! `[batch, kv_heads, group, queries, keys]` (0 or -inf; no row is fully masked). Scores and
-//! products are taken in the activations' dtype, the softmax in f32, as in the plain version.
+//! `[batch, 1, 1, queries, keys]`, shared by all heads, or one per head (0 or -inf; no row is
+//! fully masked). Scores and products are taken in the activations' dtype, the softmax in f32,
+//! as in the plain version.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy};

@@ -196,7 +196,7 @@ pub struct Attention<B: Backend> {
 }
 
 impl<B: Backend> Attention<B> {
-    /// `x` `[batch, seq, hidden]`; `bias` `[batch, kv_heads, group, seq, keys]` is 0 where
+    /// `x` `[batch, seq, hidden]`; `bias` `[batch, 1, 1, seq, keys]` is 0 where
     /// attention is allowed and -inf where it is not. With a cache, keys are the cached ones
     /// plus these.
     fn forward(
@@ -245,7 +245,8 @@ impl<B: Backend> Attention<B> {
 /// ([`LlamaModel::layer_context`]).
 pub struct LayerContext<B: Backend> {
     rotation: AttentionRotation<B>,
-    /// `[batch, kv_heads, group, queries, keys]`: 0 where attention is allowed, -inf elsewhere.
+    /// `[batch, 1, 1, queries, keys]`: 0 where attention is allowed, -inf elsewhere; shared by
+    /// all heads.
     bias: Tensor<B, 5>,
 }
 
@@ -377,8 +378,7 @@ impl<B: Backend> LlamaModel<B> {
             Some(cache) => cache.attention_bias(&batch.segments),
             None => Batch::attention_bias(&batch.segments, &batch.segments, 0),
         };
-        // Cast before the per-head copy, so a bf16 model never builds an f32 copy per head.
-        LayerContext { rotation: self.attention_rotation(batch), bias: self.bias_per_head(bias.cast(self.dtype())) }
+        LayerContext { rotation: self.attention_rotation(batch), bias: bias.cast(self.dtype()) }
     }
 
     /// The dtype the base computes in: the one its weights are stored in.
@@ -394,13 +394,6 @@ impl<B: Backend> LlamaModel<B> {
             queries: self.rotary.for_heads(&tables, self.num_heads, scale, dtype),
             keys: self.rotary.for_heads(&tables, self.num_kv_heads, 1.0, dtype),
         }
-    }
-
-    /// `[batch, 1, 1, queries, keys]` -> `[batch, kv_heads, group, queries, keys]`, copied once
-    /// per forward pass: adding a bias broadcast over heads is a slow strided loop on CPU, a
-    /// same-shape add is a vector loop.
-    fn bias_per_head(&self, bias: Tensor<B, 5>) -> Tensor<B, 5> {
-        bias.repeat_dim(1, self.num_kv_heads).repeat_dim(2, self.num_heads / self.num_kv_heads)
     }
 }
 

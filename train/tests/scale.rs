@@ -51,13 +51,18 @@ fn two_cpu_devices_train_the_same_adapter_as_one() {
 
 #[test]
 fn activation_checkpointing_changes_memory_not_results() {
-    // Equal up to float rounding: under checkpointing the attention recomputes its scores in the
-    // backward pass, in chunks, with its own (equivalent) softmax gradient. AdamW's first steps
+    // Equal up to float rounding: under checkpointing the layers are rerun in the backward pass,
+    // and the attention recomputes its scores in chunks, with its own (equivalent) softmax
+    // gradient. AdamW's first steps
     // move each weight by about lr (5e-3 here) whatever its gradient's size, so an element whose
     // gradient is near zero can end up ~1e-4 apart; a real difference would show in the losses.
     let plain = run(tempfile::tempdir().unwrap().path(), &[]);
     let checkpointed = run(tempfile::tempdir().unwrap().path(), &["training.gradient_checkpointing=true"]);
     assert_same_run(&plain, &checkpointed, 1e-5, 5e-4, "checkpointing");
+    // Recomputed layers redraw their dropout masks from the same seeds on any device.
+    let both = ["training.gradient_checkpointing=true", "model.device=[\"cpu:0\", \"cpu:1\"]"];
+    let checkpointed_on_two = run(tempfile::tempdir().unwrap().path(), &both);
+    assert_same_run(&checkpointed, &checkpointed_on_two, 1e-5, 1e-5, "checkpointing on two devices");
 }
 
 #[test]

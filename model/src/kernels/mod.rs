@@ -157,6 +157,24 @@ mod tests {
     }
 
     #[test]
+    fn softmax_with_one_bias_row_for_all_heads_matches_the_broadcast_sum() {
+        let (batch, kv_heads, group, queries, keys) = (2, 2, 3, 7, 9);
+        // Causal with a window of 2 extra keys; in batch 1 the first key is padding.
+        let mask: Vec<f32> = (0..batch * queries * keys)
+            .map(|i| {
+                let (b, q, k) = (i / (queries * keys), (i / keys) % queries, i % keys);
+                if k > q + 2 || (b == 1 && k == 0) { f32::NEG_INFINITY } else { 0.0 }
+            })
+            .collect();
+        let bias = Tensor::<AD, 5>::from_data(TensorData::new(mask, [batch, 1, 1, queries, keys]), &Default::default());
+        let heads = |x: &[Tensor<AD, 2>]| x[0].clone().reshape([batch, kv_heads, group, queries, keys]);
+        let rows = |t: Tensor<AD, 5>| t.reshape([batch * kv_heads * group * queries, keys]);
+        let host = |x: &[Tensor<AD, 2>]| rows(softmax_with_bias(heads(x), bias.clone()));
+        let reference = |x: &[Tensor<AD, 2>]| rows(softmax(heads(x) + bias.clone(), 4));
+        same_as_reference("softmax, one bias row for all heads", &[random([batch * kv_heads * group * queries, keys], 4.0)], host, reference, 1e-6);
+    }
+
+    #[test]
     fn rms_norm_matches_its_formula_with_a_trainable_gain() {
         let inputs = [random([45, 272], 2.0), random([1, 272], 1.0)];
         let gain = |x: &[Tensor<AD, 2>]| x[1].clone().reshape([272]);
