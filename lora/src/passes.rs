@@ -6,8 +6,9 @@
 //!   forward pass runs the layers untracked and keeps only each layer's input (`hidden` values
 //!   per token); the backward pass walks the layers from the last to the first, reruns each one
 //!   tracked from its kept input, and differentiates it alone, seeded with the gradient of its
-//!   output. Activation memory no longer grows with the number of layers (one layer's graph at a
-//!   time), for one more forward pass of compute.
+//!   output. (The last layer runs tracked in the forward pass already: it would be rerun first.)
+//!   Activation memory no longer grows with the number of layers (one layer's graph at a time),
+//!   for one more forward pass of compute.
 //!
 //! Each layer's backward pass is a separate top-level `backward()`, not one nested inside
 //! another: Burn 0.21's autodiff locks its graphs during a backward pass, so a recomputing
@@ -48,7 +49,7 @@ fn drawing_masks<B: AutodiffBackend, T>(mask_seed: Option<u64>, layer: usize, de
 /// A micro-batch after its forward pass, ready for [`backward_into`].
 pub struct Forward<B: AutodiffBackend> {
     /// The summed token loss, attached to the autodiff graph (under recomputation the graph
-    /// holds only the final norm and the output head).
+    /// holds only the last layer, the final norm and the output head).
     pub loss_sum: Tensor<B, 1>,
     recompute: Option<Recompute<B>>,
 }
