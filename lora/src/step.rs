@@ -72,18 +72,21 @@ pub fn param_name(site: Site, is_a: bool) -> String {
     format!("{}.lora_{}.weight", site.peft_prefix(), if is_a { "A" } else { "B" })
 }
 
-/// Forward and backward of one micro-batch, keeping the whole graph; adds its gradients (of
-/// `loss_sum / step_targets`) to `grads` and returns the micro-batch's summed token loss.
+/// Forward and backward of one micro-batch (see [`forward_loss`] for `mask_seed` and
+/// `recompute_layers`); adds its gradients (of `loss_sum / step_targets`) to `grads` and
+/// returns the micro-batch's summed token loss.
+#[allow(clippy::too_many_arguments)]
 pub fn accumulate<B: AutodiffBackend>(
     model: &LlamaForCausalLM<B>,
     micro: &MicroBatch,
     step_targets: usize,
     pad_id: u32,
     mask_seed: u64,
+    recompute_layers: bool,
     grads: &mut Gradients<B>,
     device: &B::Device,
 ) -> f64 {
-    let forward = forward_loss(model, micro, pad_id, mask_seed, false, device);
+    let forward = forward_loss(model, micro, pad_id, mask_seed, recompute_layers, device);
     let loss_sum: f64 = forward.loss_sum.clone().into_scalar().elem();
     backward_into(model, forward, step_targets, grads);
     loss_sum
@@ -139,7 +142,7 @@ pub fn train_step<B: AutodiffBackend>(
     let first_micro = optimizer.step * micro_batches.len() as u64;
     let loss_sum: f64 = (first_micro..)
         .zip(micro_batches)
-        .map(|(k, m)| accumulate(model, m, targets, pad_id, k, &mut grads, device))
+        .map(|(k, m)| accumulate(model, m, targets, pad_id, k, false, &mut grads, device))
         .sum();
     let grad_norm = clip_grad_norm::<B>(&mut grads, max_grad_norm);
     apply_update(model, optimizer, grads, lr);

@@ -142,7 +142,7 @@ fn gradients_losses_and_adapter_after_five_steps_match_peft() {
     let g = golden();
     for (step, expected) in expected_losses.iter().enumerate() {
         let mut grads = Gradients::<AD>::new();
-        let loss = micro.iter().map(|m| accumulate(&model, m, targets, 0, 0, &mut grads, &device)).sum::<f64>() / targets as f64;
+        let loss = micro.iter().map(|m| accumulate(&model, m, targets, 0, 0, false, &mut grads, &device)).sum::<f64>() / targets as f64;
         assert!((loss - expected).abs() < 1e-3, "step {step}: loss {loss} vs {expected}");
         if step < 2 {
             let names = g.names().into_iter().filter(|n| n.starts_with(&format!("step{step}_grad."))).collect::<Vec<_>>();
@@ -163,7 +163,7 @@ fn gradients_losses_and_adapter_after_five_steps_match_peft() {
     assert_adapter_matches(&model, "golden/adapter", 1e-4);
     let final_loss = meta()["loss_after_training"].as_f64().unwrap();
     let mut unused = Gradients::<AD>::new();
-    let loss = micro.iter().map(|m| accumulate(&model, m, targets, 0, 0, &mut unused, &device)).sum::<f64>() / targets as f64;
+    let loss = micro.iter().map(|m| accumulate(&model, m, targets, 0, 0, false, &mut unused, &device)).sum::<f64>() / targets as f64;
     assert!((loss - final_loss).abs() < 1e-3, "loss after training {loss} vs {final_loss}");
 }
 

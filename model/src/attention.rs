@@ -19,13 +19,13 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 
-use crate::kernels::same_type;
+use crate::kernels::{same_type, Recorded};
 use crate::kernels::softmax::softmax_with_bias;
 
 /// Scores evaluated at once (batch x heads x query rows x keys): 64 Mi values, 256 MiB in f32.
@@ -84,20 +84,15 @@ fn tracked<K: Backend, C: CheckpointStrategy>(
     let bias = bias.inner();
     let inner = |t: &FloatTensor<Autodiff<K, C>>| Tensor::<K, 5>::from_primitive(TensorPrimitive::Float(t.primitive.clone()));
     let out = forward(inner(&q), inner(&k), inner(&v), bias.clone(), chunk).into_primitive().tensor();
-    match ChunkedAttention.prepare::<C>([q.node.clone(), k.node.clone(), v.node.clone()]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => {
-            let state = AttentionState {
-                q: q.primitive,
-                k: k.primitive,
-                v: v.primitive,
-                bias: bias.into_primitive().tensor(),
-                out: out.clone(),
-                chunk,
-            };
-            prep.finish(state, out)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    }
+    let state = AttentionState {
+        q: q.primitive.clone(),
+        k: k.primitive.clone(),
+        v: v.primitive.clone(),
+        bias: bias.into_primitive().tensor(),
+        out: out.clone(),
+        chunk,
+    };
+    ChunkedAttention.recorded::<C>([&q, &k, &v], state, out)
 }
 
 /// Query rows per chunk: as many as keep one chunk's scores within [`CHUNK_SCORES`].

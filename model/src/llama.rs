@@ -307,7 +307,7 @@ impl<B: Backend> DecoderLayer<B> {
     }
 
     /// The layer's output for input `x` `[batch, seq, hidden]`. Public so that training can
-    /// run the layers one at a time (per-layer recomputation, `guardtune_lora::step`).
+    /// run the layers one at a time (per-layer recomputation, `guardtune_lora::passes`).
     pub fn forward(&self, x: Tensor<B, 3>, context: &LayerContext<B>, cache: Option<&mut LayerCache<B>>) -> Tensor<B, 3> {
         let attention = self.self_attn.forward(self.input_layernorm.forward(x.clone()), &context.rotation, context.bias.clone(), cache);
         let h = x + attention;

@@ -10,13 +10,13 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Distribution, Int, Tensor, TensorPrimitive};
 
-use super::{contiguous, in_row_blocks, on_host, tensor, values, vector, HostOp};
+use super::{contiguous, in_row_blocks, on_host, Recorded, tensor, values, vector, HostOp};
 
 /// `x` with each element kept with probability `keep` and zeroed otherwise (not rescaled: the
 /// caller folds `1 / keep` into a smaller tensor).
@@ -51,11 +51,7 @@ impl HostOp for Dropout {
         let key = draw_key();
         let x = x.into_primitive().tensor();
         let y = apply(&contiguous(x.primitive.clone()), key, keep);
-        let y = match Dropout.prepare::<C>([x.node.clone()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish((key, keep), y),
-            OpsKind::UnTracked(prep) => prep.finish(y),
-        };
-        Tensor::from_primitive(TensorPrimitive::Float(y))
+        Tensor::from_primitive(TensorPrimitive::Float(Dropout.recorded::<C>([&x], (key, keep), y)))
     }
 }
 

@@ -17,9 +17,11 @@ mod vector;
 use std::any::Any;
 
 use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
+use burn::backend::autodiff::ops::{Backward, OpsKind};
 use burn::backend::{Autodiff, Flex};
 use burn::backend::flex::FlexTensor;
 use burn::tensor::backend::Backend;
+use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Shape, TensorData};
 use rayon::prelude::*;
 
@@ -59,6 +61,21 @@ pub(crate) fn same_type<X: 'static, Y: 'static>(x: X) -> Result<Y, X> {
         Err(boxed) => Err(*boxed.downcast::<X>().expect("boxed as X")),
     }
 }
+
+/// Burn's `prepare`, `stateful`, `finish` sequence for an operation computed on the inner
+/// backend, as one call.
+pub(crate) trait Recorded<K: Backend, const N: usize>: Backward<K, N> {
+    /// `out`, computed from `parents`, as this operation's output in the autodiff graph: when a
+    /// parent is tracked, the graph keeps `state` for the backward pass.
+    fn recorded<C: CheckpointStrategy>(self, parents: [&FloatTensor<Autodiff<K, C>>; N], state: Self::State, out: FloatTensor<K>) -> FloatTensor<Autodiff<K, C>> {
+        match self.prepare::<C>(parents.map(|p| p.node.clone())).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(state, out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+}
+
+impl<K: Backend, const N: usize, Op: Backward<K, N>> Recorded<K, N> for Op {}
 
 /// An operation with host kernels, written once for Flex and once for Flex under autodiff
 /// (with either checkpointing strategy the trainer uses).

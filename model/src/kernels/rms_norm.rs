@@ -8,14 +8,14 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 use rayon::prelude::*;
 
-use super::{contiguous, in_row_blocks, on_host, tensor, values, vector, HostOp};
+use super::{contiguous, in_row_blocks, on_host, Recorded, tensor, values, vector, HostOp};
 
 /// `x / sqrt(mean(x²) + eps) * weight` over the last axis of `x` `[..., width]`, `weight`
 /// `[width]`, computed in f32 whatever the dtype (transformers' `LlamaRMSNorm`: the normalised
@@ -57,11 +57,8 @@ impl HostOp for RmsNorm {
         let (x, weight) = (x.into_primitive().tensor(), weight.into_primitive().tensor());
         let (x_values, weight_values) = (contiguous(x.primitive.clone()), contiguous(weight.primitive.clone()));
         let (y, factors) = forward(&x_values, &weight_values, eps);
-        let y = match RmsNorm.prepare::<C>([x.node.clone(), weight.node.clone()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish(RmsNormState { x: x_values, weight: weight_values, factors }, y),
-            OpsKind::UnTracked(prep) => prep.finish(y),
-        };
-        Tensor::from_primitive(TensorPrimitive::Float(y))
+        let state = RmsNormState { x: x_values, weight: weight_values, factors };
+        Tensor::from_primitive(TensorPrimitive::Float(RmsNorm.recorded::<C>([&x, &weight], state, y)))
     }
 }
 

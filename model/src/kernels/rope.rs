@@ -7,13 +7,13 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 
-use super::{contiguous, in_row_blocks, on_host, tensor, values, vector, HostOp};
+use super::{contiguous, in_row_blocks, on_host, Recorded, tensor, values, vector, HostOp};
 
 /// `x cos + rotate_half(x) sin` for `x` `[tokens, heads * head_dim]` and tables of the same
 /// shape, with `rotate_half(x) = (-x2, x1)` per head; `in_tensor_ops` computes the same for
@@ -52,11 +52,7 @@ impl HostOp for Rope {
         let x = x.into_primitive().tensor();
         let [cos, sin] = [cos, sin].map(|t| contiguous(t.inner().into_primitive().tensor()));
         let y = apply(&contiguous(x.primitive.clone()), &cos, &sin, half, false);
-        let y = match Rope.prepare::<C>([x.node.clone()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish((cos, sin, half), y),
-            OpsKind::UnTracked(prep) => prep.finish(y),
-        };
-        Tensor::from_primitive(TensorPrimitive::Float(y))
+        Tensor::from_primitive(TensorPrimitive::Float(Rope.recorded::<C>([&x], (cos, sin, half), y)))
     }
 }
 

@@ -8,14 +8,14 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Shape, Tensor, TensorPrimitive};
 
-use super::{contiguous, in_row_blocks, on_host, tensor, values, vector, HostOp};
+use super::{contiguous, in_row_blocks, on_host, Recorded, tensor, values, vector, HostOp};
 
 /// `softmax(scores + bias)` over the last axis, in f32. `bias` (a mask: 0 or -inf, no gradient)
 /// has the shape of `scores`, or 1 on the axes between the first and the last two: one mask
@@ -80,11 +80,7 @@ impl HostOp for SoftmaxWithBias {
     fn training<C: CheckpointStrategy>((scores, bias, bias_rows): Self::Input<Autodiff<Flex, C>>) -> Tensor<Autodiff<Flex, C>, 2> {
         let scores = scores.into_primitive().tensor();
         let probs = forward(&scores.primitive, &bias.inner().into_primitive().tensor(), bias_rows);
-        let probs = match SoftmaxWithBias.prepare::<C>([scores.node.clone()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish(probs.clone(), probs),
-            OpsKind::UnTracked(prep) => prep.finish(probs),
-        };
-        Tensor::from_primitive(TensorPrimitive::Float(probs))
+        Tensor::from_primitive(TensorPrimitive::Float(SoftmaxWithBias.recorded::<C>([&scores], probs.clone(), probs)))
     }
 }
 

@@ -7,7 +7,7 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::activation::silu;
@@ -15,7 +15,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 use rayon::prelude::*;
 
-use super::{contiguous, in_row_blocks, on_host, tensor, values, vector, HostOp, BLOCK};
+use super::{contiguous, in_row_blocks, on_host, Recorded, tensor, values, vector, HostOp, BLOCK};
 
 /// `silu(gate) * up`, elementwise.
 pub fn swiglu<B: Backend, const D: usize>(gate: Tensor<B, D>, up: Tensor<B, D>) -> Tensor<B, D> {
@@ -46,11 +46,7 @@ impl HostOp for SwiGlu {
         let (gate, up) = (gate.into_primitive().tensor(), up.into_primitive().tensor());
         let (gate_values, up_values) = (contiguous(gate.primitive.clone()), contiguous(up.primitive.clone()));
         let out = forward(&gate_values, &up_values);
-        let out = match SwiGlu.prepare::<C>([gate.node.clone(), up.node.clone()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish((gate_values, up_values), out),
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        };
-        Tensor::from_primitive(TensorPrimitive::Float(out))
+        Tensor::from_primitive(TensorPrimitive::Float(SwiGlu.recorded::<C>([&gate, &up], (gate_values, up_values), out)))
     }
 }
 

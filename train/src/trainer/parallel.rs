@@ -24,8 +24,7 @@ use anyhow::{anyhow, Result};
 use burn::collective::{all_reduce, finish_collective, register, CollectiveConfig, PeerId, ReduceOperation};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor, TensorPrimitive};
-use guardtune_lora::passes::{backward_into, forward_loss};
-use guardtune_lora::step::{apply_update, clip_grad_norm, param_name, Gradients};
+use guardtune_lora::step::{accumulate, apply_update, clip_grad_norm, param_name, Gradients};
 use guardtune_lora::adapter::{adapter, attached_sites};
 use guardtune_lora::{AdamW, MicroBatch};
 use guardtune_model::LlamaForCausalLM;
@@ -105,9 +104,7 @@ impl<B: AutodiffBackend> Peer<B> {
             for (k, micro) in order.micro.iter().enumerate().skip(self.index).step_by(self.count) {
                 let micro_index = (order.step * order.micro.len() + k) as u64;
                 let mask_seed = settings.seed.wrapping_add(micro_index);
-                let forward = forward_loss(model, micro, settings.pad_id, mask_seed, settings.recompute_layers, device);
-                loss_sum += forward.loss_sum.clone().into_scalar().elem::<f64>();
-                backward_into(model, forward, targets, &mut grads);
+                loss_sum += accumulate(model, micro, targets, settings.pad_id, mask_seed, settings.recompute_layers, &mut grads, device);
             }
             if self.count > 1 {
                 loss_sum = self.sum_loss::<B::InnerBackend>(loss_sum, device)?;
