@@ -102,12 +102,9 @@ impl ChatTemplate {
                 eos_token,
                 TemplateOrigin::BuiltinLlama31,
             ),
-            Some(Value::String(source)) => Self::build(
-                source.clone(),
-                bos_token,
-                eos_token,
-                TemplateOrigin::TokenizerConfig,
-            ),
+            Some(Value::String(source)) => {
+                Self::build(source.clone(), bos_token, eos_token, TemplateOrigin::TokenizerConfig)
+            }
             Some(Value::Array(named)) => {
                 let source = default_of_named_templates(named).ok_or_else(|| {
                     DataError::file(
@@ -148,12 +145,7 @@ impl ChatTemplate {
         bos_token: Option<String>,
         eos_token: Option<String>,
     ) -> Result<Self, DataError> {
-        Self::build(
-            source.to_string(),
-            bos_token,
-            eos_token,
-            TemplateOrigin::Custom,
-        )
+        Self::build(source.to_string(), bos_token, eos_token, TemplateOrigin::Custom)
     }
 
     fn build(
@@ -166,12 +158,7 @@ impl ChatTemplate {
         jinja_functions::configure_like_transformers(&mut env);
         env.add_template_owned(TEMPLATE_NAME, source)
             .map_err(|e| DataError::Template(describe(&e)))?;
-        Ok(ChatTemplate {
-            env,
-            bos_token,
-            eos_token,
-            origin,
-        })
+        Ok(ChatTemplate { env, bos_token, eos_token, origin })
     }
 
     /// Where the template came from.
@@ -197,10 +184,8 @@ impl ChatTemplate {
         messages: &[Turn],
         add_generation_prompt: bool,
     ) -> Result<String, DataError> {
-        let template = self
-            .env
-            .get_template(TEMPLATE_NAME)
-            .map_err(|e| DataError::Template(describe(&e)))?;
+        let template =
+            self.env.get_template(TEMPLATE_NAME).map_err(|e| DataError::Template(describe(&e)))?;
         let messages: Vec<Value> = messages
             .iter()
             .map(|turn| serde_json::json!({"role": turn.role.as_str(), "content": turn.content}))
@@ -209,19 +194,14 @@ impl ChatTemplate {
         // `bos_token is defined` must see an absent token as undefined, not as none.
         let mut variables = BTreeMap::new();
         variables.insert("messages", minijinja::Value::from_serialize(&messages));
-        variables.insert(
-            "add_generation_prompt",
-            minijinja::Value::from(add_generation_prompt),
-        );
+        variables.insert("add_generation_prompt", minijinja::Value::from(add_generation_prompt));
         if let Some(bos) = &self.bos_token {
             variables.insert("bos_token", minijinja::Value::from(bos.as_str()));
         }
         if let Some(eos) = &self.eos_token {
             variables.insert("eos_token", minijinja::Value::from(eos.as_str()));
         }
-        template
-            .render(variables)
-            .map_err(|e| DataError::Template(describe(&e)))
+        template.render(variables).map_err(|e| DataError::Template(describe(&e)))
     }
 }
 

@@ -72,16 +72,10 @@ pub enum DataError {
 
 impl DataError {
     pub(crate) fn io(path: &std::path::Path, error: std::io::Error) -> Self {
-        DataError::Io {
-            path: path.display().to_string(),
-            error,
-        }
+        DataError::Io { path: path.display().to_string(), error }
     }
 
     pub(crate) fn file(path: &std::path::Path, detail: impl Into<String>) -> Self {
-        DataError::File {
-            path: path.display().to_string(),
-            detail: detail.into(),
-        }
+        DataError::File { path: path.display().to_string(), detail: detail.into() }
     }
 }

@@ -37,26 +37,17 @@ pub struct Turn {
 impl Turn {
     /// A user turn.
     pub fn user(content: impl Into<String>) -> Self {
-        Turn {
-            role: Role::User,
-            content: content.into(),
-        }
+        Turn { role: Role::User, content: content.into() }
     }
 
     /// An assistant turn.
     pub fn assistant(content: impl Into<String>) -> Self {
-        Turn {
-            role: Role::Assistant,
-            content: content.into(),
-        }
+        Turn { role: Role::Assistant, content: content.into() }
     }
 
     /// A system turn.
     pub fn system(content: impl Into<String>) -> Self {
-        Turn {
-            role: Role::System,
-            content: content.into(),
-        }
+        Turn { role: Role::System, content: content.into() }
     }
 }
 
@@ -168,18 +159,13 @@ impl GuardExample {
             id: id.into(),
             conversation,
             policy: Policy::Aegis2Taxonomy,
-            target: Target::Safety {
-                user,
-                response: response_label,
-                categories,
-            },
+            target: Target::Safety { user, response: response_label, categories },
         }
     }
 
     /// The last user turn: the one a content-safety prompt judges.
     pub fn last_user_turn(&self) -> Option<&str> {
-        self.last_user_index()
-            .map(|i| self.conversation[i].content.as_str())
+        self.last_user_index().map(|i| self.conversation[i].content.as_str())
     }
 
     /// The assistant turn that answers the last user turn, if any.
@@ -192,9 +178,7 @@ impl GuardExample {
     }
 
     fn last_user_index(&self) -> Option<usize> {
-        self.conversation
-            .iter()
-            .rposition(|turn| turn.role == Role::User)
+        self.conversation.iter().rposition(|turn| turn.role == Role::User)
     }
 
     /// Whether the example can be rendered as a training pair: its target is complete and its
@@ -229,11 +213,9 @@ impl GuardExample {
                     );
                 }
                 if roles.contains(&Role::System) {
-                    return Err(
-                        "a topic-following conversation must not hold system turns: \
+                    return Err("a topic-following conversation must not hold system turns: \
                                 the policy is the system message"
-                            .into(),
-                    );
+                        .into());
                 }
                 Ok(())
             }

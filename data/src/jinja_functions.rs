@@ -25,10 +25,7 @@ pub(crate) fn configure_like_transformers(env: &mut Environment<'static>) {
 
 /// `raise_exception(message)`: templates call it to reject a conversation they cannot format.
 fn raise_exception(message: String) -> Result<Value, Error> {
-    Err(Error::new(
-        ErrorKind::InvalidOperation,
-        format!("the template raised: {message}"),
-    ))
+    Err(Error::new(ErrorKind::InvalidOperation, format!("the template raised: {message}")))
 }
 
 /// `strftime_now(format)` for the fixed date (midnight), supporting the directives templates use.
@@ -100,14 +97,11 @@ fn tojson(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
         Some(width) => {
             let spaces = vec![b' '; width];
             let formatter = serde_json::ser::PrettyFormatter::with_indent(&spaces);
-            value.serialize(&mut serde_json::Serializer::with_formatter(
-                &mut out, formatter,
-            ))
+            value.serialize(&mut serde_json::Serializer::with_formatter(&mut out, formatter))
         }
-        None => value.serialize(&mut serde_json::Serializer::with_formatter(
-            &mut out,
-            PythonCompact,
-        )),
+        None => {
+            value.serialize(&mut serde_json::Serializer::with_formatter(&mut out, PythonCompact))
+        }
     };
     result.map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}")))?;
     let text = String::from_utf8(out)
@@ -119,15 +113,26 @@ fn tojson(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
 struct PythonCompact;
 
 impl serde_json::ser::Formatter for PythonCompact {
-    fn begin_array_value<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, first: bool) -> std::io::Result<()> {
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
         item_separator(writer, first)
     }
 
-    fn begin_object_key<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, first: bool) -> std::io::Result<()> {
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
         item_separator(writer, first)
     }
 
-    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+    fn begin_object_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+    ) -> std::io::Result<()> {
         writer.write_all(b": ")
     }
 }

@@ -123,11 +123,7 @@ pub fn render_prompt_messages(example: &GuardExample) -> Vec<Turn> {
 pub fn render_target(target: &Target) -> Result<String, DataError> {
     match target {
         Target::Topic(topic) => Ok(topic.as_str().to_string()),
-        Target::Safety {
-            user,
-            response,
-            categories,
-        } => {
+        Target::Safety { user, response, categories } => {
             let user = user.ok_or_else(|| {
                 DataError::Target(
                     "the prompt label is unknown, so there is no answer to train on".into(),

@@ -36,10 +36,7 @@ pub const CATEGORIES: [&str; 23] = [
 const ALIASES: [(&str, &str); 3] = [
     ("guns/illegal weapons", "Guns and Illegal Weapons"),
     ("sexual minor", "Sexual (minor)"),
-    (
-        "high risk gov. decision making",
-        "High Risk Gov Decision Making",
-    ),
+    ("high risk gov. decision making", "High Risk Gov Decision Making"),
 ];
 
 /// The template name for `name`, or `None` when it is not an Aegis 2.0 category.
@@ -53,32 +50,18 @@ pub fn normalize_category(name: &str) -> Option<&'static str> {
     if let Some(code) = key.strip_prefix('s').and_then(|n| n.parse::<usize>().ok()) {
         return CATEGORIES.get(code.checked_sub(1)?).copied();
     }
-    CATEGORIES
-        .iter()
-        .copied()
-        .find(|canonical| comparison_key(canonical) == key)
-        .or_else(|| {
-            ALIASES
-                .iter()
-                .find(|(alias, _)| *alias == key)
-                .map(|(_, canonical)| *canonical)
-        })
+    CATEGORIES.iter().copied().find(|canonical| comparison_key(canonical) == key).or_else(|| {
+        ALIASES.iter().find(|(alias, _)| *alias == key).map(|(_, canonical)| *canonical)
+    })
 }
 
 /// The S-code (1-based) of a template name, e.g. 7 for "Sexual (minor)".
 pub fn category_number(canonical: &str) -> Option<usize> {
-    CATEGORIES
-        .iter()
-        .position(|c| *c == canonical)
-        .map(|i| i + 1)
+    CATEGORIES.iter().position(|c| *c == canonical).map(|i| i + 1)
 }
 
 fn comparison_key(name: &str) -> String {
     let trimmed = name.trim();
     let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed);
-    trimmed
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
+    trimmed.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
 }

@@ -36,10 +36,7 @@ impl Tokenized {
 
     /// Number of positions trained on.
     pub fn num_target_tokens(&self) -> usize {
-        self.labels
-            .iter()
-            .filter(|&&label| label != IGNORE_INDEX)
-            .count()
+        self.labels.iter().filter(|&&label| label != IGNORE_INDEX).count()
     }
 }
 
@@ -84,11 +81,7 @@ impl GuardTokenizer {
             .filter(|(_, token)| token.special)
             .map(|(id, _)| id)
             .collect();
-        Ok(GuardTokenizer {
-            tokenizer,
-            template,
-            special_ids,
-        })
+        Ok(GuardTokenizer { tokenizer, template, special_ids })
     }
 
     /// The underlying tokenizer (for decoding generated ids).
@@ -108,9 +101,7 @@ impl GuardTokenizer {
     /// and with the answer as an assistant message, and requiring the first to be a prefix of the
     /// second; a template for which it is not cannot be masked reliably and is an error.
     pub fn render(&self, example: &GuardExample) -> Result<RenderedExample, DataError> {
-        example
-            .check_trainable()
-            .map_err(|detail| example_error(example, detail))?;
+        example.check_trainable().map_err(|detail| example_error(example, detail))?;
         let mut messages = render_prompt_messages(example);
         let answer =
             render_target(&example.target).map_err(|e| example_error(example, e.to_string()))?;
@@ -152,9 +143,7 @@ impl GuardTokenizer {
             .map_err(|e| DataError::Tokenizer(format!("example `{}`: {e}", example.id)))?;
         let ids = encoding.get_ids();
         let offsets = encoding.get_offsets();
-        if let Some(i) = offsets
-            .iter()
-            .position(|&(start, end)| start < boundary && end > boundary)
+        if let Some(i) = offsets.iter().position(|&(start, end)| start < boundary && end > boundary)
         {
             return Err(example_error(
                 example,
@@ -168,32 +157,24 @@ impl GuardTokenizer {
         let end_of_turn = (answer_start..ids.len())
             .find(|&i| self.special_ids.contains(&ids[i]))
             .ok_or_else(|| {
-                example_error(
-                    example,
-                    "the chat template wrote no special end-of-turn token after the answer \
+            example_error(
+                example,
+                "the chat template wrote no special end-of-turn token after the answer \
                      (does the tokenizer know the template's tokens?)"
-                        .into(),
-                )
-            })?;
+                    .into(),
+            )
+        })?;
         let mut labels = vec![IGNORE_INDEX; ids.len()];
         for i in answer_start..=end_of_turn {
             labels[i] = i64::from(ids[i]);
         }
-        Ok((
-            rendered,
-            Tokenized {
-                input_ids: ids.to_vec(),
-                labels,
-            },
-        ))
+        Ok((rendered, Tokenized { input_ids: ids.to_vec(), labels }))
     }
 
     /// Token ids of the prompt the guard answers at inference (generation prompt included). Works
     /// for any example, including benchmark rows whose labels are unknown.
     pub fn encode_prompt(&self, example: &GuardExample) -> Result<Vec<u32>, DataError> {
-        let prompt = self
-            .template
-            .render(&render_prompt_messages(example), true)?;
+        let prompt = self.template.render(&render_prompt_messages(example), true)?;
         let encoding = self
             .tokenizer
             .encode(prompt.as_str(), self.needs_added_special_tokens(&prompt))
@@ -209,9 +190,5 @@ impl GuardTokenizer {
 }
 
 fn example_error(example: &GuardExample, detail: String) -> DataError {
-    DataError::Example {
-        origin: example.source.clone(),
-        id: example.id.clone(),
-        detail,
-    }
+    DataError::Example { origin: example.source.clone(), id: example.id.clone(), detail }
 }

@@ -74,9 +74,8 @@ pub fn parse_verdict(raw: &str) -> Result<Verdict, VerdictError> {
             )))
         }
     };
-    let response = lookup("Response Safety")
-        .map(|(key, value)| parse_safety(key, value))
-        .transpose()?;
+    let response =
+        lookup("Response Safety").map(|(key, value)| parse_safety(key, value)).transpose()?;
     let categories = match lookup("Safety Categories") {
         None | Some((_, Value::Null)) => Vec::new(),
         Some((_, Value::String(text))) => split_categories(text.split(',')),
@@ -85,18 +84,13 @@ pub fn parse_verdict(raw: &str) -> Result<Verdict, VerdictError> {
         }
         Some((_, other)) => return Err(VerdictError::BadCategories(shorten(&other.to_string()))),
     };
-    Ok(Verdict::Safety {
-        user,
-        response,
-        categories,
-    })
+    Ok(Verdict::Safety { user, response, categories })
 }
 
 /// `on-topic` / `off-topic`, ignoring case, surrounding whitespace, quotes and a final period.
 fn parse_topic(raw: &str) -> Option<Topic> {
-    let answer = raw
-        .trim()
-        .trim_matches(|c: char| c == '"' || c == '\'' || c == '`' || c.is_whitespace());
+    let answer =
+        raw.trim().trim_matches(|c: char| c == '"' || c == '\'' || c == '`' || c.is_whitespace());
     let answer = answer.strip_suffix('.').unwrap_or(answer);
     [Topic::OnTopic, Topic::OffTopic]
         .into_iter()
@@ -113,10 +107,8 @@ fn first_json_object(raw: &str) -> Option<Map<String, Value>> {
 }
 
 fn parse_safety(key: &str, value: &Value) -> Result<Safety, VerdictError> {
-    let bad = || VerdictError::BadSafety {
-        key: key.to_string(),
-        found: shorten(&value.to_string()),
-    };
+    let bad =
+        || VerdictError::BadSafety { key: key.to_string(), found: shorten(&value.to_string()) };
     let text = value.as_str().ok_or_else(bad)?.trim();
     [Safety::Safe, Safety::Unsafe]
         .into_iter()

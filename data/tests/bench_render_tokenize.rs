@@ -49,11 +49,7 @@ fn text(rng: &mut ChaCha8Rng, min: usize, max: usize) -> String {
     let mut out = String::new();
     for i in 0..words {
         if i > 0 {
-            out.push(if rng.random_range(0..12) == 0 {
-                '\n'
-            } else {
-                ' '
-            });
+            out.push(if rng.random_range(0..12) == 0 { '\n' } else { ' ' });
         }
         out.push_str(WORDS[rng.random_range(0..WORDS.len())]);
         if rng.random_range(0..10) == 0 {
@@ -69,11 +65,7 @@ fn generate() -> Vec<GuardExample> {
         .map(|i| {
             let prompt = text(&mut rng, 5, 400);
             let response = (rng.random_range(0..10) < 7).then(|| text(&mut rng, 20, 300));
-            let user = if rng.random_bool(0.55) {
-                Safety::Unsafe
-            } else {
-                Safety::Safe
-            };
+            let user = if rng.random_bool(0.55) { Safety::Unsafe } else { Safety::Safe };
             let response_label = response.as_ref().map(|_| {
                 if rng.random_bool(0.3) {
                     Safety::Unsafe
@@ -82,10 +74,7 @@ fn generate() -> Vec<GuardExample> {
                 }
             });
             let categories = if user == Safety::Unsafe {
-                vec![
-                    "Violence".to_string(),
-                    "Criminal Planning/Confessions".to_string(),
-                ]
+                vec!["Violence".to_string(), "Criminal Planning/Confessions".to_string()]
             } else {
                 vec![]
             };
@@ -110,10 +99,7 @@ fn render_and_tokenize_30k_aegis_sized_examples() {
     let threads = rayon::current_num_threads();
 
     let start = Instant::now();
-    let lengths: Vec<usize> = examples
-        .par_iter()
-        .map(|e| tok.tokenize(e).unwrap().len())
-        .collect();
+    let lengths: Vec<usize> = examples.par_iter().map(|e| tok.tokenize(e).unwrap().len()).collect();
     let tokenize_seconds = start.elapsed().as_secs_f64();
     let tokens: usize = lengths.iter().sum();
     println!(

@@ -20,10 +20,7 @@ fn blend_with_threads(
     tok: &GuardTokenizer,
     threads: usize,
 ) -> Blend {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     pool.install(|| build_blend(config, base, tok)).unwrap()
 }
 
@@ -61,9 +58,7 @@ fn fixture_blend_sizes_and_report() {
     let (config, base) = fixture_config();
     let blend = blend_with_threads(&config, &base, tok, 2);
     let report = &blend.report;
-    let [aegis2, topic, mine] = &report.sources[..] else {
-        panic!("three sources")
-    };
+    let [aegis2, topic, mine] = &report.sources[..] else { panic!("three sources") };
 
     // aegis2: 12 + 2 rows, 2 REDACTED; 12 examples, 20% (2) held out; 10 available.
     assert_eq!((aegis2.load.rows_read, aegis2.load.examples), (14, 12));
@@ -75,10 +70,7 @@ fn fixture_blend_sizes_and_report() {
     );
     // topic: 2 dialogues, 2 on-topic + 1 off-topic each.
     assert_eq!((topic.load.rows_read, topic.available), (2, 6));
-    assert_eq!(
-        (topic.labels.get("on-topic"), topic.labels.get("off-topic")),
-        (Some(&4), Some(&2))
-    );
+    assert_eq!((topic.labels.get("on-topic"), topic.labels.get("off-topic")), (Some(&4), Some(&2)));
     // Weighted total: the largest that fits without replacement, min(10 / 0.6, 6 / 0.4) = 15,
     // split 9 : 6 (= 0.6 : 0.4 exactly).
     assert_eq!((aegis2.train, topic.train), (9, 6));
@@ -118,10 +110,8 @@ fn fixture_blend_sizes_and_report() {
     }
 
     // Labels, categories and lengths are counted over the training examples.
-    let labelled: usize = ["prompt safe", "prompt unsafe"]
-        .iter()
-        .filter_map(|k| aegis2.labels.get(*k))
-        .sum();
+    let labelled: usize =
+        ["prompt safe", "prompt unsafe"].iter().filter_map(|k| aegis2.labels.get(*k)).sum();
     assert_eq!(labelled, 9);
     assert!(
         aegis2.token_lengths.unwrap().p50 > 300,
@@ -139,10 +129,7 @@ fn fixture_blend_sizes_and_report() {
         "REDACTED prompt 2",
         "Space Piracy",
     ] {
-        assert!(
-            markdown.contains(needle),
-            "markdown lacks {needle:?}:\n{markdown}"
-        );
+        assert!(markdown.contains(needle), "markdown lacks {needle:?}:\n{markdown}");
     }
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
     assert_eq!(json["sources"][0]["rows_read"], 14);
@@ -214,9 +201,7 @@ fn asking_for_more_than_exists_needs_replacement() {
         count = 5
         "#,
     );
-    let error = build_blend(&config, &fixture("blend"), tok)
-        .unwrap_err()
-        .to_string();
+    let error = build_blend(&config, &fixture("blend"), tok).unwrap_err().to_string();
     assert!(
         error.contains("source \"user\" is asked for 5 training examples but has 4")
             && error.contains("replacement = true"),
@@ -274,12 +259,7 @@ fn filters_select_examples() {
         let probe = build_blend(&config, &fixture("blend"), tok).unwrap();
         config.sources[0].count = Some(probe.report.sources[0].available);
         let blend = build_blend(&config, &fixture("blend"), tok).unwrap();
-        let filtered = blend.report.sources[0]
-            .load
-            .skipped
-            .get("filtered")
-            .copied()
-            .unwrap_or(0);
+        let filtered = blend.report.sources[0].load.skipped.get("filtered").copied().unwrap_or(0);
         (blend.train, filtered)
     };
     let (kept, filtered) = targets(&config);
@@ -288,9 +268,7 @@ fn filters_select_examples() {
     assert_eq!(filtered, 12 - 4);
     for example in &kept {
         assert!(example.response_turn().is_some());
-        let Target::Safety { user, response, .. } = &example.target else {
-            panic!()
-        };
+        let Target::Safety { user, response, .. } = &example.target else { panic!() };
         assert!(*user == Some(Safety::Unsafe) || *response == Some(Safety::Unsafe));
     }
 
@@ -302,10 +280,7 @@ fn filters_select_examples() {
 
     let filter = config.sources[0].filter.as_mut().unwrap();
     filter.label = None;
-    filter.categories = vec![
-        "criminal planning/confessions".into(),
-        "Sexual Minor".into(),
-    ];
+    filter.categories = vec!["criminal planning/confessions".into(), "Sexual Minor".into()];
     let ids: Vec<String> = targets(&config).0.into_iter().map(|e| e.id).collect();
     let mut ids = ids;
     ids.sort();
@@ -361,12 +336,7 @@ fn max_seq_len_drops_or_shortens_but_never_cuts_the_answer() {
     };
     let limit = shortest + 1;
     let dropped = build_blend(&toml("drop", limit), &fixture("blend"), tok).unwrap();
-    let too_long = dropped.report.sources[0]
-        .load
-        .skipped
-        .get("too long")
-        .copied()
-        .unwrap_or(0);
+    let too_long = dropped.report.sources[0].load.skipped.get("too long").copied().unwrap_or(0);
     assert_eq!(too_long, lengths.iter().filter(|&&l| l > limit).count());
     assert_eq!(dropped.train.len(), lengths.len() - too_long);
 
@@ -381,11 +351,7 @@ fn max_seq_len_drops_or_shortens_but_never_cuts_the_answer() {
     }
     assert_eq!(shortened.report.truncation, Truncation::Shorten);
     // Off-topic examples keep their distractor as the judged turn.
-    let off = shortened
-        .train
-        .iter()
-        .filter(|e| e.target == Target::Topic(Topic::OffTopic))
-        .count();
+    let off = shortened.train.iter().filter(|e| e.target == Target::Topic(Topic::OffTopic)).count();
     assert!(off > 0);
 }
 
@@ -411,19 +377,13 @@ fn validation_paths_and_rendered_output() {
 
     let mut out = Vec::new();
     write_blend_jsonl(&blend, tok, &mut out).unwrap();
-    let lines: Vec<serde_json::Value> = String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 7);
     assert_eq!(lines[0]["split"], "train");
     assert_eq!(lines[6]["split"], "validation");
     assert_eq!(lines[6]["id"], "synthetic-aegis2-0301");
-    for (line, example) in lines
-        .iter()
-        .zip(blend.train.iter().chain(&blend.validation))
-    {
+    for (line, example) in lines.iter().zip(blend.train.iter().chain(&blend.validation)) {
         let tokens = tok.tokenize(example).unwrap();
         assert_eq!(line["num_tokens"], tokens.len());
         assert_eq!(line["num_target_tokens"], tokens.num_target_tokens());
@@ -450,9 +410,7 @@ fn config_errors_are_explained() {
         path = "../aegis2/train.json"
     "#;
     let error = |extra: &str| {
-        BlendConfig::from_run_toml(&format!("{base}{extra}"))
-            .unwrap_err()
-            .to_string()
+        BlendConfig::from_run_toml(&format!("{base}{extra}")).unwrap_err().to_string()
     };
     assert!(
         error("weight = 1.0\ncount = 3\n").contains("source \"a\": give weight or count, not both")
@@ -464,17 +422,12 @@ fn config_errors_are_explained() {
         .contains("needs_caution applies only to kind aegis1"));
     assert!(error("count = 2\nvalidation_fraction = 1.5\n")
         .contains("validation_fraction must be in [0, 1)"));
-    assert!(
-        error("count = 2\n[data.sources.filter]\nlabel = \"toxic\"\n")
-            .contains("unknown variant `toxic`")
-    );
+    assert!(error("count = 2\n[data.sources.filter]\nlabel = \"toxic\"\n")
+        .contains("unknown variant `toxic`"));
     let unknown_kind = BlendConfig::from_run_toml(&base.replace("aegis2\"\n", "aegis3\"\n"))
         .unwrap_err()
         .to_string();
-    assert!(
-        unknown_kind.contains("unknown variant `aegis3`"),
-        "{unknown_kind}"
-    );
+    assert!(unknown_kind.contains("unknown variant `aegis3`"), "{unknown_kind}");
     assert!(BlendConfig::from_run_toml("[model]\nx = 1\n")
         .unwrap_err()
         .to_string()
@@ -487,9 +440,7 @@ fn config_errors_are_explained() {
             .replace("../aegis2/train.json", "../aegis2")
             .replace("kind = \"aegis2\"", "kind = \"aegis2\"\ncount = 1"),
     );
-    let message = build_blend(&folder, &fixture("blend"), tok)
-        .unwrap_err()
-        .to_string();
+    let message = build_blend(&folder, &fixture("blend"), tok).unwrap_err().to_string();
     assert!(message.contains("is a folder: add split"), "{message}");
     let split_on_file = from_toml(&format!("{base}count = 1\nsplit = \"train\"\n"));
     assert!(build_blend(&split_on_file, &fixture("blend"), tok)
@@ -508,22 +459,15 @@ fn config_errors_are_explained() {
         "[data]\nseed = 1\nmax_seq_len = 512\n[[data.sources]]\nname = \"gr\"\nkind = \"guardreasoner\"\npath = {:?}\ncount = 1\n",
         dir.join("resp.json")
     ));
-    let message = build_blend(&responses, Path::new("."), tok)
-        .unwrap_err()
-        .to_string();
+    let message = build_blend(&responses, Path::new("."), tok).unwrap_err().to_string();
     assert!(
         message.contains("prompt label is unknown") && message.contains("on_error = \"skip\""),
         "{message}"
     );
     let mut skipping = responses.clone();
     skipping.sources[0].on_error = guardtune_data::OnError::Skip;
-    let message = build_blend(&skipping, Path::new("."), tok)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        message.contains("source \"gr\" has no examples left"),
-        "{message}"
-    );
+    let message = build_blend(&skipping, Path::new("."), tok).unwrap_err().to_string();
+    assert!(message.contains("source \"gr\" has no examples left"), "{message}");
 }
 
 #[test]

@@ -19,22 +19,13 @@ fn tempdir(name: &str) -> PathBuf {
 #[test]
 fn builtin_llama31_always_writes_the_dated_system_block() {
     let template = ChatTemplate::llama31();
-    let prompt = template
-        .render(&[Turn::user("  Is this safe?\n")], true)
-        .unwrap();
+    let prompt = template.render(&[Turn::user("  Is this safe?\n")], true).unwrap();
     assert_eq!(
         prompt,
         format!("{LLAMA31_SYSTEM_BLOCK}<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nIs this safe?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
     );
     let full = template
-        .render(
-            &[
-                Turn::system("Policy.\n"),
-                Turn::user("Hi"),
-                Turn::assistant("on-topic"),
-            ],
-            false,
-        )
+        .render(&[Turn::system("Policy.\n"), Turn::user("Hi"), Turn::assistant("on-topic")], false)
         .unwrap();
     assert_eq!(
         full,
@@ -52,9 +43,7 @@ fn llama31_tokenizer_folder_uses_the_builtin_format() {
     assert_eq!(template.bos_token(), Some("<|begin_of_text|>"));
     assert_eq!(
         template.render(&[Turn::user("Hi")], true).unwrap(),
-        ChatTemplate::llama31()
-            .render(&[Turn::user("Hi")], true)
-            .unwrap()
+        ChatTemplate::llama31().render(&[Turn::user("Hi")], true).unwrap()
     );
 }
 
@@ -107,10 +96,7 @@ fn named_template_list_jinja_file_and_token_objects() {
     });
     std::fs::write(dir.join("tokenizer_config.json"), config.to_string()).unwrap();
     let template = ChatTemplate::from_model_dir(&dir).unwrap();
-    assert_eq!(
-        template.render(&[Turn::user("a")], false).unwrap(),
-        "<s>[user]a</s>"
-    );
+    assert_eq!(template.render(&[Turn::user("a")], false).unwrap(), "<s>[user]a</s>");
 
     std::fs::write(
         dir.join("chat_template.jinja"),
@@ -127,15 +113,8 @@ fn named_template_list_jinja_file_and_token_objects() {
         r#"{"chat_template": [{"name": "tool_use", "template": "x"}]}"#,
     )
     .unwrap();
-    assert!(ChatTemplate::from_model_dir(&bad)
-        .unwrap_err()
-        .to_string()
-        .contains("\"default\""));
-    std::fs::write(
-        bad.join("tokenizer_config.json"),
-        r#"{"chat_template": "{% for %}"}"#,
-    )
-    .unwrap();
+    assert!(ChatTemplate::from_model_dir(&bad).unwrap_err().to_string().contains("\"default\""));
+    std::fs::write(bad.join("tokenizer_config.json"), r#"{"chat_template": "{% for %}"}"#).unwrap();
     assert!(ChatTemplate::from_model_dir(&bad)
         .unwrap_err()
         .to_string()
@@ -145,9 +124,7 @@ fn named_template_list_jinja_file_and_token_objects() {
 #[test]
 fn transformers_environment() {
     let render = |source: &str, messages: &[Turn]| {
-        ChatTemplate::from_source(source, None, None)
-            .unwrap()
-            .render(messages, true)
+        ChatTemplate::from_source(source, None, None).unwrap().render(messages, true)
     };
     let user = [Turn::user("  hello world  ")];
     // Python string methods, loop controls, trim_blocks/lstrip_blocks.
@@ -159,28 +136,15 @@ fn transformers_environment() {
         .unwrap(),
         "world"
     );
-    assert_eq!(
-        render("{% if true %}\n    x\n{% endif %}\n", &user).unwrap(),
-        "    x\n"
-    );
+    assert_eq!(render("{% if true %}\n    x\n{% endif %}\n", &user).unwrap(), "    x\n");
     // raise_exception fails the render with its message.
-    let error = render(
-        "{{ raise_exception('Conversation roles must alternate') }}",
-        &user,
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        error.contains("Conversation roles must alternate"),
-        "{error}"
-    );
+    let error = render("{{ raise_exception('Conversation roles must alternate') }}", &user)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("Conversation roles must alternate"), "{error}");
     // strftime_now reports a fixed date, so renders never change with the day.
     assert_eq!(
-        render(
-            "{{ strftime_now('%d %b %Y') }}|{{ strftime_now('%-d %B %y %A') }}",
-            &user
-        )
-        .unwrap(),
+        render("{{ strftime_now('%d %b %Y') }}|{{ strftime_now('%-d %B %y %A') }}", &user).unwrap(),
         "26 Jul 2024|26 July 24 Friday"
     );
     // tojson as transformers defines it: Python separators, no HTML escaping.
@@ -188,17 +152,10 @@ fn transformers_environment() {
         render("{{ {'a': '<b>', 'c': [1, 2]} | tojson }}", &user).unwrap(),
         "{\"a\": \"<b>\", \"c\": [1, 2]}"
     );
-    assert_eq!(
-        render("{{ [1] | tojson(indent=2) }}", &user).unwrap(),
-        "[\n  1\n]"
-    );
+    assert_eq!(render("{{ [1] | tojson(indent=2) }}", &user).unwrap(), "[\n  1\n]");
     // Absent special tokens are undefined (render as nothing), not "none".
     assert_eq!(
-        render(
-            "[{{ bos_token }}]{% if eos_token is defined %}eos{% endif %}",
-            &user
-        )
-        .unwrap(),
+        render("[{{ bos_token }}]{% if eos_token is defined %}eos{% endif %}", &user).unwrap(),
         "[]"
     );
 }

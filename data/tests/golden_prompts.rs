@@ -29,17 +29,9 @@ fn example(
 
 fn assert_golden(example: &GuardExample, name: &str) {
     let prompt = render_guard_prompt(example);
-    assert_eq!(
-        prompt,
-        golden(&format!("{name}.prompt.txt")),
-        "prompt of {name}"
-    );
+    assert_eq!(prompt, golden(&format!("{name}.prompt.txt")), "prompt of {name}");
     let target = render_target(&example.target).unwrap();
-    assert_eq!(
-        target,
-        golden(&format!("{name}.target.txt")),
-        "target of {name}"
-    );
+    assert_eq!(target, golden(&format!("{name}.target.txt")), "target of {name}");
 }
 
 #[test]
@@ -116,19 +108,12 @@ fn categories_are_left_out_when_everything_is_safe() {
         Some(Safety::Safe),
         &["Needs Caution"],
     );
-    assert_eq!(
-        render_target(&e.target).unwrap(),
-        golden("with_response_safe.target.txt")
-    );
+    assert_eq!(render_target(&e.target).unwrap(), golden("with_response_safe.target.txt"));
 }
 
 #[test]
 fn unknown_prompt_label_has_no_target() {
-    let target = Target::Safety {
-        user: None,
-        response: Some(Safety::Unsafe),
-        categories: vec![],
-    };
+    let target = Target::Safety { user: None, response: Some(Safety::Unsafe), categories: vec![] };
     assert!(render_target(&target).is_err());
 }
 
@@ -138,16 +123,10 @@ fn topic_prompt_is_policy_plus_restriction_then_the_conversation() {
         "You are a banking assistant for Acme Bank. Only discuss Acme Bank accounts, cards and transfers.\nDo not give investment advice.\n"
             .into(),
     );
-    assert_eq!(
-        render_topic_system_prompt(&policy),
-        golden("topic_system.txt")
-    );
+    assert_eq!(render_topic_system_prompt(&policy), golden("topic_system.txt"));
     // A policy that already ends with the restriction is used as is (as NeMo Guardrails does).
     let already = Policy::Custom(golden("topic_system.txt"));
-    assert_eq!(
-        render_topic_system_prompt(&already),
-        golden("topic_system.txt")
-    );
+    assert_eq!(render_topic_system_prompt(&already), golden("topic_system.txt"));
 
     let conversation = vec![
         Turn::user("How do I send money abroad?"),
@@ -166,10 +145,7 @@ fn topic_prompt_is_policy_plus_restriction_then_the_conversation() {
     assert_eq!(messages[0].content, golden("topic_system.txt"));
     assert_eq!(&messages[1..], conversation.as_slice());
     assert_eq!(render_target(&example.target).unwrap(), "off-topic");
-    assert_eq!(
-        render_target(&Target::Topic(Topic::OnTopic)).unwrap(),
-        "on-topic"
-    );
+    assert_eq!(render_target(&Target::Topic(Topic::OnTopic)).unwrap(), "on-topic");
 }
 
 #[test]

@@ -15,30 +15,19 @@ fn load(kind: SourceKind, path: &str, options: &LoadOptions) -> guardtune_data::
 }
 
 fn by_id<'a>(examples: &'a [GuardExample], id: &str) -> &'a GuardExample {
-    examples
-        .iter()
-        .find(|e| e.id == id)
-        .unwrap_or_else(|| panic!("no example {id}"))
+    examples.iter().find(|e| e.id == id).unwrap_or_else(|| panic!("no example {id}"))
 }
 
 fn safety_target(e: &GuardExample) -> (Option<Safety>, Option<Safety>, Vec<String>) {
     match &e.target {
-        Target::Safety {
-            user,
-            response,
-            categories,
-        } => (*user, *response, categories.clone()),
+        Target::Safety { user, response, categories } => (*user, *response, categories.clone()),
         Target::Topic(_) => panic!("{} is a topic example", e.id),
     }
 }
 
 #[test]
 fn aegis2_rows_become_examples() {
-    let loaded = load(
-        SourceKind::Aegis2,
-        "aegis2/train.json",
-        &LoadOptions::default(),
-    );
+    let loaded = load(SourceKind::Aegis2, "aegis2/train.json", &LoadOptions::default());
     let report = &loaded.report;
     assert_eq!(report.rows_read, 12);
     assert_eq!(report.skipped.get("REDACTED prompt"), Some(&2));
@@ -54,10 +43,7 @@ fn aegis2_rows_become_examples() {
         (
             Some(Safety::Unsafe),
             None,
-            vec![
-                "Guns and Illegal Weapons".into(),
-                "Criminal Planning/Confessions".into()
-            ]
+            vec!["Guns and Illegal Weapons".into(), "Criminal Planning/Confessions".into()]
         )
     );
 
@@ -70,39 +56,22 @@ fn aegis2_rows_become_examples() {
     assert_eq!(limerick.conversation.len(), 1);
     assert_eq!(
         safety_target(limerick),
-        (
-            Some(Safety::Unsafe),
-            None,
-            vec!["Harassment".into(), "Profanity".into()]
-        )
+        (Some(Safety::Unsafe), None, vec!["Harassment".into(), "Profanity".into()])
     );
-    assert_eq!(
-        report
-            .notes
-            .get("empty response: used as a prompt-only example"),
-        Some(&1)
-    );
+    assert_eq!(report.notes.get("empty response: used as a prompt-only example"), Some(&1));
 
     // "Needs Caution" on an all-safe row stays out of the target.
     assert_eq!(
         safety_target(by_id(&loaded.examples, "synthetic-aegis2-0007")).2,
         Vec::<String>::new()
     );
-    assert_eq!(
-        report
-            .notes
-            .get("categories on an all-safe row left out of the target"),
-        Some(&1)
-    );
+    assert_eq!(report.notes.get("categories on an all-safe row left out of the target"), Some(&1));
 
     // Card spellings are normalised; unknown names are kept and reported.
     let council = by_id(&loaded.examples, "synthetic-aegis2-0008");
     assert_eq!(
         safety_target(council).2,
-        vec![
-            "High Risk Gov Decision Making".to_string(),
-            "Space Piracy".to_string()
-        ]
+        vec!["High Risk Gov Decision Making".to_string(), "Space Piracy".to_string()]
     );
     assert_eq!(report.unknown_categories.get("Space Piracy"), Some(&1));
     assert_eq!(
@@ -117,38 +86,17 @@ fn aegis2_rows_become_examples() {
 
 #[test]
 fn aegis2_json_jsonl_and_parquet_give_the_same_examples() {
-    let json = load(
-        SourceKind::Aegis2,
-        "aegis2/train.json",
-        &LoadOptions::default(),
-    );
-    let jsonl = load(
-        SourceKind::Aegis2,
-        "aegis2/train.jsonl",
-        &LoadOptions::default(),
-    );
-    let parquet = load(
-        SourceKind::Aegis2,
-        "aegis2/train.parquet",
-        &LoadOptions::default(),
-    );
+    let json = load(SourceKind::Aegis2, "aegis2/train.json", &LoadOptions::default());
+    let jsonl = load(SourceKind::Aegis2, "aegis2/train.jsonl", &LoadOptions::default());
+    let parquet = load(SourceKind::Aegis2, "aegis2/train.parquet", &LoadOptions::default());
     let without_source = |examples: &[GuardExample]| {
         examples
             .iter()
-            .map(|e| GuardExample {
-                source: String::new(),
-                ..e.clone()
-            })
+            .map(|e| GuardExample { source: String::new(), ..e.clone() })
             .collect::<Vec<_>>()
     };
-    assert_eq!(
-        without_source(&json.examples),
-        without_source(&jsonl.examples)
-    );
-    assert_eq!(
-        without_source(&json.examples),
-        without_source(&parquet.examples)
-    );
+    assert_eq!(without_source(&json.examples), without_source(&jsonl.examples));
+    assert_eq!(without_source(&json.examples), without_source(&parquet.examples));
     assert_eq!(json.report.skipped, parquet.report.skipped);
     assert_eq!(json.report.notes, parquet.report.notes);
 }
@@ -169,11 +117,7 @@ fn aegis2_gzip_and_other_split_files_read() {
         ("refusals_validation.json", 1),
         ("test.json", 2),
     ] {
-        let loaded = load(
-            SourceKind::Aegis2,
-            &format!("aegis2/{file}"),
-            &LoadOptions::default(),
-        );
+        let loaded = load(SourceKind::Aegis2, &format!("aegis2/{file}"), &LoadOptions::default());
         assert_eq!(loaded.examples.len(), rows, "{file}");
     }
 }
@@ -182,9 +126,7 @@ fn aegis2_gzip_and_other_split_files_read() {
 fn bad_rows_name_file_row_and_field() {
     let path = fixture("aegis2-bad/train.json");
     let error = load_source(SourceKind::Aegis2, &path, &LoadOptions::default()).unwrap_err();
-    let DataError::Row(row) = &error else {
-        panic!("expected a row error, got {error}")
-    };
+    let DataError::Row(row) = &error else { panic!("expected a row error, got {error}") };
     assert_eq!((row.row, row.field.as_str()), (2, "prompt_label"));
     let message = error.to_string();
     assert!(
@@ -197,17 +139,10 @@ fn bad_rows_name_file_row_and_field() {
         "{message}"
     );
 
-    let skip = LoadOptions {
-        on_error: OnError::Skip,
-        ..LoadOptions::default()
-    };
+    let skip = LoadOptions { on_error: OnError::Skip, ..LoadOptions::default() };
     let loaded = load_source(SourceKind::Aegis2, &path, &skip).unwrap();
     assert_eq!(
-        loaded
-            .examples
-            .iter()
-            .map(|e| e.id.as_str())
-            .collect::<Vec<_>>(),
+        loaded.examples.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
         ["synthetic-aegis2-0901", "synthetic-aegis2-0905"]
     );
     assert_eq!(loaded.report.skipped.get("bad row"), Some(&3));
@@ -231,38 +166,25 @@ fn malformed_files_and_lines() {
     );
 
     let lines = dir.join("rows.jsonl");
-    std::fs::write(
-        &lines,
-        "{\"prompt\": \"hi\", \"prompt_label\": \"safe\"}\n\nnot json\n[1]\n",
-    )
-    .unwrap();
+    std::fs::write(&lines, "{\"prompt\": \"hi\", \"prompt_label\": \"safe\"}\n\nnot json\n[1]\n")
+        .unwrap();
     let error = load_source(SourceKind::Jsonl, &lines, &LoadOptions::default()).unwrap_err();
     assert!(
-        error
-            .to_string()
-            .contains("row 3, field `(row)`: expected a JSON object on one line"),
+        error.to_string().contains("row 3, field `(row)`: expected a JSON object on one line"),
         "{error}"
     );
-    let skip = LoadOptions {
-        on_error: OnError::Skip,
-        ..LoadOptions::default()
-    };
+    let skip = LoadOptions { on_error: OnError::Skip, ..LoadOptions::default() };
     let loaded = load_source(SourceKind::Jsonl, &lines, &skip).unwrap();
-    assert_eq!(
-        (loaded.examples.len(), loaded.report.skipped.get("bad row")),
-        (1, Some(&2))
-    );
+    assert_eq!((loaded.examples.len(), loaded.report.skipped.get("bad row")), (1, Some(&2)));
     assert!(loaded.report.bad_rows[1]
         .contains("row 4, field `(row)`: expected a JSON object, found a list of 1 items"));
 
     let unknown = dir.join("rows.txt");
     std::fs::write(&unknown, "x").unwrap();
-    assert!(
-        load_source(SourceKind::Jsonl, &unknown, &LoadOptions::default())
-            .unwrap_err()
-            .to_string()
-            .contains("unsupported file type")
-    );
+    assert!(load_source(SourceKind::Jsonl, &unknown, &LoadOptions::default())
+        .unwrap_err()
+        .to_string()
+        .contains("unsupported file type"));
     let missing = dir.join("missing.json");
     assert!(matches!(
         load_source(SourceKind::Jsonl, &missing, &LoadOptions::default()),
@@ -270,12 +192,10 @@ fn malformed_files_and_lines() {
     ));
     let not_parquet = dir.join("x.parquet");
     std::fs::write(&not_parquet, "not parquet").unwrap();
-    assert!(
-        load_source(SourceKind::Aegis2, &not_parquet, &LoadOptions::default())
-            .unwrap_err()
-            .to_string()
-            .contains("Parquet")
-    );
+    assert!(load_source(SourceKind::Aegis2, &not_parquet, &LoadOptions::default())
+        .unwrap_err()
+        .to_string()
+        .contains("Parquet"));
 }
 
 #[test]
@@ -286,16 +206,10 @@ fn aegis1_majority_vote_and_needs_caution_choice() {
         Err(DataError::Config(_))
     ));
 
-    let defensive = LoadOptions {
-        needs_caution: Some(Safety::Unsafe),
-        ..LoadOptions::default()
-    };
+    let defensive = LoadOptions { needs_caution: Some(Safety::Unsafe), ..LoadOptions::default() };
     let loaded = load_source(SourceKind::Aegis1, &path, &defensive).unwrap();
     assert_eq!(loaded.report.rows_read, 8);
-    assert_eq!(
-        loaded.report.skipped.get("text_type is not user_message"),
-        Some(&1)
-    );
+    assert_eq!(loaded.report.skipped.get("text_type is not user_message"), Some(&1));
     let labels = |examples: &[GuardExample]| -> Vec<(String, Option<Safety>, Vec<String>)> {
         examples
             .iter()
@@ -310,43 +224,21 @@ fn aegis1_majority_vote_and_needs_caution_choice() {
         labels(&loaded.examples),
         vec![
             (s("synthetic-aegis1-001"), Some(Safety::Safe), vec![]),
-            (
-                s("synthetic-aegis1-002"),
-                Some(Safety::Unsafe),
-                vec![s("Violence"), s("Threat")]
-            ),
+            (s("synthetic-aegis1-002"), Some(Safety::Unsafe), vec![s("Violence"), s("Threat")]),
             // One "Needs Caution" against one "Safe": a tie, resolved as Needs Caution is.
-            (
-                s("synthetic-aegis1-003"),
-                Some(Safety::Unsafe),
-                vec![s("Needs Caution")]
-            ),
-            (
-                s("synthetic-aegis1-004"),
-                Some(Safety::Unsafe),
-                vec![s("Needs Caution")]
-            ),
+            (s("synthetic-aegis1-003"), Some(Safety::Unsafe), vec![s("Needs Caution")]),
+            (s("synthetic-aegis1-004"), Some(Safety::Unsafe), vec![s("Needs Caution")]),
             (
                 s("synthetic-aegis1-006"),
                 Some(Safety::Unsafe),
-                vec![
-                    s("Guns and Illegal Weapons"),
-                    s("Criminal Planning/Confessions")
-                ]
+                vec![s("Guns and Illegal Weapons"), s("Criminal Planning/Confessions")]
             ),
-            (
-                s("synthetic-aegis1-007"),
-                Some(Safety::Unsafe),
-                vec![s("Sexual (minor)")]
-            ),
+            (s("synthetic-aegis1-007"), Some(Safety::Unsafe), vec![s("Sexual (minor)")]),
             (s("synthetic-aegis1-008"), Some(Safety::Safe), vec![]),
         ]
     );
 
-    let permissive = LoadOptions {
-        needs_caution: Some(Safety::Safe),
-        ..LoadOptions::default()
-    };
+    let permissive = LoadOptions { needs_caution: Some(Safety::Safe), ..LoadOptions::default() };
     let loaded = load_source(SourceKind::Aegis1, &path, &permissive).unwrap();
     let unsafe_ids: Vec<String> = loaded
         .examples
@@ -356,11 +248,7 @@ fn aegis1_majority_vote_and_needs_caution_choice() {
         .collect();
     assert_eq!(
         unsafe_ids,
-        [
-            "synthetic-aegis1-002",
-            "synthetic-aegis1-006",
-            "synthetic-aegis1-007"
-        ]
+        ["synthetic-aegis1-002", "synthetic-aegis1-006", "synthetic-aegis1-007"]
     );
 }
 
@@ -369,10 +257,7 @@ fn canttalkaboutthis_distractors_are_off_topic_and_choices_are_seeded() {
     let path = fixture("canttalkaboutthis/synthetic_dialogues.jsonl");
     let options = |seed, on, off| LoadOptions {
         seed,
-        topic_sampling: TopicSampling {
-            on_topic_per_dialogue: on,
-            off_topic_per_dialogue: off,
-        },
+        topic_sampling: TopicSampling { on_topic_per_dialogue: on, off_topic_per_dialogue: off },
         ..LoadOptions::default()
     };
     let loaded = load_source(SourceKind::CantTalkAboutThis, &path, &options(7, 1, 1)).unwrap();
@@ -385,11 +270,7 @@ fn canttalkaboutthis_distractors_are_off_topic_and_choices_are_seeded() {
         let is_distractor = last.content.contains("stocks")
             || last.content.contains("pasta")
             || last.content.contains("politics");
-        let expected = if is_distractor {
-            Topic::OffTopic
-        } else {
-            Topic::OnTopic
-        };
+        let expected = if is_distractor { Topic::OffTopic } else { Topic::OnTopic };
         assert_eq!(example.target, Target::Topic(expected), "{}", example.id);
         let Policy::Custom(policy) = &example.policy else {
             panic!("topic examples carry the system instruction")
@@ -398,18 +279,11 @@ fn canttalkaboutthis_distractors_are_off_topic_and_choices_are_seeded() {
     }
     // Same seed, same choice; all candidates when asked for more than there are.
     assert_eq!(
-        load_source(SourceKind::CantTalkAboutThis, &path, &options(7, 1, 1))
-            .unwrap()
-            .examples,
+        load_source(SourceKind::CantTalkAboutThis, &path, &options(7, 1, 1)).unwrap().examples,
         loaded.examples
     );
     let all = load_source(SourceKind::CantTalkAboutThis, &path, &options(7, 100, 100)).unwrap();
-    let count = |topic| {
-        all.examples
-            .iter()
-            .filter(|e| e.target == Target::Topic(topic))
-            .count()
-    };
+    let count = |topic| all.examples.iter().filter(|e| e.target == Target::Topic(topic)).count();
     // Dialogue 1: blocks of 3 and 4 user turns, one distractor each; dialogue 2: 3 user turns, one distractor.
     assert_eq!((count(Topic::OnTopic), count(Topic::OffTopic)), (7, 3));
     // Different seeds choose differently somewhere.
@@ -442,23 +316,13 @@ fn canttalkaboutthis_flat_turn_list_and_bad_roles() {
     });
     std::fs::write(&flat, format!("{row}\n")).unwrap();
     let all = LoadOptions {
-        topic_sampling: TopicSampling {
-            on_topic_per_dialogue: 5,
-            off_topic_per_dialogue: 5,
-        },
+        topic_sampling: TopicSampling { on_topic_per_dialogue: 5, off_topic_per_dialogue: 5 },
         ..LoadOptions::default()
     };
     let loaded = load_source(SourceKind::CantTalkAboutThis, &flat, &all).unwrap();
     assert_eq!(
-        loaded
-            .examples
-            .iter()
-            .map(|e| e.target.clone())
-            .collect::<Vec<_>>(),
-        [
-            Target::Topic(Topic::OnTopic),
-            Target::Topic(Topic::OffTopic)
-        ]
+        loaded.examples.iter().map(|e| e.target.clone()).collect::<Vec<_>>(),
+        [Target::Topic(Topic::OnTopic), Target::Topic(Topic::OffTopic)]
     );
     assert_eq!(loaded.examples[1].conversation.len(), 3);
 
@@ -466,9 +330,7 @@ fn canttalkaboutthis_flat_turn_list_and_bad_roles() {
     let mut row = row;
     row["conversation_with_distractors"][1]["role"] = serde_json::json!("bot");
     std::fs::write(&bad, format!("{row}\n")).unwrap();
-    let error = load_source(SourceKind::CantTalkAboutThis, &bad, &all)
-        .unwrap_err()
-        .to_string();
+    let error = load_source(SourceKind::CantTalkAboutThis, &bad, &all).unwrap_err().to_string();
     assert!(error.contains("row 1, field `conversation_with_distractors[1].role`: expected \"user\" or \"assistant\", found the string \"bot\""), "{error}");
 }
 
@@ -477,10 +339,7 @@ fn user_rows() {
     let loaded = load(
         SourceKind::Jsonl,
         "user/rows.jsonl",
-        &LoadOptions {
-            source_name: Some("mine".into()),
-            ..LoadOptions::default()
-        },
+        &LoadOptions { source_name: Some("mine".into()), ..LoadOptions::default() },
     );
     assert_eq!(loaded.examples.len(), 4);
     assert_eq!(loaded.examples[0].id, "u1");
@@ -506,9 +365,8 @@ fn user_rows() {
         "{\"prompt\": \"hi\", \"prompt_label\": \"safe\", \"respones\": \"x\"}\n",
     )
     .unwrap();
-    let error = load_source(SourceKind::Jsonl, &typo, &LoadOptions::default())
-        .unwrap_err()
-        .to_string();
+    let error =
+        load_source(SourceKind::Jsonl, &typo, &LoadOptions::default()).unwrap_err().to_string();
     assert!(
         error.contains(
             "row 1, field `respones`: expected only the fields prompt, response, prompt_label"
@@ -521,9 +379,8 @@ fn user_rows() {
         "{\"prompt\": \"hi\", \"prompt_label\": \"safe\", \"response_label\": \"safe\"}\n",
     )
     .unwrap();
-    let error = load_source(SourceKind::Jsonl, &orphan, &LoadOptions::default())
-        .unwrap_err()
-        .to_string();
+    let error =
+        load_source(SourceKind::Jsonl, &orphan, &LoadOptions::default()).unwrap_err().to_string();
     assert!(
         error.contains("field `response_label`: expected null because `response` is null"),
         "{error}"
@@ -536,17 +393,12 @@ fn source_kinds_parse_by_name() {
         assert_eq!(kind.name().parse::<SourceKind>().unwrap(), kind);
     }
     let error = "aegis3".parse::<SourceKind>().unwrap_err().to_string();
-    assert!(
-        error.contains("aegis2, aegis1, canttalkaboutthis, openai-moderation"),
-        "{error}"
-    );
+    assert!(error.contains("aegis2, aegis1, canttalkaboutthis, openai-moderation"), "{error}");
 }
 
 fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "guardtune-data-tests-{}-{name}",
-        std::process::id()
-    ));
+    let dir =
+        std::env::temp_dir().join(format!("guardtune-data-tests-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -21,14 +21,8 @@ fn card_spellings_map_to_template_names() {
     let cases = [
         ("Guns/Illegal Weapons", "Guns and Illegal Weapons"),
         ("Sexual Minor", "Sexual (minor)"),
-        (
-            "Controlled/Regulated substances",
-            "Controlled/Regulated Substances",
-        ),
-        (
-            "High Risk Gov. Decision Making",
-            "High Risk Gov Decision Making",
-        ),
+        ("Controlled/Regulated substances", "Controlled/Regulated Substances"),
+        ("High Risk Gov. Decision Making", "High Risk Gov Decision Making"),
         ("  hate/identity   HATE ", "Hate/Identity Hate"),
         ("violence.", "Violence"),
         ("guns and illegal weapons", "Guns and Illegal Weapons"),

@@ -46,40 +46,22 @@ fn check(
     let (rendered, tokens) = tok.render_and_tokenize(example).unwrap();
     let tokenizer = tok.tokenizer();
     assert_eq!(tokens.input_ids.len(), tokens.labels.len());
-    let trained: Vec<usize> = (0..tokens.len())
-        .filter(|&i| tokens.labels[i] != IGNORE_INDEX)
-        .collect();
+    let trained: Vec<usize> =
+        (0..tokens.len()).filter(|&i| tokens.labels[i] != IGNORE_INDEX).collect();
     let (first, last) = (trained[0], *trained.last().unwrap());
-    assert_eq!(
-        trained,
-        (first..=last).collect::<Vec<_>>(),
-        "one contiguous trained span"
-    );
+    assert_eq!(trained, (first..=last).collect::<Vec<_>>(), "one contiguous trained span");
     for &i in &trained {
         assert_eq!(tokens.labels[i], i64::from(tokens.input_ids[i]));
     }
     let answer = guardtune_data::render_target(&example.target).unwrap();
-    let trained_text = tokenizer
-        .decode(&tokens.input_ids[first..=last], false)
-        .unwrap();
+    let trained_text = tokenizer.decode(&tokens.input_ids[first..=last], false).unwrap();
     assert_eq!(trained_text, format!("{answer}{end_of_turn}"));
-    assert_eq!(
-        tokenizer.id_to_token(tokens.input_ids[last]).as_deref(),
-        Some(end_of_turn)
-    );
-    let after = tokenizer
-        .decode(&tokens.input_ids[last + 1..], false)
-        .unwrap();
+    assert_eq!(tokenizer.id_to_token(tokens.input_ids[last]).as_deref(), Some(end_of_turn));
+    let after = tokenizer.decode(&tokens.input_ids[last + 1..], false).unwrap();
     assert_eq!(after, trailing_text);
     // The prompt part is exactly what the model sees at inference.
-    assert_eq!(
-        &tokens.input_ids[..first],
-        tok.encode_prompt(example).unwrap().as_slice()
-    );
-    assert_eq!(
-        rendered.completion,
-        format!("{answer}{end_of_turn}{trailing_text}")
-    );
+    assert_eq!(&tokens.input_ids[..first], tok.encode_prompt(example).unwrap().as_slice());
+    assert_eq!(rendered.completion, format!("{answer}{end_of_turn}{trailing_text}"));
     tokens
 }
 
@@ -88,20 +70,10 @@ fn check(
 fn check_pieces(tok: &GuardTokenizer, example: &GuardExample, tokens: &Tokenized) {
     let rendered = tok.render(example).unwrap();
     let tokenizer: &Tokenizer = tok.tokenizer();
-    let adds_bos = !rendered
-        .prompt
-        .starts_with(tok.template().bos_token().unwrap_or("\u{0}"));
-    let mut pieces = tokenizer
-        .encode(rendered.prompt.as_str(), adds_bos)
-        .unwrap()
-        .get_ids()
-        .to_vec();
-    pieces.extend(
-        tokenizer
-            .encode(rendered.completion.as_str(), false)
-            .unwrap()
-            .get_ids(),
-    );
+    let adds_bos = !rendered.prompt.starts_with(tok.template().bos_token().unwrap_or("\u{0}"));
+    let mut pieces =
+        tokenizer.encode(rendered.prompt.as_str(), adds_bos).unwrap().get_ids().to_vec();
+    pieces.extend(tokenizer.encode(rendered.completion.as_str(), false).unwrap().get_ids());
     assert_eq!(pieces, tokens.input_ids);
 }
 
@@ -112,22 +84,13 @@ fn llama31_masks_answer_and_eot_with_one_bos() {
         let tokens = check(tok, &example, "<|eot_id|>", "");
         check_pieces(tok, &example, &tokens);
         assert_eq!(tokens.input_ids[0], 128000);
-        assert_ne!(
-            tokens.input_ids[1], 128000,
-            "BOS written by the template is not doubled"
-        );
-        assert_eq!(
-            tokens.input_ids.iter().filter(|&&id| id == 128000).count(),
-            1
-        );
+        assert_ne!(tokens.input_ids[1], 128000, "BOS written by the template is not doubled");
+        assert_eq!(tokens.input_ids.iter().filter(|&&id| id == 128000).count(), 1);
     }
     // The answer tokens: the JSON target then <|eot_id|> (128009).
     let tokens = tok.tokenize(&safety_example()).unwrap();
     assert_eq!(*tokens.labels.last().unwrap(), 128009);
-    assert_eq!(
-        tokens.num_target_tokens(),
-        tokens.labels.iter().filter(|&&l| l >= 0).count()
-    );
+    assert_eq!(tokens.num_target_tokens(), tokens.labels.iter().filter(|&&l| l >= 0).count());
 }
 
 #[test]
@@ -138,9 +101,7 @@ fn smollm2_masks_answer_and_im_end_but_not_the_newline_after() {
         check_pieces(tok, &example, &tokens);
         // ChatML: the template's own system message comes first, no BOS added.
         assert_eq!(
-            tok.tokenizer()
-                .decode(&tokens.input_ids[..3], false)
-                .unwrap(),
+            tok.tokenizer().decode(&tokens.input_ids[..3], false).unwrap(),
             "<|im_start|>system\n"
         );
     }
@@ -161,10 +122,7 @@ fn sentencepiece_tokenizer_masks_exactly_with_a_template_of_its_own() {
     let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
     // Without a chat template the Llama 3.1 format is used, whose tokens this vocabulary lacks.
     let fallback = GuardTokenizer::from_model_dir(&dir).unwrap();
-    let error = fallback
-        .tokenize(&safety_example())
-        .unwrap_err()
-        .to_string();
+    let error = fallback.tokenize(&safety_example()).unwrap_err().to_string();
     assert!(error.contains("no special end-of-turn token"), "{error}");
 
     let template = ChatTemplate::from_source(
@@ -181,23 +139,10 @@ fn sentencepiece_tokenizer_masks_exactly_with_a_template_of_its_own() {
         "the post-processor's <s>, since the template does not write it"
     );
     assert_eq!(tokens.input_ids.iter().filter(|&&id| id == 1).count(), 1);
-    let first = tokens
-        .labels
-        .iter()
-        .position(|&l| l != IGNORE_INDEX)
-        .unwrap();
-    assert_eq!(
-        &tokens.input_ids[..first],
-        tok.encode_prompt(&example).unwrap().as_slice()
-    );
+    let first = tokens.labels.iter().position(|&l| l != IGNORE_INDEX).unwrap();
+    assert_eq!(&tokens.input_ids[..first], tok.encode_prompt(&example).unwrap().as_slice());
     let trained: Vec<u32> = tokens.input_ids[first..].to_vec();
-    assert_eq!(
-        tokens.labels[first..]
-            .iter()
-            .map(|&l| l as u32)
-            .collect::<Vec<_>>(),
-        trained
-    );
+    assert_eq!(tokens.labels[first..].iter().map(|&l| l as u32).collect::<Vec<_>>(), trained);
     assert_eq!(*trained.last().unwrap(), 2, "</s> closes the answer");
 }
 

@@ -65,22 +65,14 @@ fn topic_answers() {
         ("  Off-Topic.\n", Topic::OffTopic),
         ("\"on-topic\"", Topic::OnTopic),
     ] {
-        assert_eq!(
-            parse_verdict(raw).unwrap(),
-            Verdict::Topic(topic),
-            "{raw:?}"
-        );
+        assert_eq!(parse_verdict(raw).unwrap(), Verdict::Topic(topic), "{raw:?}");
     }
 }
 
 #[test]
 fn round_trip_of_rendered_targets() {
     let targets = [
-        Target::Safety {
-            user: Some(Safety::Safe),
-            response: None,
-            categories: vec![],
-        },
+        Target::Safety { user: Some(Safety::Safe), response: None, categories: vec![] },
         Target::Safety {
             user: Some(Safety::Unsafe),
             response: Some(Safety::Safe),
@@ -96,11 +88,7 @@ fn round_trip_of_rendered_targets() {
     for target in targets {
         let parsed = parse_verdict(&render_target(&target).unwrap()).unwrap();
         let expected = match &target {
-            Target::Safety {
-                user,
-                response,
-                categories,
-            } => Verdict::Safety {
+            Target::Safety { user, response, categories } => Verdict::Safety {
                 user: user.unwrap(),
                 response: *response,
                 categories: categories.clone(),
@@ -117,36 +105,25 @@ fn garbage_is_an_error_not_a_panic() {
     let cases: [(&str, Check); 9] = [
         ("", |e| matches!(e, VerdictError::NoVerdict(_))),
         ("unsafe", |e| matches!(e, VerdictError::NoVerdict(_))),
-        ("{\"User Safety\": ", |e| {
-            matches!(e, VerdictError::NoVerdict(_))
-        }),
+        ("{\"User Safety\": ", |e| matches!(e, VerdictError::NoVerdict(_))),
         ("{}", |e| matches!(e, VerdictError::MissingUserSafety(_))),
-        ("{\"Response Safety\": \"safe\"}", |e| {
-            matches!(e, VerdictError::MissingUserSafety(_))
-        }),
-        ("{\"User Safety\": \"maybe\"}", |e| {
+        ("{\"Response Safety\": \"safe\"}", |e| matches!(e, VerdictError::MissingUserSafety(_))),
+        ("{\"User Safety\": \"maybe\"}", |e| matches!(e, VerdictError::BadSafety { .. })),
+        ("{\"User Safety\": 1}", |e| matches!(e, VerdictError::BadSafety { .. })),
+        ("{\"User Safety\": \"safe\", \"Response Safety\": null}", |e| {
             matches!(e, VerdictError::BadSafety { .. })
         }),
-        ("{\"User Safety\": 1}", |e| {
-            matches!(e, VerdictError::BadSafety { .. })
+        ("{\"User Safety\": \"unsafe\", \"Safety Categories\": 3}", |e| {
+            matches!(e, VerdictError::BadCategories(_))
         }),
-        (
-            "{\"User Safety\": \"safe\", \"Response Safety\": null}",
-            |e| matches!(e, VerdictError::BadSafety { .. }),
-        ),
-        (
-            "{\"User Safety\": \"unsafe\", \"Safety Categories\": 3}",
-            |e| matches!(e, VerdictError::BadCategories(_)),
-        ),
     ];
     for (raw, check) in cases {
         let error = parse_verdict(raw).expect_err(raw);
         assert!(check(&error), "{raw:?} gave {error:?}");
     }
     // Arbitrary bytes never panic.
-    let noise: String = (0..2000u32)
-        .map(|i| char::from_u32(32 + (i * 7919) % 95).unwrap())
-        .collect();
+    let noise: String =
+        (0..2000u32).map(|i| char::from_u32(32 + (i * 7919) % 95).unwrap()).collect();
     let _ = parse_verdict(&noise);
     let _ = parse_verdict(&"{".repeat(500));
     let _ = parse_verdict("{\"User Safety\": \"safe\"\u{0}}ÿ");

@@ -31,7 +31,9 @@ pub fn sites(config: &LoraConfig, num_layers: usize) -> Result<Vec<Site>, LoraEr
     let layers: Vec<usize> = match &config.layers {
         Some(layers) => {
             if let Some(bad) = layers.iter().find(|&&l| l >= num_layers) {
-                return Err(LoraError::Config(format!("lora.layers has layer {bad}, but the model has {num_layers} layers")));
+                return Err(LoraError::Config(format!(
+                    "lora.layers has layer {bad}, but the model has {num_layers} layers"
+                )));
             }
             let mut layers = layers.clone();
             layers.sort_unstable();
@@ -40,12 +42,20 @@ pub fn sites(config: &LoraConfig, num_layers: usize) -> Result<Vec<Site>, LoraEr
         }
         None => (0..num_layers).collect(),
     };
-    Ok(layers.iter().flat_map(|&layer| kinds.iter().map(move |&kind| Site { layer, kind })).collect())
+    Ok(layers
+        .iter()
+        .flat_map(|&layer| kinds.iter().map(move |&kind| Site { layer, kind }))
+        .collect())
 }
 
 /// Adds freshly initialised adapters (A random, B zero) at every site the config selects.
 /// The same seed gives the same adapters on every machine and backend.
-pub fn attach<B: Backend>(model: &mut LlamaForCausalLM<B>, config: &LoraConfig, seed: u64, device: &B::Device) -> Result<Vec<Site>, LoraError> {
+pub fn attach<B: Backend>(
+    model: &mut LlamaForCausalLM<B>,
+    config: &LoraConfig,
+    seed: u64,
+    device: &B::Device,
+) -> Result<Vec<Site>, LoraError> {
     let sites = sites(config, model.num_layers())?;
     let mut rng = SplitMix64::new(seed);
     for site in &sites {

@@ -76,7 +76,9 @@ impl LoraConfig {
         let mut kinds = match &self.target_modules {
             TargetModules::Preset(p) if p == "all-linear" => ProjKind::ALL.to_vec(),
             TargetModules::Preset(other) => vec![kind_named(other)?],
-            TargetModules::Names(names) => names.iter().map(|n| kind_named(n)).collect::<Result<_, _>>()?,
+            TargetModules::Names(names) => {
+                names.iter().map(|n| kind_named(n)).collect::<Result<_, _>>()?
+            }
         };
         kinds.sort();
         kinds.dedup();

@@ -14,8 +14,13 @@ use crate::files::write_json;
 use crate::safetensors_out::{write_safetensors, StoreDtype, TensorEntry};
 
 /// Files copied unchanged from the base folder when present.
-const COPIED_FILES: [&str; 5] =
-    ["generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model"];
+const COPIED_FILES: [&str; 5] = [
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "tokenizer.model",
+];
 
 /// The update `scale * B @ A` of one adapter, `[out, in]` (PyTorch layout), in f32.
 pub fn delta_weight<B: Backend>(model: &LlamaForCausalLM<B>, site: Site) -> Vec<f32> {
@@ -38,8 +43,10 @@ pub fn export_merged<B: Backend>(
 ) -> Result<(), LoraError> {
     std::fs::create_dir_all(out).map_err(|e| LoraError::io(out, e))?;
     let base = Checkpoint::open_dir(base_dir)?;
-    let merged_sites: BTreeMap<String, Site> =
-        attached_sites(model).into_iter().map(|s| (format!("{}.weight", s.kind.checkpoint_name(s.layer)), s)).collect();
+    let merged_sites: BTreeMap<String, Site> = attached_sites(model)
+        .into_iter()
+        .map(|s| (format!("{}.weight", s.kind.checkpoint_name(s.layer)), s))
+        .collect();
 
     let mut entries = Vec::new();
     for name in base.names() {
@@ -69,7 +76,10 @@ pub fn export_merged<B: Backend>(
             }
         }
         let total: usize = entries.iter().map(|e| e.bytes(dtype)).sum();
-        write_json(&out.join("model.safetensors.index.json"), &json!({"metadata": {"total_size": total}, "weight_map": weight_map}))?;
+        write_json(
+            &out.join("model.safetensors.index.json"),
+            &json!({"metadata": {"total_size": total}, "weight_map": weight_map}),
+        )?;
     }
     write_config(base_dir, out, dtype)?;
     for file in COPIED_FILES {
@@ -83,7 +93,11 @@ pub fn export_merged<B: Backend>(
 
 /// Consecutive groups of entries of at most `shard_size` bytes each (a tensor larger than the
 /// limit gets a shard of its own), as transformers' `save_pretrained` does.
-fn split_into_shards(entries: &[TensorEntry], dtype: StoreDtype, shard_size: u64) -> Vec<Vec<TensorEntry>> {
+fn split_into_shards(
+    entries: &[TensorEntry],
+    dtype: StoreDtype,
+    shard_size: u64,
+) -> Vec<Vec<TensorEntry>> {
     let mut shards: Vec<Vec<TensorEntry>> = vec![vec![]];
     let mut size = 0u64;
     for entry in entries {
@@ -102,7 +116,8 @@ fn split_into_shards(entries: &[TensorEntry], dtype: StoreDtype, shard_size: u64
 fn write_config(base_dir: &Path, out: &Path, dtype: StoreDtype) -> Result<(), LoraError> {
     let path = base_dir.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(|e| LoraError::io(&path, e))?;
-    let mut config: Value = serde_json::from_str(&text).map_err(|e| LoraError::adapter(&path, format!("invalid JSON: {e}")))?;
+    let mut config: Value = serde_json::from_str(&text)
+        .map_err(|e| LoraError::adapter(&path, format!("invalid JSON: {e}")))?;
     if let Some(object) = config.as_object_mut() {
         for key in ["torch_dtype", "dtype"] {
             if object.contains_key(key) {

@@ -49,17 +49,26 @@ impl<B: Backend> AdamW<B> {
     }
 
     /// The new value of parameter `name` given its gradient.
-    pub fn update(&mut self, name: &str, param: Tensor<B, 2>, grad: Tensor<B, 2>, lr: f64) -> Tensor<B, 2> {
+    pub fn update(
+        &mut self,
+        name: &str,
+        param: Tensor<B, 2>,
+        grad: Tensor<B, 2>,
+        lr: f64,
+    ) -> Tensor<B, 2> {
         let AdamWConfig { betas: (beta1, beta2), eps, weight_decay } = self.config;
         let t = self.step as i32;
         let moments = self.state.entry(name.to_string()).or_insert_with(|| Moments {
             exp_avg: grad.zeros_like(),
             exp_avg_sq: grad.zeros_like(),
         });
-        moments.exp_avg = moments.exp_avg.clone().mul_scalar(beta1) + grad.clone().mul_scalar(1.0 - beta1);
-        moments.exp_avg_sq = moments.exp_avg_sq.clone().mul_scalar(beta2) + grad.square().mul_scalar(1.0 - beta2);
+        moments.exp_avg =
+            moments.exp_avg.clone().mul_scalar(beta1) + grad.clone().mul_scalar(1.0 - beta1);
+        moments.exp_avg_sq =
+            moments.exp_avg_sq.clone().mul_scalar(beta2) + grad.square().mul_scalar(1.0 - beta2);
         let step_size = lr / (1.0 - beta1.powi(t));
-        let denom = moments.exp_avg_sq.clone().div_scalar(1.0 - beta2.powi(t)).sqrt().add_scalar(eps);
+        let denom =
+            moments.exp_avg_sq.clone().div_scalar(1.0 - beta2.powi(t)).sqrt().add_scalar(eps);
         let decayed = param.mul_scalar(1.0 - lr * weight_decay);
         decayed - moments.exp_avg.clone().div(denom).mul_scalar(step_size)
     }
@@ -90,17 +99,26 @@ impl<B: Backend> AdamW<B> {
     }
 
     /// Restores moments saved by [`AdamW::save_state`] and the step count.
-    pub fn load_state(&mut self, path: &std::path::Path, step: u64, device: &B::Device) -> Result<(), crate::LoraError> {
+    pub fn load_state(
+        &mut self,
+        path: &std::path::Path,
+        step: u64,
+        device: &B::Device,
+    ) -> Result<(), crate::LoraError> {
         use burn::tensor::TensorData;
         let file = guardtune_model::Checkpoint::open_file(path)?;
         let mut state = BTreeMap::new();
-        let names: Vec<String> = file.names().filter_map(|n| n.strip_suffix(".exp_avg").map(String::from)).collect();
+        let names: Vec<String> =
+            file.names().filter_map(|n| n.strip_suffix(".exp_avg").map(String::from)).collect();
         for name in names {
             let [avg, avg_sq] = moment_names(&name);
             let load = |key: &str| -> Result<Tensor<B, 2>, crate::LoraError> {
                 let (shape, values) = file.read(key)?;
                 if shape.len() != 2 {
-                    return Err(crate::LoraError::adapter(path, format!("`{key}` is not a matrix")));
+                    return Err(crate::LoraError::adapter(
+                        path,
+                        format!("`{key}` is not a matrix"),
+                    ));
                 }
                 Ok(Tensor::from_data(TensorData::new(values, [shape[0], shape[1]]), device))
             };

@@ -39,10 +39,18 @@ static MASK_DRAWS: Mutex<()> = Mutex::new(());
 /// Runs `forward` (decoder layer `layer`'s forward pass) with the backend's generator seeded
 /// from `mask_seed` and the layer, alone among the threads that draw masks; without a seed
 /// (no adapter has dropout, nothing is drawn) it just runs it.
-fn drawing_masks<B: AutodiffBackend, T>(mask_seed: Option<u64>, layer: usize, device: &B::Device, forward: impl FnOnce() -> T) -> T {
+fn drawing_masks<B: AutodiffBackend, T>(
+    mask_seed: Option<u64>,
+    layer: usize,
+    device: &B::Device,
+    forward: impl FnOnce() -> T,
+) -> T {
     let Some(seed) = mask_seed else { return forward() };
     let _turn = MASK_DRAWS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    B::seed(device, SplitMix64::new(seed ^ (layer as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)).next_u64());
+    B::seed(
+        device,
+        SplitMix64::new(seed ^ (layer as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)).next_u64(),
+    );
     forward()
 }
 
@@ -84,7 +92,8 @@ pub fn forward_loss<B: AutodiffBackend>(
     let llama = &model.model;
     let context = llama.layer_context(&batch, None);
     let sites = attached_sites(model);
-    let mask_seed = sites.iter().any(|&site| adapter(model, site).dropout.prob > 0.0).then_some(mask_seed);
+    let mask_seed =
+        sites.iter().any(|&site| adapter(model, site).dropout.prob > 0.0).then_some(mask_seed);
     let run_layer = |layer: usize, x: Tensor<B, 3>, tracked: bool| {
         let forward = || match tracked {
             true => llama.layers[layer].forward(x, &context, None),
@@ -121,13 +130,19 @@ pub fn forward_loss<B: AutodiffBackend>(
         }
     }
     let loss_sum = nll_sum_for_training(model, llama.norm.forward(x), &micro.labels).0;
-    let recompute = Recompute { context, inputs, first, top_input, mask_seed, device: device.clone() };
+    let recompute =
+        Recompute { context, inputs, first, top_input, mask_seed, device: device.clone() };
     Forward { loss_sum, recompute: Some(recompute) }
 }
 
 /// The backward pass of [`forward_loss`]: differentiates `loss_sum / step_targets` and adds the
 /// adapter gradients to `grads`.
-pub fn backward_into<B: AutodiffBackend>(model: &LlamaForCausalLM<B>, forward: Forward<B>, step_targets: usize, grads: &mut Gradients<B>) {
+pub fn backward_into<B: AutodiffBackend>(
+    model: &LlamaForCausalLM<B>,
+    forward: Forward<B>,
+    step_targets: usize,
+    grads: &mut Gradients<B>,
+) {
     let sites = attached_sites(model);
     let backward = forward.loss_sum.div_scalar(step_targets.max(1) as f64).backward();
     add_adapter_gradients(model, &sites, &backward, grads);
@@ -140,7 +155,8 @@ pub fn backward_into<B: AutodiffBackend>(model: &LlamaForCausalLM<B>, forward: F
         let output = drawing_masks::<B, _>(r.mask_seed, layer, &r.device, forward);
         // <output, g> has exactly g as its gradient with respect to the output.
         let backward = (output * Tensor::from_inner(output_grad)).sum().backward();
-        let layer_sites: Vec<Site> = sites.iter().copied().filter(|site| site.layer == layer).collect();
+        let layer_sites: Vec<Site> =
+            sites.iter().copied().filter(|site| site.layer == layer).collect();
         add_adapter_gradients(model, &layer_sites, &backward, grads);
         match input.grad(&backward) {
             Some(grad) if layer > r.first => output_grad = grad,
@@ -150,7 +166,12 @@ pub fn backward_into<B: AutodiffBackend>(model: &LlamaForCausalLM<B>, forward: F
 }
 
 /// Adds the gradients in `backward` of the adapters at `sites` to `grads`.
-fn add_adapter_gradients<B: AutodiffBackend>(model: &LlamaForCausalLM<B>, sites: &[Site], backward: &B::Gradients, grads: &mut Gradients<B>) {
+fn add_adapter_gradients<B: AutodiffBackend>(
+    model: &LlamaForCausalLM<B>,
+    sites: &[Site],
+    backward: &B::Gradients,
+    grads: &mut Gradients<B>,
+) {
     for &site in sites {
         let lora = adapter(model, site);
         for (is_a, param) in [(true, &lora.a), (false, &lora.b)] {

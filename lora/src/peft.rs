@@ -39,12 +39,23 @@ pub fn save_adapter<B: Backend>(
         let lora = adapter(model, *site);
         let [fan_in, r] = lora.a.val().dims();
         let fan_out = lora.b.val().dims()[1];
-        entries.push(TensorEntry { name: format!("{}.lora_A.weight", site.peft_prefix()), shape: vec![r, fan_in] });
-        entries.push(TensorEntry { name: format!("{}.lora_B.weight", site.peft_prefix()), shape: vec![fan_out, r] });
+        entries.push(TensorEntry {
+            name: format!("{}.lora_A.weight", site.peft_prefix()),
+            shape: vec![r, fan_in],
+        });
+        entries.push(TensorEntry {
+            name: format!("{}.lora_B.weight", site.peft_prefix()),
+            shape: vec![fan_out, r],
+        });
     }
     let by_name: BTreeMap<String, (Site, bool)> = sites
         .iter()
-        .flat_map(|s| [(format!("{}.lora_A.weight", s.peft_prefix()), (*s, true)), (format!("{}.lora_B.weight", s.peft_prefix()), (*s, false))])
+        .flat_map(|s| {
+            [
+                (format!("{}.lora_A.weight", s.peft_prefix()), (*s, true)),
+                (format!("{}.lora_B.weight", s.peft_prefix()), (*s, false)),
+            ]
+        })
         .collect();
     write_safetensors(&dir.join(WEIGHTS_FILE), &entries, dtype, |name| {
         let (site, is_a) = by_name[name];
@@ -52,7 +63,11 @@ pub fn save_adapter<B: Backend>(
         let tensor = if is_a { lora.a.val() } else { lora.b.val() };
         let [rows, cols] = tensor.dims();
         // Ours are [in, r] and [r, out]; PEFT's are the transposes.
-        Ok(transpose(&tensor.into_data().convert::<f32>().to_vec::<f32>().expect("f32 data"), rows, cols))
+        Ok(transpose(
+            &tensor.into_data().convert::<f32>().to_vec::<f32>().expect("f32 data"),
+            rows,
+            cols,
+        ))
     })?;
     write_json(&dir.join(CONFIG_FILE), &peft_config_json(config, &sites, base_model_name_or_path))
 }
@@ -68,7 +83,8 @@ fn peft_config_json(config: &LoraConfig, sites: &[Site], base: &str) -> Value {
         LoraInit::Gaussian => json!("gaussian"),
     };
     // PEFT writes integral alphas as integers.
-    let alpha = if config.alpha.fract() == 0.0 { json!(config.alpha as i64) } else { json!(config.alpha) };
+    let alpha =
+        if config.alpha.fract() == 0.0 { json!(config.alpha as i64) } else { json!(config.alpha) };
     json!({
         "alpha_pattern": {},
         "auto_mapping": null,
@@ -109,7 +125,8 @@ fn peft_config_json(config: &LoraConfig, sites: &[Site], base: &str) -> Value {
 pub fn read_adapter_config(dir: &Path) -> Result<LoraConfig, LoraError> {
     let path = dir.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| LoraError::io(&path, e))?;
-    let json: Value = serde_json::from_str(&text).map_err(|e| LoraError::adapter(&path, format!("invalid JSON: {e}")))?;
+    let json: Value = serde_json::from_str(&text)
+        .map_err(|e| LoraError::adapter(&path, format!("invalid JSON: {e}")))?;
     let bad = |msg: String| LoraError::adapter(&path, msg);
     let field = |key: &str| json.get(key).filter(|v| !v.is_null());
     if let Some(kind) = field("peft_type").and_then(Value::as_str) {
@@ -117,27 +134,74 @@ pub fn read_adapter_config(dir: &Path) -> Result<LoraConfig, LoraError> {
             return Err(bad(format!("peft_type is \"{kind}\"; only LORA adapters are supported")));
         }
     }
-    let refuse_if = |key: &str, unsupported: bool, why: &str| if unsupported { Err(bad(format!("{key}: {why}"))) } else { Ok(()) };
-    refuse_if("use_dora", field("use_dora").and_then(Value::as_bool) == Some(true), "DoRA adapters are not supported")?;
-    refuse_if("fan_in_fan_out", field("fan_in_fan_out").and_then(Value::as_bool) == Some(true), "fan_in_fan_out adapters are not supported")?;
-    refuse_if("bias", field("bias").and_then(Value::as_str).is_some_and(|b| b != "none"), "only bias = \"none\" is supported")?;
-    refuse_if("modules_to_save", field("modules_to_save").is_some_and(|v| v.as_array().is_none_or(|a| !a.is_empty())), "modules_to_save is not supported")?;
+    let refuse_if = |key: &str, unsupported: bool, why: &str| {
+        if unsupported {
+            Err(bad(format!("{key}: {why}")))
+        } else {
+            Ok(())
+        }
+    };
+    refuse_if(
+        "use_dora",
+        field("use_dora").and_then(Value::as_bool) == Some(true),
+        "DoRA adapters are not supported",
+    )?;
+    refuse_if(
+        "fan_in_fan_out",
+        field("fan_in_fan_out").and_then(Value::as_bool) == Some(true),
+        "fan_in_fan_out adapters are not supported",
+    )?;
+    refuse_if(
+        "bias",
+        field("bias").and_then(Value::as_str).is_some_and(|b| b != "none"),
+        "only bias = \"none\" is supported",
+    )?;
+    refuse_if(
+        "modules_to_save",
+        field("modules_to_save").is_some_and(|v| v.as_array().is_none_or(|a| !a.is_empty())),
+        "modules_to_save is not supported",
+    )?;
     for pattern in ["rank_pattern", "alpha_pattern"] {
-        refuse_if(pattern, field(pattern).and_then(Value::as_object).is_some_and(|o| !o.is_empty()), "per-module ranks or alphas are not supported")?;
+        refuse_if(
+            pattern,
+            field(pattern).and_then(Value::as_object).is_some_and(|o| !o.is_empty()),
+            "per-module ranks or alphas are not supported",
+        )?;
     }
 
-    let r = field("r").and_then(Value::as_u64).ok_or_else(|| bad("missing or invalid \"r\"".into()))? as usize;
+    let r = field("r")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| bad("missing or invalid \"r\"".into()))? as usize;
     let target_modules = match field("target_modules") {
         Some(Value::String(s)) => TargetModules::Preset(s.clone()),
         Some(Value::Array(items)) => TargetModules::Names(
-            items.iter().map(|v| v.as_str().map(String::from).ok_or_else(|| bad("target_modules must hold strings".into()))).collect::<Result<_, _>>()?,
+            items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(String::from)
+                        .ok_or_else(|| bad("target_modules must hold strings".into()))
+                })
+                .collect::<Result<_, _>>()?,
         ),
         _ => return Err(bad("missing or invalid \"target_modules\"".into())),
     };
     let layers = match field("layers_to_transform") {
         None => None,
-        Some(Value::Number(n)) => Some(vec![n.as_u64().ok_or_else(|| bad("invalid layers_to_transform".into()))? as usize]),
-        Some(Value::Array(items)) => Some(items.iter().map(|v| v.as_u64().map(|n| n as usize).ok_or_else(|| bad("invalid layers_to_transform".into()))).collect::<Result<_, _>>()?),
+        Some(Value::Number(n)) => Some(vec![n
+            .as_u64()
+            .ok_or_else(|| bad("invalid layers_to_transform".into()))?
+            as usize]),
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(|v| {
+                    v.as_u64()
+                        .map(|n| n as usize)
+                        .ok_or_else(|| bad("invalid layers_to_transform".into()))
+                })
+                .collect::<Result<_, _>>()?,
+        ),
         Some(_) => return Err(bad("invalid layers_to_transform".into())),
     };
     let config = LoraConfig {
@@ -158,7 +222,11 @@ pub fn read_adapter_config(dir: &Path) -> Result<LoraConfig, LoraError> {
 
 /// Loads a PEFT adapter onto `model` (replacing any adapters it has) and returns its config.
 /// Every tensor must belong to a projection of this model with matching shapes.
-pub fn load_adapter<B: Backend>(model: &mut LlamaForCausalLM<B>, dir: &Path, device: &B::Device) -> Result<LoraConfig, LoraError> {
+pub fn load_adapter<B: Backend>(
+    model: &mut LlamaForCausalLM<B>,
+    dir: &Path,
+    device: &B::Device,
+) -> Result<LoraConfig, LoraError> {
     let config = read_adapter_config(dir)?;
     let path = dir.join(WEIGHTS_FILE);
     if !path.exists() {
@@ -168,9 +236,15 @@ pub fn load_adapter<B: Backend>(model: &mut LlamaForCausalLM<B>, dir: &Path, dev
     let bad = |msg: String| LoraError::adapter(&path, msg);
     let mut pairs: BTreeMap<Site, (Option<Vec<f32>>, Option<Vec<f32>>)> = BTreeMap::new();
     for name in file.names() {
-        let (site, is_a) = parse_peft_name(name).ok_or_else(|| bad(format!("unexpected tensor `{name}` (not a LoRA A/B weight of a Llama projection)")))?;
+        let (site, is_a) = parse_peft_name(name).ok_or_else(|| {
+            bad(format!("unexpected tensor `{name}` (not a LoRA A/B weight of a Llama projection)"))
+        })?;
         if site.layer >= model.num_layers() {
-            return Err(bad(format!("tensor `{name}` targets layer {}, but the model has {} layers", site.layer, model.num_layers())));
+            return Err(bad(format!(
+                "tensor `{name}` targets layer {}, but the model has {} layers",
+                site.layer,
+                model.num_layers()
+            )));
         }
         let (fan_in, fan_out) = {
             let [i, o] = model.projection(site.layer, site.kind).weight.val().dims();
@@ -179,11 +253,18 @@ pub fn load_adapter<B: Backend>(model: &mut LlamaForCausalLM<B>, dir: &Path, dev
         let expected = if is_a { vec![config.r, fan_in] } else { vec![fan_out, config.r] };
         let (shape, values) = file.read(name)?;
         if shape != expected {
-            return Err(bad(format!("tensor `{name}` has shape {shape:?}, expected {expected:?} (r = {})", config.r)));
+            return Err(bad(format!(
+                "tensor `{name}` has shape {shape:?}, expected {expected:?} (r = {})",
+                config.r
+            )));
         }
         let entry = pairs.entry(site).or_default();
         let values = transpose(&values, shape[0], shape[1]);
-        if is_a { entry.0 = Some(values) } else { entry.1 = Some(values) }
+        if is_a {
+            entry.0 = Some(values)
+        } else {
+            entry.1 = Some(values)
+        }
     }
     if pairs.is_empty() {
         return Err(bad("the adapter holds no LoRA tensors".into()));
@@ -198,7 +279,8 @@ pub fn load_adapter<B: Backend>(model: &mut LlamaForCausalLM<B>, dir: &Path, dev
         let [fan_in, fan_out] = model.projection(site.layer, site.kind).weight.val().dims();
         let a = Tensor::from_data(TensorData::new(a, [fan_in, config.r]), device);
         let b = Tensor::from_data(TensorData::new(b, [config.r, fan_out]), device);
-        model.projection_mut(site.layer, site.kind).adapter = Some(LowRank::new(a, b, config.scale(), config.dropout));
+        model.projection_mut(site.layer, site.kind).adapter =
+            Some(LowRank::new(a, b, config.scale(), config.dropout));
     }
     Ok(config)
 }

@@ -57,8 +57,12 @@ impl StoreDtype {
     pub fn encode(self, values: &[f32]) -> Vec<u8> {
         match self {
             StoreDtype::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            StoreDtype::BF16 => values.iter().flat_map(|v| half::bf16::from_f32(*v).to_le_bytes()).collect(),
-            StoreDtype::F16 => values.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect(),
+            StoreDtype::BF16 => {
+                values.iter().flat_map(|v| half::bf16::from_f32(*v).to_le_bytes()).collect()
+            }
+            StoreDtype::F16 => {
+                values.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect()
+            }
         }
     }
 }
@@ -134,7 +138,8 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().map_err(|_| format!("invalid size \"{text}\" (expected e.g. 5GB)"))?;
+    let number: f64 =
+        number.parse().map_err(|_| format!("invalid size \"{text}\" (expected e.g. 5GB)"))?;
     let multiplier: f64 = match unit.trim().to_ascii_uppercase().as_str() {
         "" | "B" => 1.0,
         "KB" => 1e3,
@@ -143,7 +148,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "KIB" => 1024.0,
         "MIB" => 1024f64.powi(2),
         "GIB" => 1024f64.powi(3),
-        other => return Err(format!("unknown size unit \"{other}\" in \"{text}\" (B, KB, MB, GB, KiB, MiB, GiB)")),
+        other => {
+            return Err(format!(
+                "unknown size unit \"{other}\" in \"{text}\" (B, KB, MB, GB, KiB, MiB, GiB)"
+            ))
+        }
     };
     Ok((number * multiplier) as u64)
 }

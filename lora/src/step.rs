@@ -35,7 +35,11 @@ impl MicroBatch {
     }
 
     /// The model input: rows padded on the right, or packed samples.
-    pub fn batch<B: burn::tensor::backend::Backend>(&self, pad_id: u32, device: &B::Device) -> Batch<B> {
+    pub fn batch<B: burn::tensor::backend::Backend>(
+        &self,
+        pad_id: u32,
+        device: &B::Device,
+    ) -> Batch<B> {
         match &self.packed_lengths {
             None => Batch::right_padded(&self.input_ids, pad_id, device),
             Some(lengths) => {
@@ -60,7 +64,10 @@ impl MicroBatch {
 
     /// Number of predicted tokens (labels after the first position that are not ignored).
     pub fn targets(&self) -> usize {
-        self.labels.iter().map(|row| row.iter().skip(1).filter(|&&l| l != IGNORE_INDEX).count()).sum()
+        self.labels
+            .iter()
+            .map(|row| row.iter().skip(1).filter(|&&l| l != IGNORE_INDEX).count())
+            .sum()
     }
 }
 
@@ -112,7 +119,12 @@ pub fn clip_grad_norm<B: AutodiffBackend>(grads: &mut Gradients<B>, max_norm: Op
 }
 
 /// Applies one AdamW step to every adapter parameter that has a gradient.
-pub fn apply_update<B: AutodiffBackend>(model: &mut LlamaForCausalLM<B>, optimizer: &mut AdamW<B::InnerBackend>, grads: Gradients<B>, lr: f64) {
+pub fn apply_update<B: AutodiffBackend>(
+    model: &mut LlamaForCausalLM<B>,
+    optimizer: &mut AdamW<B::InnerBackend>,
+    grads: Gradients<B>,
+    lr: f64,
+) {
     optimizer.begin_step();
     for site in attached_sites(model) {
         let lora = adapter_mut(model, site);

@@ -6,7 +6,10 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use guardtune_lora::adapter::{adapter, attached_sites};
-use guardtune_lora::{attach, load_adapter, save_adapter, train_step, AdamW, AdamWConfig, LoraConfig, MicroBatch, StoreDtype, TargetModules};
+use guardtune_lora::{
+    attach, load_adapter, save_adapter, train_step, AdamW, AdamWConfig, LoraConfig, MicroBatch,
+    StoreDtype, TargetModules,
+};
 use guardtune_model::testing::fixture;
 use guardtune_model::{load_model, LlamaForCausalLM, Tokenizer};
 
@@ -17,7 +20,10 @@ struct Collect(Vec<(bool, Vec<f32>)>);
 
 impl<B: Backend> ModuleVisitor<B> for Collect {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        self.0.push((param.val().is_require_grad(), param.val().into_data().to_vec::<f32>().unwrap()));
+        self.0.push((
+            param.val().is_require_grad(),
+            param.val().into_data().to_vec::<f32>().unwrap(),
+        ));
     }
 }
 
@@ -51,11 +57,19 @@ fn training_stories260k_keeps_the_base_bit_identical_and_moves_every_adapter() {
     assert_eq!(trainable, 2 * sites.len(), "only LoRA tensors require gradients");
 
     let tokenizer = Tokenizer::from_model_dir(&dir).unwrap();
-    let ids = tokenizer.encode("Once upon a time, there was a little girl named Lily. She loved to play.", true).unwrap();
-    let labels: Vec<i64> = ids.iter().enumerate().map(|(i, &t)| if i < 5 { -100 } else { t as i64 }).collect();
+    let ids = tokenizer
+        .encode("Once upon a time, there was a little girl named Lily. She loved to play.", true)
+        .unwrap();
+    let labels: Vec<i64> =
+        ids.iter().enumerate().map(|(i, &t)| if i < 5 { -100 } else { t as i64 }).collect();
     let micro = vec![MicroBatch::unpacked(vec![ids], vec![labels])];
     let mut optim = AdamW::new(AdamWConfig { weight_decay: 0.01, ..Default::default() });
-    let losses: Vec<f64> = (0..3).map(|_| train_step(&mut model, &mut optim, &micro, 1e-2, Some(1.0), tokenizer.pad_id, &device).loss).collect();
+    let losses: Vec<f64> = (0..3)
+        .map(|_| {
+            train_step(&mut model, &mut optim, &micro, 1e-2, Some(1.0), tokenizer.pad_id, &device)
+                .loss
+        })
+        .collect();
     assert!(losses[2] < losses[0], "loss should fall: {losses:?}");
 
     let after = params(&model);
@@ -103,7 +117,8 @@ fn unknown_targets_and_layers_are_refused() {
 fn an_adapter_for_another_base_is_refused() {
     let device = Default::default();
     let (_, mut model) = load_model::<Flex>(&fixture("models/stories260K"), &device).unwrap();
-    let err = load_adapter(&mut model, &fixture("golden/adapter"), &device).unwrap_err().to_string();
+    let err =
+        load_adapter(&mut model, &fixture("golden/adapter"), &device).unwrap_err().to_string();
     assert!(err.contains("adapter_model.safetensors") && err.contains("expected"), "{err}");
 
     // A layer the model does not have.
@@ -128,7 +143,8 @@ fn dora_and_unknown_keys_are_refused() {
     }
     let config_path = dir.path().join("adapter_config.json");
     let original = std::fs::read_to_string(&config_path).unwrap();
-    std::fs::write(&config_path, original.replace("\"use_dora\": false", "\"use_dora\": true")).unwrap();
+    std::fs::write(&config_path, original.replace("\"use_dora\": false", "\"use_dora\": true"))
+        .unwrap();
     let (_, mut model) = load_model::<Flex>(&fixture("golden/tiny-llama31"), &device).unwrap();
     let err = load_adapter(&mut model, dir.path(), &device).unwrap_err().to_string();
     assert!(err.contains("adapter_config.json") && err.contains("DoRA"), "{err}");

@@ -46,16 +46,25 @@ fn eval_logits<BK: Backend>(model: &LlamaForCausalLM<BK>) -> Vec<f32> {
 /// The golden training batch, one micro-batch per entry of `split` rows.
 fn training_batches(rows_per_micro: usize) -> Vec<MicroBatch> {
     let g = golden();
-    let (ids, labels, mask) = (g.ints("train_input_ids"), g.ints("train_labels"), g.ints("train_attention_mask"));
+    let (ids, labels, mask) =
+        (g.ints("train_input_ids"), g.ints("train_labels"), g.ints("train_attention_mask"));
     let seq = 24;
     let rows: Vec<(Vec<u32>, Vec<i64>)> = (0..2)
         .map(|r| {
             let len = mask[r * seq..(r + 1) * seq].iter().filter(|&&m| m == 1).count();
-            (ids[r * seq..r * seq + len].iter().map(|&v| v as u32).collect(), labels[r * seq..r * seq + len].to_vec())
+            (
+                ids[r * seq..r * seq + len].iter().map(|&v| v as u32).collect(),
+                labels[r * seq..r * seq + len].to_vec(),
+            )
         })
         .collect();
     rows.chunks(rows_per_micro)
-        .map(|chunk| MicroBatch::unpacked(chunk.iter().map(|r| r.0.clone()).collect(), chunk.iter().map(|r| r.1.clone()).collect()))
+        .map(|chunk| {
+            MicroBatch::unpacked(
+                chunk.iter().map(|r| r.0.clone()).collect(),
+                chunk.iter().map(|r| r.1.clone()).collect(),
+            )
+        })
         .collect()
 }
 
@@ -71,14 +80,19 @@ fn peft_tensors<BK: Backend>(model: &LlamaForCausalLM<BK>) -> Vec<(String, Vec<f
             let lora = adapter(model, site);
             [(true, lora.a.val()), (false, lora.b.val())].map(|(is_a, t)| {
                 let [rows, cols] = t.dims();
-                (param_name(site, is_a), transpose(&t.into_data().to_vec::<f32>().unwrap(), rows, cols))
+                (
+                    param_name(site, is_a),
+                    transpose(&t.into_data().to_vec::<f32>().unwrap(), rows, cols),
+                )
             })
         })
         .collect()
 }
 
 fn assert_adapter_matches(model: &LlamaForCausalLM<AD>, golden_dir: &str, atol: f32) {
-    let reference = Checkpoint::open_file(&fixture(&format!("{golden_dir}/adapter_model.safetensors"))).unwrap();
+    let reference =
+        Checkpoint::open_file(&fixture(&format!("{golden_dir}/adapter_model.safetensors")))
+            .unwrap();
     let ours = peft_tensors(model);
     assert_eq!(ours.len(), reference.names().count());
     for (name, values) in ours {
@@ -89,7 +103,10 @@ fn assert_adapter_matches(model: &LlamaForCausalLM<AD>, golden_dir: &str, atol: 
 
 #[test]
 fn adapter_logits_match_peft() {
-    let diff = max_abs_diff(&eval_logits(&with_adapter::<B>("golden/adapter")), &golden().floats("lora_logits").1);
+    let diff = max_abs_diff(
+        &eval_logits(&with_adapter::<B>("golden/adapter")),
+        &golden().floats("lora_logits").1,
+    );
     assert!(diff < 1e-4, "logits with the adapter differ by {diff}");
 }
 
@@ -97,7 +114,8 @@ fn adapter_logits_match_peft() {
 fn merged_export_matches_peft_merge_and_unload() {
     let model = with_adapter::<B>("golden/adapter");
     let out = tempfile::tempdir().unwrap();
-    export_merged(&model, &fixture("golden/tiny-llama31"), out.path(), StoreDtype::F32, u64::MAX).unwrap();
+    export_merged(&model, &fixture("golden/tiny-llama31"), out.path(), StoreDtype::F32, u64::MAX)
+        .unwrap();
     let ours = Checkpoint::open_dir(out.path()).unwrap();
     let reference = Checkpoint::open_dir(&fixture("golden/merged")).unwrap();
     assert!(ours.names().eq(reference.names()), "same tensor names");
@@ -117,18 +135,44 @@ fn merged_export_matches_peft_merge_and_unload() {
 fn sharded_merged_export_loads_back_identically() {
     let model = with_adapter::<B>("golden/adapter");
     let (single, sharded) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    export_merged(&model, &fixture("golden/tiny-llama31"), single.path(), StoreDtype::BF16, u64::MAX).unwrap();
-    export_merged(&model, &fixture("golden/tiny-llama31"), sharded.path(), StoreDtype::BF16, 100_000).unwrap();
-    let index: Value = serde_json::from_str(&std::fs::read_to_string(sharded.path().join("model.safetensors.index.json")).unwrap()).unwrap();
-    let files: std::collections::BTreeSet<&str> = index["weight_map"].as_object().unwrap().values().map(|v| v.as_str().unwrap()).collect();
+    export_merged(
+        &model,
+        &fixture("golden/tiny-llama31"),
+        single.path(),
+        StoreDtype::BF16,
+        u64::MAX,
+    )
+    .unwrap();
+    export_merged(
+        &model,
+        &fixture("golden/tiny-llama31"),
+        sharded.path(),
+        StoreDtype::BF16,
+        100_000,
+    )
+    .unwrap();
+    let index: Value = serde_json::from_str(
+        &std::fs::read_to_string(sharded.path().join("model.safetensors.index.json")).unwrap(),
+    )
+    .unwrap();
+    let files: std::collections::BTreeSet<&str> =
+        index["weight_map"].as_object().unwrap().values().map(|v| v.as_str().unwrap()).collect();
     assert!(files.len() > 1, "expected several shards, got {files:?}");
-    let config: Value = serde_json::from_str(&std::fs::read_to_string(sharded.path().join("config.json")).unwrap()).unwrap();
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(sharded.path().join("config.json")).unwrap())
+            .unwrap();
     assert_eq!(config["torch_dtype"], "bfloat16");
-    let (a, b) = (Checkpoint::open_dir(single.path()).unwrap(), Checkpoint::open_dir(sharded.path()).unwrap());
+    let (a, b) = (
+        Checkpoint::open_dir(single.path()).unwrap(),
+        Checkpoint::open_dir(sharded.path()).unwrap(),
+    );
     for name in a.names() {
         assert_eq!(a.read(name).unwrap(), b.read(name).unwrap(), "{name}");
     }
-    assert!(sharded.path().join("tokenizer.json").exists() && sharded.path().join("generation_config.json").exists());
+    assert!(
+        sharded.path().join("tokenizer.json").exists()
+            && sharded.path().join("generation_config.json").exists()
+    );
 }
 
 #[test]
@@ -138,23 +182,42 @@ fn gradients_losses_and_adapter_after_five_steps_match_peft() {
     let mut optim = optimizer();
     let micro = training_batches(2);
     let targets: usize = micro.iter().map(MicroBatch::targets).sum();
-    let expected_losses: Vec<f64> = meta()["losses_per_step_before_update"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let expected_losses: Vec<f64> = meta()["losses_per_step_before_update"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
     let g = golden();
     for (step, expected) in expected_losses.iter().enumerate() {
         let mut grads = Gradients::<AD>::new();
-        let loss = micro.iter().map(|m| accumulate(&model, m, targets, 0, 0, false, &mut grads, &device)).sum::<f64>() / targets as f64;
+        let loss = micro
+            .iter()
+            .map(|m| accumulate(&model, m, targets, 0, 0, false, &mut grads, &device))
+            .sum::<f64>()
+            / targets as f64;
         assert!((loss - expected).abs() < 1e-3, "step {step}: loss {loss} vs {expected}");
         if step < 2 {
-            let names = g.names().into_iter().filter(|n| n.starts_with(&format!("step{step}_grad."))).collect::<Vec<_>>();
+            let names = g
+                .names()
+                .into_iter()
+                .filter(|n| n.starts_with(&format!("step{step}_grad.")))
+                .collect::<Vec<_>>();
             assert_eq!(names.len(), 28);
             for key in names {
                 let name = key.split_once('.').unwrap().1;
                 let (shape, theirs) = g.floats(&key);
-                let ours = grads.get(name).map(|t| t.clone().into_data().to_vec::<f32>().unwrap()).unwrap_or_else(|| vec![0.0; theirs.len()]);
+                let ours = grads
+                    .get(name)
+                    .map(|t| t.clone().into_data().to_vec::<f32>().unwrap())
+                    .unwrap_or_else(|| vec![0.0; theirs.len()]);
                 let ours = transpose(&ours, shape[1], shape[0]);
                 let scale = theirs.iter().fold(0f32, |m, v| m.max(v.abs()));
                 let diff = max_abs_diff(&ours, &theirs);
-                assert!(diff <= 1e-3 * scale.max(1e-12), "step {step} grad {name}: max diff {diff}, scale {scale}");
+                assert!(
+                    diff <= 1e-3 * scale.max(1e-12),
+                    "step {step} grad {name}: max diff {diff}, scale {scale}"
+                );
             }
         }
         clip_grad_norm::<AD>(&mut grads, None);
@@ -163,7 +226,11 @@ fn gradients_losses_and_adapter_after_five_steps_match_peft() {
     assert_adapter_matches(&model, "golden/adapter", 1e-4);
     let final_loss = meta()["loss_after_training"].as_f64().unwrap();
     let mut unused = Gradients::<AD>::new();
-    let loss = micro.iter().map(|m| accumulate(&model, m, targets, 0, 0, false, &mut unused, &device)).sum::<f64>() / targets as f64;
+    let loss = micro
+        .iter()
+        .map(|m| accumulate(&model, m, targets, 0, 0, false, &mut unused, &device))
+        .sum::<f64>()
+        / targets as f64;
     assert!((loss - final_loss).abs() < 1e-3, "loss after training {loss} vs {final_loss}");
 }
 
@@ -174,7 +241,9 @@ fn accumulating_two_micro_batches_equals_one_batch() {
         let mut model = with_adapter::<AD>("golden/adapter_init");
         let mut optim = optimizer();
         let micro = training_batches(rows_per_micro);
-        let losses: Vec<f64> = (0..5).map(|_| train_step(&mut model, &mut optim, &micro, 1e-3, None, 0, &device).loss).collect();
+        let losses: Vec<f64> = (0..5)
+            .map(|_| train_step(&mut model, &mut optim, &micro, 1e-3, None, 0, &device).loss)
+            .collect();
         (losses, peft_tensors(&model))
     };
     let (whole_losses, whole) = run(2);
@@ -185,7 +254,12 @@ fn accumulating_two_micro_batches_equals_one_batch() {
     for ((name, a), (_, b)) in whole.iter().zip(&split) {
         assert!(max_abs_diff(a, b) < 1e-5, "{name}");
     }
-    let expected: Vec<f64> = meta()["losses_per_step_before_update"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let expected: Vec<f64> = meta()["losses_per_step_before_update"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
     for (a, b) in split_losses.iter().zip(&expected) {
         assert!((a - b).abs() < 1e-3);
     }
@@ -195,7 +269,9 @@ fn read_dir_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .map(|p| {
+            (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap())
+        })
         .collect();
     files.sort();
     files
@@ -212,7 +288,10 @@ fn export_import_export_gives_identical_files_and_logits() {
         let mut reloaded = base::<B>();
         let config_back = load_adapter(&mut reloaded, first.path(), &device).unwrap();
         assert_eq!(config_back.targets(), config.targets());
-        assert_eq!((config_back.r, config_back.alpha, config_back.use_rslora), (config.r, config.alpha, config.use_rslora));
+        assert_eq!(
+            (config_back.r, config_back.alpha, config_back.use_rslora),
+            (config.r, config.alpha, config.use_rslora)
+        );
         save_adapter(&reloaded, &config_back, "tiny-llama31", second.path(), dtype).unwrap();
         assert_eq!(read_dir_files(first.path()), read_dir_files(second.path()), "{dtype:?}");
         if dtype == StoreDtype::F32 {
@@ -226,23 +305,38 @@ fn exported_config_has_peft_fields_and_only_lora_tensors() {
     let model = with_adapter::<B>("golden/adapter");
     let config = guardtune_lora::peft::read_adapter_config(&fixture("golden/adapter")).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    save_adapter(&model, &config, "meta-llama/Llama-3.1-8B-Instruct", dir.path(), StoreDtype::F32).unwrap();
-    let ours: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("adapter_config.json")).unwrap()).unwrap();
-    for (key, value) in [("peft_type", "LORA"), ("task_type", "CAUSAL_LM"), ("bias", "none"), ("base_model_name_or_path", "meta-llama/Llama-3.1-8B-Instruct")] {
+    save_adapter(&model, &config, "meta-llama/Llama-3.1-8B-Instruct", dir.path(), StoreDtype::F32)
+        .unwrap();
+    let ours: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("adapter_config.json")).unwrap(),
+    )
+    .unwrap();
+    for (key, value) in [
+        ("peft_type", "LORA"),
+        ("task_type", "CAUSAL_LM"),
+        ("bias", "none"),
+        ("base_model_name_or_path", "meta-llama/Llama-3.1-8B-Instruct"),
+    ] {
         assert_eq!(ours[key], value, "{key}");
     }
     assert_eq!(ours["inference_mode"], true);
     assert_eq!(ours["r"], 16);
     assert_eq!(ours["lora_alpha"], 32);
     assert!(ours["modules_to_save"].is_null());
-    let peft: Value = serde_json::from_str(&std::fs::read_to_string(fixture("golden/adapter/adapter_config.json")).unwrap()).unwrap();
-    let mut targets: Vec<&str> = peft["target_modules"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let peft: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("golden/adapter/adapter_config.json")).unwrap(),
+    )
+    .unwrap();
+    let mut targets: Vec<&str> =
+        peft["target_modules"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     targets.sort();
-    let mut ours_targets: Vec<&str> = ours["target_modules"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let mut ours_targets: Vec<&str> =
+        ours["target_modules"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     ours_targets.sort();
     assert_eq!(ours_targets, targets);
     let file = Checkpoint::open_file(&dir.path().join("adapter_model.safetensors")).unwrap();
-    let reference = Checkpoint::open_file(&fixture("golden/adapter/adapter_model.safetensors")).unwrap();
+    let reference =
+        Checkpoint::open_file(&fixture("golden/adapter/adapter_model.safetensors")).unwrap();
     assert!(file.names().eq(reference.names()));
 }
 

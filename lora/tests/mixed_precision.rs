@@ -15,7 +15,8 @@ type AD = Autodiff<Flex>;
 
 fn bf16_with_adapter<B: Backend>(adapter_dir: &str) -> LlamaForCausalLM<B> {
     let device = Default::default();
-    let mut model = load_model_as::<B>(&fixture("golden/tiny-llama31"), DType::BF16, &device).unwrap().1;
+    let mut model =
+        load_model_as::<B>(&fixture("golden/tiny-llama31"), DType::BF16, &device).unwrap().1;
     load_adapter(&mut model, &fixture(adapter_dir), &device).unwrap();
     model
 }
@@ -48,7 +49,10 @@ fn base_is_bf16_adapters_f32_and_logits_close_to_transformers() {
     let (_, theirs) = g.floats("lora_logits");
     let diff = relative_max_diff(&ours, &theirs);
     // bf16 keeps 8 significant bits (relative rounding 2^-9 = 0.2%) at every layer boundary.
-    assert!(diff < 0.03, "bf16 logits differ from transformers' f32 logits by {diff} of their range");
+    assert!(
+        diff < 0.03,
+        "bf16 logits differ from transformers' f32 logits by {diff} of their range"
+    );
     assert!(diff > 0.0, "a bf16 model cannot be bit-identical to f32");
 }
 
@@ -56,30 +60,62 @@ fn base_is_bf16_adapters_f32_and_logits_close_to_transformers() {
 fn five_bf16_steps_follow_peft_and_leave_the_base_untouched() {
     let device = Default::default();
     let mut model = bf16_with_adapter::<AD>("golden/adapter_init");
-    let base_before: Vec<f32> = model.model.layers[1].mlp.down_proj.weight.val().into_data().convert::<f32>().to_vec().unwrap();
+    let base_before: Vec<f32> = model.model.layers[1]
+        .mlp
+        .down_proj
+        .weight
+        .val()
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .unwrap();
     let g = golden();
-    let (ids, labels, mask) = (g.ints("train_input_ids"), g.ints("train_labels"), g.ints("train_attention_mask"));
+    let (ids, labels, mask) =
+        (g.ints("train_input_ids"), g.ints("train_labels"), g.ints("train_attention_mask"));
     let seq = 24;
-    let rows: Vec<usize> = (0..2).map(|r| mask[r * seq..(r + 1) * seq].iter().filter(|&&m| m == 1).count()).collect();
+    let rows: Vec<usize> =
+        (0..2).map(|r| mask[r * seq..(r + 1) * seq].iter().filter(|&&m| m == 1).count()).collect();
     let micro = vec![MicroBatch::unpacked(
-        rows.iter().enumerate().map(|(r, &len)| ids[r * seq..r * seq + len].iter().map(|&v| v as u32).collect()).collect(),
+        rows.iter()
+            .enumerate()
+            .map(|(r, &len)| ids[r * seq..r * seq + len].iter().map(|&v| v as u32).collect())
+            .collect(),
         rows.iter().enumerate().map(|(r, &len)| labels[r * seq..r * seq + len].to_vec()).collect(),
     )];
-    let meta: Value = serde_json::from_str(&std::fs::read_to_string(fixture("golden/meta.json")).unwrap()).unwrap();
-    let expected: Vec<f64> = meta["losses_per_step_before_update"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-    let mut optimizer = AdamW::new(AdamWConfig { betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.01 });
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("golden/meta.json")).unwrap())
+            .unwrap();
+    let expected: Vec<f64> = meta["losses_per_step_before_update"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let mut optimizer =
+        AdamW::new(AdamWConfig { betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.01 });
     let mut losses = Vec::new();
     for _ in 0..expected.len() {
         losses.push(train_step(&mut model, &mut optimizer, &micro, 1e-3, None, 0, &device).loss);
     }
     for (step, (ours, theirs)) in losses.iter().zip(&expected).enumerate() {
-        assert!((ours - theirs).abs() < 0.005 * theirs, "step {step}: bf16 loss {ours} vs PEFT f32 {theirs}");
+        assert!(
+            (ours - theirs).abs() < 0.005 * theirs,
+            "step {step}: bf16 loss {ours} vs PEFT f32 {theirs}"
+        );
     }
     assert!(losses.last() < losses.first(), "the loss must fall: {losses:?}");
     for site in attached_sites(&model) {
         let lora = adapter(&model, site);
         assert_eq!((lora.a.val().dtype(), lora.b.val().dtype()), (DType::F32, DType::F32));
     }
-    let base_after: Vec<f32> = model.model.layers[1].mlp.down_proj.weight.val().into_data().convert::<f32>().to_vec().unwrap();
+    let base_after: Vec<f32> = model.model.layers[1]
+        .mlp
+        .down_proj
+        .weight
+        .val()
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .unwrap();
     assert_eq!(base_before, base_after, "the frozen bf16 base changed");
 }

@@ -11,16 +11,21 @@ use guardtune_lora::adapter::{adapter_mut, attached_sites};
 use guardtune_lora::passes::{backward_into, forward_loss};
 use guardtune_lora::step::Gradients;
 use guardtune_lora::{attach, LoraConfig, MicroBatch, TargetModules};
-use guardtune_model::testing::{fixture, max_abs_diff};
 use guardtune_model::rng::SplitMix64;
+use guardtune_model::testing::{fixture, max_abs_diff};
 use guardtune_model::{load_model_as, LlamaForCausalLM};
 
 /// stories260K (5 layers, 8 query heads over 4 key/value heads) with adapters whose B is random,
 /// so that every adapter weight has a gradient (PEFT's zero B would leave A's at zero).
 /// The weights are the same for every backend.
-fn guard<B: AutodiffBackend>(dtype: DType, layers: Option<Vec<usize>>, dropout: f64) -> LlamaForCausalLM<B> {
+fn guard<B: AutodiffBackend>(
+    dtype: DType,
+    layers: Option<Vec<usize>>,
+    dropout: f64,
+) -> LlamaForCausalLM<B> {
     let device = Default::default();
-    let (_, mut model) = load_model_as::<B>(&fixture("models/stories260K"), dtype, &device).unwrap();
+    let (_, mut model) =
+        load_model_as::<B>(&fixture("models/stories260K"), dtype, &device).unwrap();
     let config = LoraConfig {
         r: 4,
         alpha: 8.0,
@@ -36,7 +41,8 @@ fn guard<B: AutodiffBackend>(dtype: DType, layers: Option<Vec<usize>>, dropout: 
     for site in attached_sites(&model) {
         let lora = adapter_mut(&mut model, site);
         let [rank, width] = lora.b.val().dims();
-        let values: Vec<f32> = (0..rank * width).map(|_| (rng.next_u64() % 2001) as f32 / 1e4 - 0.1).collect();
+        let values: Vec<f32> =
+            (0..rank * width).map(|_| (rng.next_u64() % 2001) as f32 / 1e4 - 0.1).collect();
         let b = Tensor::from_data(TensorData::new(values, [rank, width]), &device).require_grad();
         lora.b = Param::initialized(lora.b.id, b);
     }
@@ -45,27 +51,48 @@ fn guard<B: AutodiffBackend>(dtype: DType, layers: Option<Vec<usize>>, dropout: 
 
 /// Two rows: two samples packed into the first, the second padded; labels ignored on prompts.
 fn micro_batch() -> MicroBatch {
-    let row = |start: u32, len: usize| -> Vec<u32> { (0..len as u32).map(|i| (start + 37 * i) % 500 + 3).collect() };
-    let labels = |ids: &[u32], prompt: usize| -> Vec<i64> { ids.iter().enumerate().map(|(i, &t)| if i < prompt { -100 } else { t as i64 }).collect() };
+    let row = |start: u32, len: usize| -> Vec<u32> {
+        (0..len as u32).map(|i| (start + 37 * i) % 500 + 3).collect()
+    };
+    let labels = |ids: &[u32], prompt: usize| -> Vec<i64> {
+        ids.iter().enumerate().map(|(i, &t)| if i < prompt { -100 } else { t as i64 }).collect()
+    };
     let (a, b, c) = (row(1, 9), row(50, 7), row(99, 11));
     let first: Vec<u32> = a.iter().chain(&b).copied().collect();
     let first_labels: Vec<i64> = labels(&a, 3).into_iter().chain(labels(&b, 2)).collect();
-    MicroBatch { input_ids: vec![first, c.clone()], labels: vec![first_labels, labels(&c, 4)], packed_lengths: Some(vec![vec![9, 7], vec![11]]) }
+    MicroBatch {
+        input_ids: vec![first, c.clone()],
+        labels: vec![first_labels, labels(&c, 4)],
+        packed_lengths: Some(vec![vec![9, 7], vec![11]]),
+    }
 }
 
 /// The summed loss and the adapter gradients of one micro-batch.
-fn gradients<B: AutodiffBackend>(model: &LlamaForCausalLM<B>, seed: u64, recompute_layers: bool) -> Grads {
+fn gradients<B: AutodiffBackend>(
+    model: &LlamaForCausalLM<B>,
+    seed: u64,
+    recompute_layers: bool,
+) -> Grads {
     let micro = micro_batch();
     let forward = forward_loss(model, &micro, 0, seed, recompute_layers, &Default::default());
     let loss = forward.loss_sum.clone().into_scalar().to_string().parse().unwrap();
     let mut grads = Gradients::<B>::new();
     backward_into(model, forward, micro.targets(), &mut grads);
-    (loss, grads.into_iter().map(|(name, g)| (name, g.cast(DType::F32).into_data().to_vec().unwrap())).collect())
+    (
+        loss,
+        grads
+            .into_iter()
+            .map(|(name, g)| (name, g.cast(DType::F32).into_data().to_vec().unwrap()))
+            .collect(),
+    )
 }
 
 /// Largest difference between two gradient sets, relative to the largest gradient value.
 fn relative_difference(a: &[(String, Vec<f32>)], b: &[(String, Vec<f32>)]) -> f32 {
-    assert_eq!(a.iter().map(|g| &g.0).collect::<Vec<_>>(), b.iter().map(|g| &g.0).collect::<Vec<_>>());
+    assert_eq!(
+        a.iter().map(|g| &g.0).collect::<Vec<_>>(),
+        b.iter().map(|g| &g.0).collect::<Vec<_>>()
+    );
     let scale = a.iter().flat_map(|g| g.1.iter()).fold(0f32, |m, v| m.max(v.abs()));
     a.iter().zip(b).map(|(x, y)| max_abs_diff(&x.1, &y.1)).fold(0f32, f32::max) / scale
 }
@@ -75,7 +102,10 @@ type Grads = (f64, Vec<(String, Vec<f32>)>);
 /// Asserts that `recomputed` has `graph`'s loss and gradients within relative `tolerance`.
 fn assert_same(graph: &Grads, recomputed: &Grads, tolerance: f64, what: &str) {
     let (loss, recomputed_loss) = (graph.0, recomputed.0);
-    assert!((loss - recomputed_loss).abs() < tolerance * loss, "{what}: loss {loss} vs {recomputed_loss}");
+    assert!(
+        (loss - recomputed_loss).abs() < tolerance * loss,
+        "{what}: loss {loss} vs {recomputed_loss}"
+    );
     let diff = relative_difference(&graph.1, &recomputed.1);
     assert!((diff as f64) < tolerance, "{what}: gradients differ by {diff}");
 }
@@ -91,7 +121,8 @@ fn recomputed_layers_give_the_whole_graphs_gradients_with_dropout() {
     let other_masks = relative_difference(&graph.1, &gradients(&model, 4, true).1);
     assert!(other_masks > 1e-2, "other masks moved the gradients by only {other_masks}");
     // The trainer's checkpointing backend: recomputed layers with chunked attention inside.
-    let checkpointed = gradients(&guard::<Autodiff<Flex, BalancedCheckpointing>>(DType::F32, None, 0.1), 3, true);
+    let checkpointed =
+        gradients(&guard::<Autodiff<Flex, BalancedCheckpointing>>(DType::F32, None, 0.1), 3, true);
     assert_same(&graph, &checkpointed, 1e-5, "checkpointed");
 }
 
@@ -102,7 +133,12 @@ fn adapters_on_some_layers_only_stop_the_backward_pass_at_the_lowest() {
         let model = guard::<Autodiff<Flex>>(DType::F32, Some(layers.clone()), 0.0);
         let graph = gradients(&model, 0, false);
         assert_eq!(graph.1.len(), 2 * 7 * layers.len());
-        assert_same(&graph, &gradients(&model, 0, true), 1e-5, &format!("adapters on layers {layers:?}"));
+        assert_same(
+            &graph,
+            &gradients(&model, 0, true),
+            1e-5,
+            &format!("adapters on layers {layers:?}"),
+        );
     }
 }
 

@@ -25,8 +25,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 
-use crate::kernels::{same_type, Recorded};
 use crate::kernels::softmax::softmax_with_bias;
+use crate::kernels::{same_type, Recorded};
 
 /// Scores evaluated at once (batch x heads x query rows x keys): 64 Mi values, 256 MiB in f32.
 const CHUNK_SCORES: usize = 64 << 20;
@@ -37,7 +37,12 @@ const CHUNK_SCORES: usize = 64 << 20;
 /// `gradient_checkpointing` switch) the scores are recomputed in the backward pass instead of
 /// kept. Everywhere else the plain computation runs: it is faster on the CPU backend, and without
 /// autodiff its scores are freed layer by layer anyway.
-pub fn attention<B: Backend>(q: Tensor<B, 5>, k: Tensor<B, 5>, v: Tensor<B, 5>, bias: Tensor<B, 5>) -> Tensor<B, 5> {
+pub fn attention<B: Backend>(
+    q: Tensor<B, 5>,
+    k: Tensor<B, 5>,
+    v: Tensor<B, 5>,
+    bias: Tensor<B, 5>,
+) -> Tensor<B, 5> {
     let chunk = chunk_rows(&q, &k);
     let inputs = match recomputed::<B, burn::backend::Flex>((q, k, v, bias), chunk) {
         Ok(out) => return out,
@@ -53,7 +58,12 @@ pub fn attention<B: Backend>(q: Tensor<B, 5>, k: Tensor<B, 5>, v: Tensor<B, 5>, 
 }
 
 /// The textbook computation, which keeps the probabilities for the backward pass.
-pub fn plain<B: Backend>(q: Tensor<B, 5>, k: Tensor<B, 5>, v: Tensor<B, 5>, bias: Tensor<B, 5>) -> Tensor<B, 5> {
+pub fn plain<B: Backend>(
+    q: Tensor<B, 5>,
+    k: Tensor<B, 5>,
+    v: Tensor<B, 5>,
+    bias: Tensor<B, 5>,
+) -> Tensor<B, 5> {
     let scores = q.matmul(k.swap_dims(3, 4));
     let dtype = scores.dtype();
     softmax_with_bias(scores, bias).cast(dtype).matmul(v)
@@ -64,10 +74,15 @@ type Inputs<B> = (Tensor<B, 5>, Tensor<B, 5>, Tensor<B, 5>, Tensor<B, 5>);
 /// Runs the chunked attention with recomputed scores if `B` is
 /// `Autodiff<K, BalancedCheckpointing>` (Burn's backends are concrete types: it is or it is
 /// not); otherwise hands the inputs back.
-fn recomputed<B: Backend, K: Backend>(inputs: Inputs<B>, chunk: usize) -> Result<Tensor<B, 5>, Inputs<B>> {
+fn recomputed<B: Backend, K: Backend>(
+    inputs: Inputs<B>,
+    chunk: usize,
+) -> Result<Tensor<B, 5>, Inputs<B>> {
     type Checkpointed<K> = Autodiff<K, BalancedCheckpointing>;
     let (q, k, v, bias) = same_type::<_, Inputs<Checkpointed<K>>>(inputs)?;
-    let out = Tensor::<Checkpointed<K>, 5>::from_primitive(TensorPrimitive::Float(tracked(q, k, v, bias, chunk)));
+    let out = Tensor::<Checkpointed<K>, 5>::from_primitive(TensorPrimitive::Float(tracked(
+        q, k, v, bias, chunk,
+    )));
     Ok(same_type(out).ok().expect("B is Autodiff<K, BalancedCheckpointing>"))
 }
 
@@ -82,8 +97,11 @@ fn tracked<K: Backend, C: CheckpointStrategy>(
 ) -> FloatTensor<Autodiff<K, C>> {
     let [q, k, v] = [q, k, v].map(|t| t.into_primitive().tensor());
     let bias = bias.inner();
-    let inner = |t: &FloatTensor<Autodiff<K, C>>| Tensor::<K, 5>::from_primitive(TensorPrimitive::Float(t.primitive.clone()));
-    let out = forward(inner(&q), inner(&k), inner(&v), bias.clone(), chunk).into_primitive().tensor();
+    let inner = |t: &FloatTensor<Autodiff<K, C>>| {
+        Tensor::<K, 5>::from_primitive(TensorPrimitive::Float(t.primitive.clone()))
+    };
+    let out =
+        forward(inner(&q), inner(&k), inner(&v), bias.clone(), chunk).into_primitive().tensor();
     let state = AttentionState {
         q: q.primitive.clone(),
         k: k.primitive.clone(),
@@ -103,7 +121,11 @@ fn chunk_rows<B: Backend>(q: &Tensor<B, 5>, k: &Tensor<B, 5>) -> usize {
 }
 
 /// One chunk's probabilities `softmax(q_c kᵀ + bias_c)`, in f32.
-fn chunk_probabilities<K: Backend>(q_c: Tensor<K, 5>, k_t: Tensor<K, 5>, bias_c: Tensor<K, 5>) -> Tensor<K, 5> {
+fn chunk_probabilities<K: Backend>(
+    q_c: Tensor<K, 5>,
+    k_t: Tensor<K, 5>,
+    bias_c: Tensor<K, 5>,
+) -> Tensor<K, 5> {
     softmax_with_bias(q_c.matmul(k_t), bias_c)
 }
 
@@ -114,7 +136,13 @@ fn rows_of<K: Backend>(t: &Tensor<K, 5>, rows: std::ops::Range<usize>) -> Tensor
 }
 
 /// The attention output, `chunk` query rows at a time.
-fn forward<K: Backend>(q: Tensor<K, 5>, k: Tensor<K, 5>, v: Tensor<K, 5>, bias: Tensor<K, 5>, chunk: usize) -> Tensor<K, 5> {
+fn forward<K: Backend>(
+    q: Tensor<K, 5>,
+    k: Tensor<K, 5>,
+    v: Tensor<K, 5>,
+    bias: Tensor<K, 5>,
+    chunk: usize,
+) -> Tensor<K, 5> {
     let queries = q.dims()[3];
     let dtype = q.dtype();
     let k_t = k.swap_dims(3, 4);
@@ -122,7 +150,9 @@ fn forward<K: Backend>(q: Tensor<K, 5>, k: Tensor<K, 5>, v: Tensor<K, 5>, bias: 
         .step_by(chunk)
         .map(|start| {
             let rows = start..(start + chunk).min(queries);
-            chunk_probabilities(rows_of(&q, rows.clone()), k_t.clone(), rows_of(&bias, rows)).cast(dtype).matmul(v.clone())
+            chunk_probabilities(rows_of(&q, rows.clone()), k_t.clone(), rows_of(&bias, rows))
+                .cast(dtype)
+                .matmul(v.clone())
         })
         .collect();
     Tensor::cat(outs, 3)
@@ -145,7 +175,12 @@ struct AttentionState<K: Backend> {
 impl<K: Backend> Backward<K, 3> for ChunkedAttention {
     type State = AttentionState<K>;
 
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
         let tensor = |t: FloatTensor<K>| Tensor::<K, 5>::from_primitive(TensorPrimitive::Float(t));
         let s = ops.state;
         let d_out = tensor(grads.consume::<K>(&ops.node));
@@ -181,11 +216,19 @@ fn backward<K: Backend>(
         let rows = start..(start + chunk).min(queries);
         let (q_c, d_out_c) = (rows_of(&q, rows.clone()), rows_of(&d_out, rows.clone()));
         let probs = chunk_probabilities(q_c.clone(), k_t.clone(), rows_of(&bias, rows.clone()));
-        dv = dv + probs.clone().cast(dtype).swap_dims(3, 4).matmul(d_out_c.clone()).sum_dim(2).cast(DType::F32);
+        dv = dv
+            + probs
+                .clone()
+                .cast(dtype)
+                .swap_dims(3, 4)
+                .matmul(d_out_c.clone())
+                .sum_dim(2)
+                .cast(DType::F32);
         let d_probs = d_out_c.matmul(v_t.clone()).cast(DType::F32);
         // The row sums copied across the keys: a same-shape subtraction is a vector loop on
         // CPU, a broadcast one a strided loop.
-        let d_scores = (probs * (d_probs - rows_of(&row_dot, rows).repeat_dim(4, keys))).cast(dtype);
+        let d_scores =
+            (probs * (d_probs - rows_of(&row_dot, rows).repeat_dim(4, keys))).cast(dtype);
         dq.push(d_scores.clone().matmul(k.clone()));
         dk = dk + d_scores.swap_dims(3, 4).matmul(q_c).sum_dim(2).cast(DType::F32);
     }
@@ -209,8 +252,11 @@ mod tests {
     /// Grouped queries (2 kv heads x 3), a causal mask with padding, several chunks.
     fn inputs(queries: usize, keys: usize) -> [Tensor<AD, 5>; 4] {
         let device = Default::default();
-        let random = |shape: [usize; 5]| Tensor::<AD, 5>::random(shape, Distribution::Normal(0.0, 1.0), &device).require_grad();
-        let (q, k, v) = (random([2, 2, 3, queries, 8]), random([2, 2, 1, keys, 8]), random([2, 2, 1, keys, 8]));
+        let random = |shape: [usize; 5]| {
+            Tensor::<AD, 5>::random(shape, Distribution::Normal(0.0, 1.0), &device).require_grad()
+        };
+        let (q, k, v) =
+            (random([2, 2, 3, queries, 8]), random([2, 2, 1, keys, 8]), random([2, 2, 1, keys, 8]));
         let offset = keys - queries;
         let mut mask = vec![0f32; 2 * 2 * 3 * queries * keys];
         for (i, m) in mask.iter_mut().enumerate() {
@@ -220,7 +266,10 @@ mod tests {
                 *m = f32::NEG_INFINITY;
             }
         }
-        let bias = Tensor::<AD, 5>::from_data(burn::tensor::TensorData::new(mask, [2, 2, 3, queries, keys]), &device);
+        let bias = Tensor::<AD, 5>::from_data(
+            burn::tensor::TensorData::new(mask, [2, 2, 3, queries, keys]),
+            &device,
+        );
         [q, k, v, bias]
     }
 
@@ -228,8 +277,17 @@ mod tests {
     fn chunks_and_recomputed_gradients_equal_the_plain_computation() {
         for (queries, keys) in [(7, 7), (3, 9)] {
             let [q, k, v, bias] = inputs(queries, keys);
-            let d_out = Tensor::<AD, 5>::random([2, 2, 3, queries, 8], Distribution::Normal(0.0, 1.0), &Default::default());
-            let run = |f: fn(Tensor<AD, 5>, Tensor<AD, 5>, Tensor<AD, 5>, Tensor<AD, 5>) -> Tensor<AD, 5>| {
+            let d_out = Tensor::<AD, 5>::random(
+                [2, 2, 3, queries, 8],
+                Distribution::Normal(0.0, 1.0),
+                &Default::default(),
+            );
+            let run = |f: fn(
+                Tensor<AD, 5>,
+                Tensor<AD, 5>,
+                Tensor<AD, 5>,
+                Tensor<AD, 5>,
+            ) -> Tensor<AD, 5>| {
                 let out = f(q.clone(), k.clone(), v.clone(), bias.clone());
                 let grads = (out.clone() * d_out.clone()).sum().backward();
                 let grad = |t: &Tensor<AD, 5>| values(t.grad(&grads).unwrap());
@@ -237,11 +295,23 @@ mod tests {
             };
             let (plain_out, plain_dq, plain_dk, plain_dv) = run(plain);
             // Two-row chunks: several chunks, the last one short.
-            fn two_rows(q: Tensor<AD, 5>, k: Tensor<AD, 5>, v: Tensor<AD, 5>, bias: Tensor<AD, 5>) -> Tensor<AD, 5> {
-                Tensor::from_primitive(TensorPrimitive::Float(tracked::<Flex, BalancedCheckpointing>(q, k, v, bias, 2)))
+            fn two_rows(
+                q: Tensor<AD, 5>,
+                k: Tensor<AD, 5>,
+                v: Tensor<AD, 5>,
+                bias: Tensor<AD, 5>,
+            ) -> Tensor<AD, 5> {
+                Tensor::from_primitive(TensorPrimitive::Float(
+                    tracked::<Flex, BalancedCheckpointing>(q, k, v, bias, 2),
+                ))
             }
             let (out, dq, dk, dv) = run(two_rows);
-            for (name, a, b) in [("out", &out, &plain_out), ("dq", &dq, &plain_dq), ("dk", &dk, &plain_dk), ("dv", &dv, &plain_dv)] {
+            for (name, a, b) in [
+                ("out", &out, &plain_out),
+                ("dq", &dq, &plain_dq),
+                ("dk", &dk, &plain_dk),
+                ("dv", &dv, &plain_dv),
+            ] {
                 let diff = max_abs_diff(a, b);
                 assert!(diff < 1e-5, "{queries}x{keys} {name}: {diff}");
             }

@@ -54,7 +54,9 @@ impl<B: Backend> Batch<B> {
                 samples
                     .iter()
                     .enumerate()
-                    .flat_map(|(s, ids)| ids.iter().enumerate().map(move |(p, &id)| (id, p as i64, s as i64 + 1)))
+                    .flat_map(|(s, ids)| {
+                        ids.iter().enumerate().map(move |(p, &id)| (id, p as i64, s as i64 + 1))
+                    })
                     .collect()
             })
             .collect();
@@ -69,7 +71,12 @@ impl<B: Backend> Batch<B> {
         Self::build(tokens.len(), 1, device, |row, _| (tokens[row], positions[row], 1))
     }
 
-    fn build(batch: usize, seq: usize, device: &B::Device, cell: impl Fn(usize, usize) -> (u32, i64, i64)) -> Self {
+    fn build(
+        batch: usize,
+        seq: usize,
+        device: &B::Device,
+        cell: impl Fn(usize, usize) -> (u32, i64, i64),
+    ) -> Self {
         let mut ids = Vec::with_capacity(batch * seq);
         let mut positions = Vec::with_capacity(batch * seq);
         let mut segments = Vec::with_capacity(batch * seq);
@@ -106,10 +113,15 @@ impl<B: Backend> Batch<B> {
             .reshape([batch, queries, 1])
             .expand(shape)
             .equal(key_segments.clone().reshape([batch, 1, keys]).expand(shape));
-        let key_index = Tensor::<B, 1, Int>::arange(0..keys as i64, &device).reshape([1, 1, keys]).expand(shape);
-        let query_index = Tensor::<B, 1, Int>::arange(query_offset as i64..(query_offset + queries) as i64, &device)
-            .reshape([1, queries, 1])
+        let key_index = Tensor::<B, 1, Int>::arange(0..keys as i64, &device)
+            .reshape([1, 1, keys])
             .expand(shape);
+        let query_index = Tensor::<B, 1, Int>::arange(
+            query_offset as i64..(query_offset + queries) as i64,
+            &device,
+        )
+        .reshape([1, queries, 1])
+        .expand(shape);
         let allowed = same_segment.bool_and(key_index.lower_equal(query_index));
         Tensor::<B, 3>::zeros(shape, &device)
             .mask_fill(allowed.bool_not(), f32::NEG_INFINITY)

@@ -122,12 +122,19 @@ impl Checkpoint {
     pub fn open_file(path: &Path) -> Result<Self, ModelError> {
         let shard = Shard::open(path)?;
         let names = shard.tensors().names().into_iter().map(|n| (n.to_string(), 0)).collect();
-        Ok(Checkpoint { origin: path.to_path_buf(), shards: vec![shard], names, used: BTreeSet::new(), problems: vec![] })
+        Ok(Checkpoint {
+            origin: path.to_path_buf(),
+            shards: vec![shard],
+            names,
+            used: BTreeSet::new(),
+            problems: vec![],
+        })
     }
 
     /// Opens a sharded checkpoint from its index; every listed shard must hold its tensors.
     pub fn open_sharded(index_path: &Path) -> Result<Self, ModelError> {
-        let text = std::fs::read_to_string(index_path).map_err(|e| ModelError::io(index_path, e))?;
+        let text =
+            std::fs::read_to_string(index_path).map_err(|e| ModelError::io(index_path, e))?;
         let index: ShardIndex = serde_json::from_str(&text)
             .map_err(|e| ModelError::checkpoint(index_path, format!("invalid index JSON: {e}")))?;
         let dir = index_path.parent().unwrap_or(Path::new("."));
@@ -149,7 +156,13 @@ impl Checkpoint {
             }
             names.insert(name.clone(), shard);
         }
-        Ok(Checkpoint { origin: index_path.to_path_buf(), shards, names, used: BTreeSet::new(), problems: vec![] })
+        Ok(Checkpoint {
+            origin: index_path.to_path_buf(),
+            shards,
+            names,
+            used: BTreeSet::new(),
+            problems: vec![],
+        })
     }
 
     /// All tensor names in the checkpoint, sorted.
@@ -164,8 +177,9 @@ impl Checkpoint {
         })?;
         let tensors = shard.tensors();
         let view = tensors.tensor(name).expect("listed names exist");
-        let values = to_f32(view.dtype(), view.data())
-            .map_err(|msg| ModelError::checkpoint(&shard.path, format!("tensor `{name}`: {msg}")))?;
+        let values = to_f32(view.dtype(), view.data()).map_err(|msg| {
+            ModelError::checkpoint(&shard.path, format!("tensor `{name}`: {msg}"))
+        })?;
         Ok((view.shape().to_vec(), values))
     }
 
@@ -185,7 +199,8 @@ impl WeightSource for Checkpoint {
         }
         match self.read(name) {
             Ok((found, _)) if found != shape => {
-                self.problems.push(format!("tensor `{name}` has shape {found:?}, expected {shape:?}"));
+                self.problems
+                    .push(format!("tensor `{name}` has shape {found:?}, expected {shape:?}"));
                 None
             }
             Ok((_, values)) => Some(values),
@@ -209,7 +224,10 @@ impl WeightSource for Checkpoint {
         }
         let count = self.problems.len();
         let s = if count == 1 { "" } else { "s" };
-        Err(ModelError::checkpoint(&self.origin, format!("{count} problem{s}: {}", self.problems.join("; "))))
+        Err(ModelError::checkpoint(
+            &self.origin,
+            format!("{count} problem{s}: {}", self.problems.join("; ")),
+        ))
     }
 }
 
@@ -235,7 +253,9 @@ pub fn to_f32(dtype: Dtype, bytes: &[u8]) -> Result<Vec<f32>, String> {
         Dtype::F64 => words(8)
             .map(|b| f64::from_le_bytes(b.try_into().expect("8-byte chunk")) as f32)
             .collect(),
-        other => return Err(format!("dtype {other} is not supported (expected F32, BF16, F16 or F64)")),
+        other => {
+            return Err(format!("dtype {other} is not supported (expected F32, BF16, F16 or F64)"))
+        }
     })
 }
 
@@ -255,7 +275,11 @@ impl<S: WeightSource> Recorder<S> {
 impl<S: WeightSource> WeightSource for Recorder<S> {
     fn tensor(&mut self, name: &str, shape: &[usize], init: Init) -> Option<Vec<f32>> {
         let values = self.inner.tensor(name, shape, init)?;
-        self.tensors.lock().expect("not poisoned").push((name.to_string(), shape.to_vec(), values.clone()));
+        self.tensors.lock().expect("not poisoned").push((
+            name.to_string(),
+            shape.to_vec(),
+            values.clone(),
+        ));
         Some(values)
     }
 

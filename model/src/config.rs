@@ -121,7 +121,9 @@ impl LlamaConfig {
         }
         if let Some(act) = &raw.hidden_act {
             if act != "silu" {
-                return Err(format!("hidden_act is \"{act}\"; only \"silu\" (SwiGLU) is supported"));
+                return Err(format!(
+                    "hidden_act is \"{act}\"; only \"silu\" (SwiGLU) is supported"
+                ));
             }
         }
         if raw.attention_bias {
@@ -188,7 +190,8 @@ impl LlamaConfig {
 /// RoPE settings from either `rope_theta` + `rope_scaling` (transformers 4) or
 /// `rope_parameters` (transformers 5, which carries `rope_theta` inside).
 fn parse_rope(raw: &RawConfig) -> Result<(f64, RopeScaling), String> {
-    let params = raw.rope_parameters.as_ref().or(raw.rope_scaling.as_ref()).filter(|v| !v.is_null());
+    let params =
+        raw.rope_parameters.as_ref().or(raw.rope_scaling.as_ref()).filter(|v| !v.is_null());
     let theta_in_params = params.and_then(|p| p.get("rope_theta")).and_then(Value::as_f64);
     let theta = theta_in_params.or(raw.rope_theta).unwrap_or(10_000.0);
     let Some(params) = params else {

@@ -19,7 +19,9 @@ pub fn generate_greedy<B: Backend>(
     device: &B::Device,
 ) -> Result<Vec<Vec<u32>>, ModelError> {
     if let Some(row) = prompts.iter().position(Vec::is_empty) {
-        return Err(ModelError::Invalid(format!("prompt {row} is empty: generation needs at least one token")));
+        return Err(ModelError::Invalid(format!(
+            "prompt {row} is empty: generation needs at least one token"
+        )));
     }
     let mut outputs = vec![Vec::new(); prompts.len()];
     if prompts.is_empty() || max_new_tokens == 0 {

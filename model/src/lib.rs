@@ -32,13 +32,20 @@ use burn::tensor::backend::Backend;
 use burn::tensor::DType;
 
 /// Loads the model of a Hugging Face folder (config.json + safetensors) in f32.
-pub fn load_model<B: Backend>(dir: &Path, device: &B::Device) -> Result<(LlamaConfig, LlamaForCausalLM<B>), ModelError> {
+pub fn load_model<B: Backend>(
+    dir: &Path,
+    device: &B::Device,
+) -> Result<(LlamaConfig, LlamaForCausalLM<B>), ModelError> {
     load_model_as(dir, DType::F32, device)
 }
 
 /// Loads the model of a Hugging Face folder with its base weights stored and computed in
 /// `dtype` (see [`parse_dtype`]).
-pub fn load_model_as<B: Backend>(dir: &Path, dtype: DType, device: &B::Device) -> Result<(LlamaConfig, LlamaForCausalLM<B>), ModelError> {
+pub fn load_model_as<B: Backend>(
+    dir: &Path,
+    dtype: DType,
+    device: &B::Device,
+) -> Result<(LlamaConfig, LlamaForCausalLM<B>), ModelError> {
     let config = LlamaConfig::from_model_dir(dir)?;
     let checkpoint = Checkpoint::open_dir(dir)?;
     let model = LlamaForCausalLM::load(&config, Box::new(checkpoint), dtype, device)?;
@@ -46,15 +53,14 @@ pub fn load_model_as<B: Backend>(dir: &Path, dtype: DType, device: &B::Device) -
 }
 
 /// The base model's dtypes by their names in configs and on the command line.
-const DTYPE_NAMES: [(&str, DType); 3] = [("f32", DType::F32), ("bf16", DType::BF16), ("f16", DType::F16)];
+const DTYPE_NAMES: [(&str, DType); 3] =
+    [("f32", DType::F32), ("bf16", DType::BF16), ("f16", DType::F16)];
 
 /// The base model's dtype from its name: `f32`, `bf16` or `f16`.
 pub fn parse_dtype(name: &str) -> Result<DType, ModelError> {
-    DTYPE_NAMES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, dtype)| *dtype)
-        .ok_or_else(|| ModelError::Invalid(format!("unknown dtype \"{name}\" (expected f32, bf16 or f16)")))
+    DTYPE_NAMES.iter().find(|(n, _)| *n == name).map(|(_, dtype)| *dtype).ok_or_else(|| {
+        ModelError::Invalid(format!("unknown dtype \"{name}\" (expected f32, bf16 or f16)"))
+    })
 }
 
 /// The name [`parse_dtype`] reads for `dtype` (`f32` for any dtype it does not know).

@@ -40,8 +40,15 @@ pub enum ProjKind {
 }
 
 impl ProjKind {
-    pub const ALL: [ProjKind; 7] =
-        [ProjKind::Q, ProjKind::K, ProjKind::V, ProjKind::O, ProjKind::Gate, ProjKind::Up, ProjKind::Down];
+    pub const ALL: [ProjKind; 7] = [
+        ProjKind::Q,
+        ProjKind::K,
+        ProjKind::V,
+        ProjKind::O,
+        ProjKind::Gate,
+        ProjKind::Up,
+        ProjKind::Down,
+    ];
 
     /// The module name in checkpoints and PEFT's `target_modules` (`q_proj`, ...).
     pub fn name(self) -> &'static str {
@@ -144,7 +151,10 @@ pub struct Projection<B: Backend> {
 
 impl<B: Backend> Projection<B> {
     fn load(w: &mut Loader<B>, name: &str, in_features: usize, out_features: usize) -> Self {
-        Projection { weight: w.matrix_transposed(&format!("{name}.weight"), out_features, in_features), adapter: None }
+        Projection {
+            weight: w.matrix_transposed(&format!("{name}.weight"), out_features, in_features),
+            adapter: None,
+        }
     }
 
     /// `x` `[..., in]` -> `[..., out]`, computed as one 2-D matmul over all leading positions
@@ -224,12 +234,15 @@ impl<B: Backend> Attention<B> {
         // reshape of a strided view is a copy.)
         let (k, v) = match cache {
             Some(cache) => {
-                let heads_first = |t: Tensor<B, 2>| t.reshape([batch, seq, kv_heads, d]).swap_dims(1, 2);
+                let heads_first =
+                    |t: Tensor<B, 2>| t.reshape([batch, seq, kv_heads, d]).swap_dims(1, 2);
                 let (k, v) = cache.append(heads_first(k), heads_first(v));
                 (k.unsqueeze_dim::<5>(2), v.unsqueeze_dim::<5>(2))
             }
             None => {
-                let grouped = |t: Tensor<B, 2>| t.reshape([batch, seq, kv_heads, 1, d]).permute([0, 2, 3, 1, 4]);
+                let grouped = |t: Tensor<B, 2>| {
+                    t.reshape([batch, seq, kv_heads, 1, d]).permute([0, 2, 3, 1, 4])
+                };
                 (grouped(k), grouped(v))
             }
         };
@@ -294,9 +307,18 @@ impl<B: Backend> DecoderLayer<B> {
             num_kv_heads: cfg.num_key_value_heads,
             head_dim: cfg.head_dim,
         };
-        let mlp = Mlp { gate_proj: proj(ProjKind::Gate), up_proj: proj(ProjKind::Up), down_proj: proj(ProjKind::Down) };
+        let mlp = Mlp {
+            gate_proj: proj(ProjKind::Gate),
+            up_proj: proj(ProjKind::Up),
+            down_proj: proj(ProjKind::Down),
+        };
         let norm = |w: &mut Loader<B>, name: &str| {
-            RmsNorm::load(w, &format!("model.layers.{layer}.{name}"), cfg.hidden_size, cfg.rms_norm_eps)
+            RmsNorm::load(
+                w,
+                &format!("model.layers.{layer}.{name}"),
+                cfg.hidden_size,
+                cfg.rms_norm_eps,
+            )
         };
         DecoderLayer {
             input_layernorm: norm(w, "input_layernorm"),
@@ -308,8 +330,18 @@ impl<B: Backend> DecoderLayer<B> {
 
     /// The layer's output for input `x` `[batch, seq, hidden]`. Public so that training can
     /// run the layers one at a time (per-layer recomputation, `guardtune_lora::passes`).
-    pub fn forward(&self, x: Tensor<B, 3>, context: &LayerContext<B>, cache: Option<&mut LayerCache<B>>) -> Tensor<B, 3> {
-        let attention = self.self_attn.forward(self.input_layernorm.forward(x.clone()), &context.rotation, context.bias.clone(), cache);
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        context: &LayerContext<B>,
+        cache: Option<&mut LayerCache<B>>,
+    ) -> Tensor<B, 3> {
+        let attention = self.self_attn.forward(
+            self.input_layernorm.forward(x.clone()),
+            &context.rotation,
+            context.bias.clone(),
+            cache,
+        );
         let h = x + attention;
         h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h))
     }
@@ -409,15 +441,26 @@ impl<B: Backend> LlamaForCausalLM<B> {
     /// Builds the model from a weight source (a checkpoint or a random initialisation), its
     /// weights stored in `dtype` (f32 or bf16, whatever the file holds). Every base parameter is
     /// frozen: it keeps no gradient and gets no optimizer state.
-    pub fn load(cfg: &LlamaConfig, source: Box<dyn WeightSource>, dtype: DType, device: &B::Device) -> Result<Self, ModelError> {
+    pub fn load(
+        cfg: &LlamaConfig,
+        source: Box<dyn WeightSource>,
+        dtype: DType,
+        device: &B::Device,
+    ) -> Result<Self, ModelError> {
         if !matches!(dtype, DType::F32 | DType::BF16 | DType::F16) {
-            return Err(ModelError::Invalid(format!("model dtype {dtype:?} is not supported (expected f32, bf16 or f16)")));
+            return Err(ModelError::Invalid(format!(
+                "model dtype {dtype:?} is not supported (expected f32, bf16 or f16)"
+            )));
         }
         let mut w = Loader { source, dtype, device: device.clone() };
-        let embed_tokens = Embedding { weight: w.matrix("model.embed_tokens.weight", cfg.vocab_size, cfg.hidden_size) };
-        let layers = (0..cfg.num_hidden_layers).map(|i| DecoderLayer::load(&mut w, cfg, i)).collect();
+        let embed_tokens = Embedding {
+            weight: w.matrix("model.embed_tokens.weight", cfg.vocab_size, cfg.hidden_size),
+        };
+        let layers =
+            (0..cfg.num_hidden_layers).map(|i| DecoderLayer::load(&mut w, cfg, i)).collect();
         let norm = RmsNorm::load(&mut w, "model.norm", cfg.hidden_size, cfg.rms_norm_eps);
-        let lm_head = (!cfg.tie_word_embeddings).then(|| Projection::load(&mut w, "lm_head", cfg.hidden_size, cfg.vocab_size));
+        let lm_head = (!cfg.tie_word_embeddings)
+            .then(|| Projection::load(&mut w, "lm_head", cfg.hidden_size, cfg.vocab_size));
         w.source.finish()?;
         let model = LlamaModel {
             embed_tokens,
@@ -526,7 +569,12 @@ impl<B: Backend> Loader<B> {
     }
 
     /// A PyTorch `[out, in]` weight stored as Burn's `[in, out]`.
-    fn matrix_transposed(&mut self, name: &str, out_features: usize, in_features: usize) -> Param<Tensor<B, 2>> {
+    fn matrix_transposed(
+        &mut self,
+        name: &str,
+        out_features: usize,
+        in_features: usize,
+    ) -> Param<Tensor<B, 2>> {
         if let Some(drawn) = self.drawn_on_device([in_features, out_features]) {
             return drawn;
         }
@@ -538,7 +586,11 @@ impl<B: Backend> Loader<B> {
     /// [`WeightSource::drawn_on_device`]).
     fn drawn_on_device(&self, shape: [usize; 2]) -> Option<Param<Tensor<B, 2>>> {
         let std = self.source.drawn_on_device()?;
-        let tensor = Tensor::random(shape, Distribution::Normal(0.0, std as f64), (&self.device, self.dtype));
+        let tensor = Tensor::random(
+            shape,
+            Distribution::Normal(0.0, std as f64),
+            (&self.device, self.dtype),
+        );
         Some(Param::from_tensor(tensor).set_require_grad(false))
     }
 }

@@ -8,9 +8,9 @@
 //! backend (Flex) the head runs as one host kernel ([`crate::kernels::head`]) instead of tensor
 //! operations.
 
+use burn::backend::Flex;
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::backend::Flex;
 use burn::tensor::{DType, IndexingUpdateOp, Int, Tensor, TensorData, TensorPrimitive};
 
 use crate::kernels::{self, same_type};
@@ -33,7 +33,11 @@ pub const HEAD_CHUNK_MIN_ROWS: usize = 128;
 /// input ids (transformers' convention: the loss shifts them by one), `IGNORE_INDEX` where there
 /// is nothing to predict. Differentiable through `B`'s own autodiff; training uses
 /// [`nll_sum_for_training`], which gives the same value and gradient for much less work.
-pub fn nll_sum<B: Backend>(model: &LlamaForCausalLM<B>, hidden: Tensor<B, 3>, labels: &[Vec<i64>]) -> (Tensor<B, 1>, usize) {
+pub fn nll_sum<B: Backend>(
+    model: &LlamaForCausalLM<B>,
+    hidden: Tensor<B, 3>,
+    labels: &[Vec<i64>],
+) -> (Tensor<B, 1>, usize) {
     let [batch, seq, width] = hidden.dims();
     let targets = Targets::new(labels, batch, seq);
     let weight = model.head_weight();
@@ -66,7 +70,12 @@ fn chunk_rows(vocab: usize) -> usize {
 
 /// The summed NLL of the target rows of `flat` `[positions, hidden]`, attached to the graph
 /// only through its gradient with respect to `flat` (see [`nll_sum_for_training`]).
-fn fused_head_nll<B: AutodiffBackend>(flat: Tensor<B, 2>, weight: Tensor<B, 2>, targets: &Targets, chunk: usize) -> Tensor<B, 1> {
+fn fused_head_nll<B: AutodiffBackend>(
+    flat: Tensor<B, 2>,
+    weight: Tensor<B, 2>,
+    targets: &Targets,
+    chunk: usize,
+) -> Tensor<B, 1> {
     let (sum, grad) = head_nll(flat.clone().inner(), weight.inner(), targets, true, chunk);
     let grad = Tensor::<B, 2>::from_inner(grad.expect("requested"));
     // <flat, grad> has exactly `grad` as its gradient; its value is cancelled so the result is
@@ -107,7 +116,13 @@ impl Targets {
 /// `weight` `[hidden, vocab]`, `chunk` rows at a time; with `want_grad`, also its gradient with
 /// respect to `flat` (zero on rows without a target). The logits are taken in the model's dtype
 /// and the loss in f32; the gradient comes back in the model's dtype.
-fn head_nll<K: Backend>(flat: Tensor<K, 2>, weight: Tensor<K, 2>, targets: &Targets, want_grad: bool, chunk: usize) -> (Tensor<K, 1>, Option<Tensor<K, 2>>) {
+fn head_nll<K: Backend>(
+    flat: Tensor<K, 2>,
+    weight: Tensor<K, 2>,
+    targets: &Targets,
+    want_grad: bool,
+    chunk: usize,
+) -> (Tensor<K, 1>, Option<Tensor<K, 2>>) {
     match on_flex(flat, weight, targets, want_grad) {
         Ok(result) => result,
         Err((flat, weight)) => in_tensor_ops(flat, weight, targets, want_grad, chunk),
@@ -118,13 +133,23 @@ type HeadResult<K> = (Tensor<K, 1>, Option<Tensor<K, 2>>);
 
 /// [`head_nll`] by the host kernel if `K` is Flex and the model is in f32; otherwise hands the
 /// inputs back.
-fn on_flex<K: Backend>(flat: Tensor<K, 2>, weight: Tensor<K, 2>, targets: &Targets, want_grad: bool) -> Result<HeadResult<K>, (Tensor<K, 2>, Tensor<K, 2>)> {
+fn on_flex<K: Backend>(
+    flat: Tensor<K, 2>,
+    weight: Tensor<K, 2>,
+    targets: &Targets,
+    want_grad: bool,
+) -> Result<HeadResult<K>, (Tensor<K, 2>, Tensor<K, 2>)> {
     if flat.dtype() != DType::F32 || weight.dtype() != DType::F32 {
         return Err((flat, weight));
     }
     let (flat, weight) = same_type::<_, (Tensor<Flex, 2>, Tensor<Flex, 2>)>((flat, weight))?;
     let device = flat.device();
-    let (sum, grad) = kernels::head::head_nll(&flat.into_primitive().tensor(), &weight.into_primitive().tensor(), targets, want_grad);
+    let (sum, grad) = kernels::head::head_nll(
+        &flat.into_primitive().tensor(),
+        &weight.into_primitive().tensor(),
+        targets,
+        want_grad,
+    );
     let result: HeadResult<Flex> = (
         Tensor::from_data(TensorData::new(vec![sum], [1]), &device),
         grad.map(|g| Tensor::from_primitive(TensorPrimitive::Float(g))),
@@ -133,7 +158,13 @@ fn on_flex<K: Backend>(flat: Tensor<K, 2>, weight: Tensor<K, 2>, targets: &Targe
 }
 
 /// [`head_nll`] in tensor operations, for any backend and dtype.
-fn in_tensor_ops<K: Backend>(flat: Tensor<K, 2>, weight: Tensor<K, 2>, targets: &Targets, want_grad: bool, chunk: usize) -> HeadResult<K> {
+fn in_tensor_ops<K: Backend>(
+    flat: Tensor<K, 2>,
+    weight: Tensor<K, 2>,
+    targets: &Targets,
+    want_grad: bool,
+    chunk: usize,
+) -> HeadResult<K> {
     let device = flat.device();
     let [positions, width] = flat.dims();
     let dtype = flat.dtype();
@@ -142,8 +173,14 @@ fn in_tensor_ops<K: Backend>(flat: Tensor<K, 2>, weight: Tensor<K, 2>, targets: 
     for start in (0..targets.count()).step_by(chunk) {
         let end = (start + chunk).min(targets.count());
         let n = end - start;
-        let rows = Tensor::<K, 1, Int>::from_data(TensorData::new(targets.rows[start..end].to_vec(), [n]), &device);
-        let labels = Tensor::<K, 1, Int>::from_data(TensorData::new(targets.labels[start..end].to_vec(), [n]), &device);
+        let rows = Tensor::<K, 1, Int>::from_data(
+            TensorData::new(targets.rows[start..end].to_vec(), [n]),
+            &device,
+        );
+        let labels = Tensor::<K, 1, Int>::from_data(
+            TensorData::new(targets.labels[start..end].to_vec(), [n]),
+            &device,
+        );
         let hidden = flat.clone().select(0, rows.clone());
         let logits = hidden.matmul(weight.clone()).cast(DType::F32);
         let (max_logit, argmax) = logits.clone().max_dim_with_indices(1);
@@ -178,8 +215,11 @@ mod tests {
     fn fused_loss_equals_the_autodiff_one_in_value_and_gradient() {
         let device = Default::default();
         let (batch, seq, width, vocab) = (2, 6, 8, 40);
-        let hidden = Tensor::<AD, 2>::random([batch * seq, width], Distribution::Normal(0.0, 1.0), &device).require_grad();
-        let weight = Tensor::<AD, 2>::random([width, vocab], Distribution::Normal(0.0, 1.0), &device);
+        let hidden =
+            Tensor::<AD, 2>::random([batch * seq, width], Distribution::Normal(0.0, 1.0), &device)
+                .require_grad();
+        let weight =
+            Tensor::<AD, 2>::random([width, vocab], Distribution::Normal(0.0, 1.0), &device);
         let labels = vec![vec![1, 5, IGNORE_INDEX, 7, 39, 0], vec![3, IGNORE_INDEX, 2, 2, 11, 4]];
         let targets = Targets::new(&labels, batch, seq);
         assert_eq!(targets.count(), 8);
@@ -187,8 +227,15 @@ mod tests {
         let (plain, _) = head_nll(hidden.clone(), weight.clone(), &targets, false, 3);
         let fused = fused_head_nll(hidden.clone(), weight, &targets, 3);
         let value = |t: &Tensor<AD, 1>| t.clone().into_scalar().elem::<f32>();
-        assert!((value(&plain) - value(&fused)).abs() < 1e-5 * value(&plain).abs(), "{} vs {}", value(&plain), value(&fused));
-        let grad = |loss: Tensor<AD, 1>| hidden.grad(&loss.backward()).unwrap().into_data().to_vec::<f32>().unwrap();
+        assert!(
+            (value(&plain) - value(&fused)).abs() < 1e-5 * value(&plain).abs(),
+            "{} vs {}",
+            value(&plain),
+            value(&fused)
+        );
+        let grad = |loss: Tensor<AD, 1>| {
+            hidden.grad(&loss.backward()).unwrap().into_data().to_vec::<f32>().unwrap()
+        };
         let diff = max_abs_diff(&grad(plain), &grad(fused));
         assert!(diff < 1e-5, "gradients differ by {diff}");
     }

@@ -30,7 +30,12 @@ fn scale_frequency(f: f64, scaling: &RopeScaling) -> f64 {
     match *scaling {
         RopeScaling::Default => f,
         RopeScaling::Linear { factor } => f / factor,
-        RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings } => {
+        RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings,
+        } => {
             let wavelen = 2.0 * std::f64::consts::PI / f;
             let low_freq_wavelen = original_max_position_embeddings / low_freq_factor;
             let high_freq_wavelen = original_max_position_embeddings / high_freq_factor;
@@ -82,12 +87,22 @@ impl<B: Backend> Rope<B> {
     /// The rotation of one attention input with `heads` heads, its result multiplied by
     /// `scale` (queries carry the `1/sqrt(head_dim)` score scale this way, for free), applied
     /// in `dtype` (transformers rounds cos and sin to the activations' dtype too).
-    pub fn for_heads(&self, tables: &RotaryTables<B>, heads: usize, scale: f64, dtype: DType) -> HeadRotation<B> {
+    pub fn for_heads(
+        &self,
+        tables: &RotaryTables<B>,
+        heads: usize,
+        scale: f64,
+        dtype: DType,
+    ) -> HeadRotation<B> {
         let [batch, seq, d] = tables.cos.dims();
         // One row per token and a copy per head, so the products below are same-shape and
         // contiguous: broadcasting a table over the head axis is a slow strided loop on CPU.
         let per_head = |t: Tensor<B, 3>| {
-            t.reshape([batch * seq, 1, d]).repeat_dim(1, heads).reshape([batch * seq, heads * d]).mul_scalar(scale).cast(dtype)
+            t.reshape([batch * seq, 1, d])
+                .repeat_dim(1, heads)
+                .reshape([batch * seq, heads * d])
+                .mul_scalar(scale)
+                .cast(dtype)
         };
         HeadRotation {
             cos: per_head(tables.cos.clone()),
@@ -125,7 +140,11 @@ impl<B: Backend> HeadRotation<B> {
         let d = self.rotate_half.dims()[0];
         kernels::rope::rotate(x, self.cos.clone(), self.sin.clone(), d, |x| {
             let [tokens, width] = x.dims();
-            let rotated = x.clone().reshape([tokens * width / d, d]).matmul(self.rotate_half.clone()).reshape([tokens, width]);
+            let rotated = x
+                .clone()
+                .reshape([tokens * width / d, d])
+                .matmul(self.rotate_half.clone())
+                .reshape([tokens, width]);
             x * self.cos.clone() + rotated * self.sin.clone()
         })
     }

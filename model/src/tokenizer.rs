@@ -24,7 +24,8 @@ impl Tokenizer {
     /// Loads `<dir>/tokenizer.json` and the special tokens of the files beside it.
     pub fn from_model_dir(dir: &Path) -> Result<Self, ModelError> {
         let path = dir.join("tokenizer.json");
-        let inner = tokenizers::Tokenizer::from_file(&path).map_err(|e| ModelError::tokenizer(&path, e.to_string()))?;
+        let inner = tokenizers::Tokenizer::from_file(&path)
+            .map_err(|e| ModelError::tokenizer(&path, e.to_string()))?;
         let tokenizer_config = read_json_if_present(&dir.join("tokenizer_config.json"))?;
         let generation_config = read_json_if_present(&dir.join("generation_config.json"))?;
         let model_config = read_json_if_present(&dir.join("config.json"))?;
@@ -44,8 +45,10 @@ impl Tokenizer {
                 .unwrap_or_default()
         };
 
-        let eos_id = token_named("eos_token").or_else(|| ids_at(&generation_config, "eos_token_id").first().copied());
-        let bos_id = token_named("bos_token").or_else(|| ids_at(&generation_config, "bos_token_id").first().copied());
+        let eos_id = token_named("eos_token")
+            .or_else(|| ids_at(&generation_config, "eos_token_id").first().copied());
+        let bos_id = token_named("bos_token")
+            .or_else(|| ids_at(&generation_config, "bos_token_id").first().copied());
         let mut stop_ids = ids_at(&generation_config, "eos_token_id");
         if stop_ids.is_empty() {
             stop_ids = ids_at(&model_config, "eos_token_id");
@@ -96,7 +99,8 @@ fn read_json_if_present(path: &Path) -> Result<Option<Value>, ModelError> {
         return Ok(None);
     }
     let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| ModelError::Config { path: path.to_path_buf(), msg: format!("invalid JSON: {e}") })
+    serde_json::from_str(&text).map(Some).map_err(|e| ModelError::Config {
+        path: path.to_path_buf(),
+        msg: format!("invalid JSON: {e}"),
+    })
 }

@@ -11,7 +11,8 @@ type B = Flex;
 /// A model folder holding stories260K's config and the given safetensors bytes.
 fn model_dir_with(weights: &[u8]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(fixture("models/stories260K/config.json"), dir.path().join("config.json")).unwrap();
+    std::fs::copy(fixture("models/stories260K/config.json"), dir.path().join("config.json"))
+        .unwrap();
     std::fs::write(dir.path().join("model.safetensors"), weights).unwrap();
     dir
 }
@@ -25,7 +26,8 @@ fn safetensors_bytes(header: &str, data: &[u8]) -> Vec<u8> {
 }
 
 fn load_error(dir: &Path) -> String {
-    let err: ModelError = load_model::<B>(dir, &Default::default()).err().expect("loading must fail");
+    let err: ModelError =
+        load_model::<B>(dir, &Default::default()).err().expect("loading must fail");
     let msg = err.to_string();
     assert!(!msg.contains('\n'), "error must fit on one line: {msg}");
     msg
@@ -44,7 +46,10 @@ fn header_whose_offsets_lie() {
     let header = r#"{"model.norm.weight":{"dtype":"F32","shape":[64],"data_offsets":[0,4096]}}"#;
     let dir = model_dir_with(&safetensors_bytes(header, &[0; 256]));
     let msg = load_error(dir.path());
-    assert!(msg.contains("model.safetensors") && (msg.contains("offset") || msg.contains("truncated")), "{msg}");
+    assert!(
+        msg.contains("model.safetensors") && (msg.contains("offset") || msg.contains("truncated")),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -66,7 +71,8 @@ fn dtype_that_cannot_be_a_weight() {
 #[test]
 fn config_missing_a_key() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("config.json"), r#"{"vocab_size": 512, "hidden_size": 64}"#).unwrap();
+    std::fs::write(dir.path().join("config.json"), r#"{"vocab_size": 512, "hidden_size": 64}"#)
+        .unwrap();
     let msg = load_error(dir.path());
     assert!(msg.contains("config.json") && msg.contains("intermediate_size"), "{msg}");
 }
@@ -75,11 +81,22 @@ fn config_missing_a_key() {
 fn tensor_of_the_wrong_shape_and_missing_and_unexpected_ones() {
     let dir = tempfile::tempdir().unwrap();
     let config = std::fs::read_to_string(fixture("models/stories260K/config.json")).unwrap();
-    let config = config.replace("\"num_hidden_layers\": 5", "\"num_hidden_layers\": 6").replace("\"intermediate_size\": 172", "\"intermediate_size\": 100");
+    let config = config
+        .replace("\"num_hidden_layers\": 5", "\"num_hidden_layers\": 6")
+        .replace("\"intermediate_size\": 172", "\"intermediate_size\": 100");
     std::fs::write(dir.path().join("config.json"), config).unwrap();
-    std::fs::copy(fixture("models/stories260K/model.safetensors"), dir.path().join("model.safetensors")).unwrap();
+    std::fs::copy(
+        fixture("models/stories260K/model.safetensors"),
+        dir.path().join("model.safetensors"),
+    )
+    .unwrap();
     let msg = load_error(dir.path());
-    assert!(msg.contains("model.layers.0.mlp.gate_proj.weight` has shape [172, 64], expected [100, 64]"), "{msg}");
+    assert!(
+        msg.contains(
+            "model.layers.0.mlp.gate_proj.weight` has shape [172, 64], expected [100, 64]"
+        ),
+        "{msg}"
+    );
     assert!(msg.contains("missing tensor `model.layers.5.input_layernorm.weight`"), "{msg}");
 }
 
@@ -87,8 +104,16 @@ fn tensor_of_the_wrong_shape_and_missing_and_unexpected_ones() {
 fn unexpected_tensor_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let config = std::fs::read_to_string(fixture("models/stories260K/config.json")).unwrap();
-    std::fs::write(dir.path().join("config.json"), config.replace("\"num_hidden_layers\": 5", "\"num_hidden_layers\": 4")).unwrap();
-    std::fs::copy(fixture("models/stories260K/model.safetensors"), dir.path().join("model.safetensors")).unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        config.replace("\"num_hidden_layers\": 5", "\"num_hidden_layers\": 4"),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixture("models/stories260K/model.safetensors"),
+        dir.path().join("model.safetensors"),
+    )
+    .unwrap();
     let msg = load_error(dir.path());
     assert!(msg.contains("unexpected tensor `model.layers.4.mlp.down_proj.weight`"), "{msg}");
 }
@@ -96,7 +121,8 @@ fn unexpected_tensor_is_reported() {
 #[test]
 fn folder_without_weights() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(fixture("models/stories260K/config.json"), dir.path().join("config.json")).unwrap();
+    std::fs::copy(fixture("models/stories260K/config.json"), dir.path().join("config.json"))
+        .unwrap();
     let msg = load_error(dir.path());
     assert!(msg.contains("no model.safetensors"), "{msg}");
 }

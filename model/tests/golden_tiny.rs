@@ -19,7 +19,9 @@ fn load(config_file: &str) -> (LlamaConfig, LlamaForCausalLM<B>) {
     let dir = fixture("golden/tiny-llama31");
     let cfg = LlamaConfig::from_file(&dir.join(config_file)).unwrap();
     let ckpt = Checkpoint::open_dir(&dir).unwrap();
-    let model = LlamaForCausalLM::load(&cfg, Box::new(ckpt), burn::tensor::DType::F32, &Default::default()).unwrap();
+    let model =
+        LlamaForCausalLM::load(&cfg, Box::new(ckpt), burn::tensor::DType::F32, &Default::default())
+            .unwrap();
     (cfg, model)
 }
 
@@ -126,7 +128,11 @@ fn kv_cache_decoding_equals_full_forward() {
     let full = values(model.forward(&Batch::<B>::right_padded(&[ids.clone()], 0, &device)));
     let split = 20;
     let mut cache = KvCache::new(model.num_layers());
-    let prefix = model.model.forward(&Batch::<B>::right_padded(&[ids[..split].to_vec()], 0, &device), Some(&mut cache), None);
+    let prefix = model.model.forward(
+        &Batch::<B>::right_padded(&[ids[..split].to_vec()], 0, &device),
+        Some(&mut cache),
+        None,
+    );
     let mut cached = values(model.logits(prefix));
     for (t, &id) in ids.iter().enumerate().skip(split) {
         let step = Batch::<B>::next_tokens(&[id], &[t as i64], &device);

@@ -38,7 +38,9 @@ fn stories260k_greedy_continuation_matches() {
     let golden = GoldenTensors::open(&fixture("golden/real/stories260K.safetensors"));
     let expected = ids(&golden, "greedy_ids");
     // transformers generated exactly this many tokens with no stop token in the way.
-    let out = generate_greedy(&model, &[ids(&golden, "input_ids")], expected.len(), &[], 0, &device).unwrap();
+    let out =
+        generate_greedy(&model, &[ids(&golden, "input_ids")], expected.len(), &[], 0, &device)
+            .unwrap();
     assert_eq!(out[0], expected);
 }
 
@@ -63,7 +65,8 @@ fn generation_stops_at_a_stop_token() {
     let golden = GoldenTensors::open(&fixture("golden/real/stories260K.safetensors"));
     let expected = ids(&golden, "greedy_ids");
     let stop = expected[5];
-    let out = generate_greedy(&model, &[ids(&golden, "input_ids")], 64, &[stop], 0, &device).unwrap();
+    let out =
+        generate_greedy(&model, &[ids(&golden, "input_ids")], 64, &[stop], 0, &device).unwrap();
     let first = expected.iter().position(|&t| t == stop).unwrap();
     assert_eq!(out[0], expected[..=first]);
 }

@@ -26,7 +26,10 @@ fn write_sharded(dir: &Path, first: Dtype, second: Dtype) {
     let names: Vec<String> = source.names().map(String::from).collect();
     let (head, tail) = names.split_at(names.len() / 2);
     let mut weight_map = BTreeMap::new();
-    for (file, part, dtype) in [("model-00001-of-00002.safetensors", head, first), ("model-00002-of-00002.safetensors", tail, second)] {
+    for (file, part, dtype) in [
+        ("model-00001-of-00002.safetensors", head, first),
+        ("model-00002-of-00002.safetensors", tail, second),
+    ] {
         let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = part
             .iter()
             .map(|name| {
@@ -81,7 +84,10 @@ fn bf16_and_f16_shards_convert_exactly() {
         assert!(a.iter().map(|&v| round(v)).eq(b.iter().copied()), "{name}");
     }
     // The reduced-precision model still runs and stays close to the f32 one.
-    let diff = guardtune_model::testing::max_abs_diff(&logits(dir.path()), &logits(&fixture("models/stories260K")));
+    let diff = guardtune_model::testing::max_abs_diff(
+        &logits(dir.path()),
+        &logits(&fixture("models/stories260K")),
+    );
     assert!(diff < 0.5, "bf16/f16 logits drift by {diff}");
 }
 
@@ -94,5 +100,8 @@ fn index_pointing_at_the_wrong_shard_is_refused() {
     let broken = index.replacen("model-00002-of-00002", "model-00001-of-00002", 1);
     std::fs::write(&index_path, broken).unwrap();
     let err = Checkpoint::open_dir(dir.path()).err().unwrap().to_string();
-    assert!(err.contains("model.safetensors.index.json") && err.contains("does not contain it"), "{err}");
+    assert!(
+        err.contains("model.safetensors.index.json") && err.contains("does not contain it"),
+        "{err}"
+    );
 }

@@ -24,8 +24,10 @@ fn smollm2_dir() -> Option<PathBuf> {
 fn smollm2_matches_transformers() {
     let Some(dir) = smollm2_dir() else { return };
     let golden = GoldenTensors::open(&fixture("golden/real/smollm2-135m-instruct.safetensors"));
-    let record: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("golden/real/smollm2-135m-instruct.json")).unwrap()).unwrap();
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("golden/real/smollm2-135m-instruct.json")).unwrap(),
+    )
+    .unwrap();
     let device = Default::default();
     let (cfg, model) = load_model::<B>(&dir, &device).unwrap();
     let tokenizer = Tokenizer::from_model_dir(&dir).unwrap();
@@ -36,14 +38,27 @@ fn smollm2_matches_transformers() {
     let logits = model.forward(&Batch::<B>::right_padded(&[ids.clone()], 0, &device));
     let seq = ids.len();
     let vocab = cfg.vocab_size;
-    let top8: Vec<i64> = logits.clone().reshape([seq, vocab]).argsort_descending(1).slice([0..seq, 0..8]).into_data().iter::<i64>().collect();
+    let top8: Vec<i64> = logits
+        .clone()
+        .reshape([seq, vocab])
+        .argsort_descending(1)
+        .slice([0..seq, 0..8])
+        .into_data()
+        .iter::<i64>()
+        .collect();
     assert_eq!(top8, golden.ints("top8_ids"), "top-8 ids per position");
     let last: Tensor<B, 3> = logits.slice([0..1, seq - 1..seq, 0..vocab]);
-    let diff = max_abs_diff(&last.into_data().to_vec::<f32>().unwrap(), &golden.floats("last_logits").1);
+    let diff =
+        max_abs_diff(&last.into_data().to_vec::<f32>().unwrap(), &golden.floats("last_logits").1);
     assert!(diff < 1e-3, "last-position logits differ by {diff}");
 
-    let answer = generate_greedy(&model, &[ids], 24, &tokenizer.stop_ids, tokenizer.pad_id, &device).unwrap();
+    let answer =
+        generate_greedy(&model, &[ids], 24, &tokenizer.stop_ids, tokenizer.pad_id, &device)
+            .unwrap();
     let expected: Vec<u32> = golden.ints("greedy_ids").into_iter().map(|v| v as u32).collect();
     assert_eq!(answer[0], expected);
-    assert_eq!(tokenizer.decode(&answer[0], false).unwrap(), record["greedy_text"].as_str().unwrap());
+    assert_eq!(
+        tokenizer.decode(&answer[0], false).unwrap(),
+        record["greedy_text"].as_str().unwrap()
+    );
 }

@@ -9,16 +9,34 @@ fn check(cases_key: &str, model_dir: &std::path::Path) {
     let all: Value = serde_json::from_str(&text).unwrap();
     let entry = &all[cases_key];
     let tokenizer = Tokenizer::from_model_dir(model_dir).unwrap();
-    assert_eq!(tokenizer.vocab_size() as u64, entry["vocab_size_with_added"].as_u64().unwrap(), "{cases_key}");
-    let ids = |v: &Value| -> Vec<u32> { v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect() };
+    assert_eq!(
+        tokenizer.vocab_size() as u64,
+        entry["vocab_size_with_added"].as_u64().unwrap(),
+        "{cases_key}"
+    );
+    let ids = |v: &Value| -> Vec<u32> {
+        v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    };
     let cases = entry["cases"].as_array().unwrap();
     assert!(!cases.is_empty());
     for case in cases {
         let text = case["text"].as_str().unwrap();
-        assert_eq!(tokenizer.encode(text, false).unwrap(), ids(&case["ids"]), "{cases_key}: {text:?}");
-        assert_eq!(tokenizer.encode(text, true).unwrap(), ids(&case["ids_with_special"]), "{cases_key}: {text:?} with special tokens");
+        assert_eq!(
+            tokenizer.encode(text, false).unwrap(),
+            ids(&case["ids"]),
+            "{cases_key}: {text:?}"
+        );
+        assert_eq!(
+            tokenizer.encode(text, true).unwrap(),
+            ids(&case["ids_with_special"]),
+            "{cases_key}: {text:?} with special tokens"
+        );
         if let Some(decoded) = case["decoded"].as_str() {
-            assert_eq!(tokenizer.decode(&ids(&case["ids"]), false).unwrap(), decoded, "{cases_key}: decode {text:?}");
+            assert_eq!(
+                tokenizer.decode(&ids(&case["ids"]), false).unwrap(),
+                decoded,
+                "{cases_key}: decode {text:?}"
+            );
         }
     }
 }
@@ -52,7 +70,10 @@ fn smollm2_tokenizer() {
 #[test]
 fn special_tokens_come_from_the_config_files() {
     let stories = Tokenizer::from_model_dir(&fixture("models/stories260K")).unwrap();
-    assert_eq!((stories.bos_id, stories.eos_id, stories.stop_ids.clone()), (Some(1), Some(2), vec![2]));
+    assert_eq!(
+        (stories.bos_id, stories.eos_id, stories.stop_ids.clone()),
+        (Some(1), Some(2), vec![2])
+    );
     if let Some(dir) = shared("models/smollm2-135m-instruct") {
         let smol = Tokenizer::from_model_dir(&dir).unwrap();
         assert_eq!((smol.eos_id, smol.pad_id), (Some(2), 2));

@@ -69,13 +69,29 @@ pub struct LoadedGuard<B: Backend> {
 }
 
 impl<B: Backend> LoadedGuard<B> {
-    pub fn load(model_dir: &std::path::Path, adapter: Option<&std::path::Path>, dtype: burn::tensor::DType, device: &B::Device) -> Result<Self> {
-        let (_, model) = crate::model_dir::load_model_with_adapter::<B>(model_dir, adapter, dtype, device)?;
-        Ok(LoadedGuard { model, prompts: GuardTokenizer::from_model_dir(model_dir)?, tokenizer: Tokenizer::from_model_dir(model_dir)? })
+    pub fn load(
+        model_dir: &std::path::Path,
+        adapter: Option<&std::path::Path>,
+        dtype: burn::tensor::DType,
+        device: &B::Device,
+    ) -> Result<Self> {
+        let (_, model) =
+            crate::model_dir::load_model_with_adapter::<B>(model_dir, adapter, dtype, device)?;
+        Ok(LoadedGuard {
+            model,
+            prompts: GuardTokenizer::from_model_dir(model_dir)?,
+            tokenizer: Tokenizer::from_model_dir(model_dir)?,
+        })
     }
 
     pub fn classifier(&self, max_new_tokens: usize, device: B::Device) -> Classifier<'_, B> {
-        Classifier { model: &self.model, prompts: &self.prompts, tokenizer: &self.tokenizer, max_new_tokens, device }
+        Classifier {
+            model: &self.model,
+            prompts: &self.prompts,
+            tokenizer: &self.tokenizer,
+            max_new_tokens,
+            device,
+        }
     }
 }
 
@@ -90,9 +106,21 @@ pub struct Classifier<'a, B: Backend> {
 
 impl<B: Backend> Classifier<'_, B> {
     /// Classifies a batch of examples (one generation pass, left-padded).
-    pub fn classify(&self, examples: &[GuardExample], with_scores: bool) -> Result<Vec<Classification>> {
-        let prompts: Vec<Vec<u32>> = examples.iter().map(|e| self.prompts.encode_prompt(e)).collect::<Result<_, _>>()?;
-        let outputs = generate_greedy(self.model, &prompts, self.max_new_tokens, &self.tokenizer.stop_ids, self.tokenizer.pad_id, &self.device)?;
+    pub fn classify(
+        &self,
+        examples: &[GuardExample],
+        with_scores: bool,
+    ) -> Result<Vec<Classification>> {
+        let prompts: Vec<Vec<u32>> =
+            examples.iter().map(|e| self.prompts.encode_prompt(e)).collect::<Result<_, _>>()?;
+        let outputs = generate_greedy(
+            self.model,
+            &prompts,
+            self.max_new_tokens,
+            &self.tokenizer.stop_ids,
+            self.tokenizer.pad_id,
+            &self.device,
+        )?;
         let mut results = Vec::with_capacity(examples.len());
         for output in &outputs {
             let raw = self.tokenizer.decode(output, true)?;
@@ -106,7 +134,9 @@ impl<B: Backend> Classifier<'_, B> {
                     user_unsafe_probability: None,
                     response_unsafe_probability: None,
                 },
-                Ok(Verdict::Topic(_)) => unparsed(raw, "a topic answer where a safety verdict was expected".into()),
+                Ok(Verdict::Topic(_)) => {
+                    unparsed(raw, "a topic answer where a safety verdict was expected".into())
+                }
                 Err(e) => unparsed(raw, e.to_string()),
             });
         }
@@ -118,13 +148,21 @@ impl<B: Backend> Classifier<'_, B> {
 
     /// P(unsafe) at the first token where `..."safe` and `..."unsafe` differ, after the
     /// verdict's fixed opening; for responses, after the predicted user verdict.
-    fn add_scores(&self, examples: &[GuardExample], prompts: &[Vec<u32>], results: &mut [Classification]) -> Result<()> {
+    fn add_scores(
+        &self,
+        examples: &[GuardExample],
+        prompts: &[Vec<u32>],
+        results: &mut [Classification],
+    ) -> Result<()> {
         let user_prefix = "{\"User Safety\": \"";
-        let user = self.unsafe_probabilities(prompts.iter().map(|p| (p.as_slice(), user_prefix.to_string())).collect())?;
+        let user = self.unsafe_probabilities(
+            prompts.iter().map(|p| (p.as_slice(), user_prefix.to_string())).collect(),
+        )?;
         for (result, p) in results.iter_mut().zip(user) {
             result.user_unsafe_probability = Some(p);
         }
-        let with_response: Vec<usize> = (0..examples.len()).filter(|&i| examples[i].response_turn().is_some()).collect();
+        let with_response: Vec<usize> =
+            (0..examples.len()).filter(|&i| examples[i].response_turn().is_some()).collect();
         if with_response.is_empty() {
             return Ok(());
         }
@@ -151,7 +189,9 @@ impl<B: Backend> Classifier<'_, B> {
             let unsafe_ = self.tokenizer.encode(&format!("{prefix}unsafe"), false)?;
             let split = safe.iter().zip(&unsafe_).take_while(|(a, b)| a == b).count();
             let (Some(&s), Some(&u)) = (safe.get(split), unsafe_.get(split)) else {
-                anyhow::bail!("the tokenizer cannot tell \"safe\" from \"unsafe\" after {prefix:?}");
+                anyhow::bail!(
+                    "the tokenizer cannot tell \"safe\" from \"unsafe\" after {prefix:?}"
+                );
             };
             rows.push([prompt, &safe[..split]].concat());
             candidates.push([s as i64, u as i64]);
@@ -160,11 +200,15 @@ impl<B: Backend> Classifier<'_, B> {
         let hidden = self.model.model.forward(&batch, None, None);
         let [n, seq, width] = hidden.dims();
         // The hidden state at each row's last real token.
-        let last: Vec<i64> = rows.iter().enumerate().map(|(r, row)| (r * seq + row.len() - 1) as i64).collect();
+        let last: Vec<i64> =
+            rows.iter().enumerate().map(|(r, row)| (r * seq + row.len() - 1) as i64).collect();
         let index = Tensor::<B, 1, Int>::from_data(TensorData::new(last, [n]), &self.device);
         let picked = hidden.reshape([n * seq, width]).select(0, index).reshape([n, 1, width]);
         let logits = self.model.logits(picked).reshape([n, self.model.vocab_size()]);
-        let pair_index = Tensor::<B, 2, Int>::from_data(TensorData::new(candidates.concat(), [n, 2]), &self.device);
+        let pair_index = Tensor::<B, 2, Int>::from_data(
+            TensorData::new(candidates.concat(), [n, 2]),
+            &self.device,
+        );
         let probs = softmax(logits.gather(1, pair_index), 1);
         let values: Vec<f32> = probs.into_data().convert::<f32>().to_vec().expect("f32 data");
         Ok(values.chunks(2).map(|p| p[1] as f64).collect())

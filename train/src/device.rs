@@ -46,7 +46,9 @@ pub fn parse_devices(names: &[String]) -> Result<DeviceSet> {
             ("cuda", index) => {
                 let index = match index {
                     None => 0,
-                    Some(n) => n.parse().map_err(|_| anyhow::anyhow!("invalid CUDA device \"{name}\" (expected cuda:N)"))?,
+                    Some(n) => n.parse().map_err(|_| {
+                        anyhow::anyhow!("invalid CUDA device \"{name}\" (expected cuda:N)")
+                    })?,
                 };
                 if cuda.contains(&index) {
                     bail!("device \"{name}\" is listed twice");
@@ -88,7 +90,9 @@ impl<J: BackendJob> DevicesJob for OneDevice<J> {
 
 #[cfg(feature = "cuda")]
 fn run_on_cuda<J: DevicesJob>(indices: Vec<usize>, job: J) -> Result<J::Output> {
-    job.run::<burn::backend::Cuda>(indices.into_iter().map(burn::backend::cuda::CudaDevice::new).collect())
+    job.run::<burn::backend::Cuda>(
+        indices.into_iter().map(burn::backend::cuda::CudaDevice::new).collect(),
+    )
 }
 
 #[cfg(not(feature = "cuda"))]

@@ -13,7 +13,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::classifier::Classifier;
-use crate::metrics::{per_category_f1, precision_recall_curve, CategoryScore, CategorySets, ClassificationMetrics, Prediction};
+use crate::metrics::{
+    per_category_f1, precision_recall_curve, CategoryScore, CategorySets, ClassificationMetrics,
+    Prediction,
+};
 use crate::plot::{plot_bars, plot_pr_curves};
 
 /// `KIND=PATH` from the command line; the benchmark is named after the file.
@@ -26,14 +29,17 @@ pub struct BenchmarkSpec {
 
 impl BenchmarkSpec {
     pub fn parse(text: &str) -> Result<Self> {
-        let (kind, path) = text.split_once('=').ok_or_else(|| anyhow!("--benchmark {text}: expected KIND=PATH"))?;
+        let (kind, path) = text
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--benchmark {text}: expected KIND=PATH"))?;
         kind.parse::<SourceKind>()?;
         Ok(BenchmarkSpec { kind: kind.to_string(), path: PathBuf::from(path) })
     }
 
     /// The file name without its extensions (`samples-1680.jsonl.gz` -> `samples-1680`).
     pub fn name(&self) -> String {
-        let file = self.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let file =
+            self.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         file.split('.').next().unwrap_or(&file).to_string()
     }
 }
@@ -82,7 +88,9 @@ pub fn run_benchmark<B: Backend>(
     let kind: SourceKind = spec.kind.parse()?;
     // Aegis 1.0 needs a Needs-Caution choice; evaluation follows the Defensive convention.
     let options = LoadOptions { needs_caution: Some(Safety::Unsafe), ..Default::default() };
-    let mut examples = load_source(kind, &spec.path, &options).with_context(|| format!("benchmark {}", spec.path.display()))?.examples;
+    let mut examples = load_source(kind, &spec.path, &options)
+        .with_context(|| format!("benchmark {}", spec.path.display()))?
+        .examples;
     if let Some(cap) = max_examples {
         examples = evenly_spaced(examples, cap);
     }
@@ -110,7 +118,11 @@ fn evenly_spaced(examples: Vec<GuardExample>, n: usize) -> Vec<GuardExample> {
     examples.into_iter().enumerate().filter(|(i, _)| keep.contains(i)).map(|(_, e)| e).collect()
 }
 
-fn level_rows(benchmark: &str, example: &GuardExample, result: &crate::classifier::Classification) -> Vec<PredictionRow> {
+fn level_rows(
+    benchmark: &str,
+    example: &GuardExample,
+    result: &crate::classifier::Classification,
+) -> Vec<PredictionRow> {
     let Target::Safety { user, response, categories } = &example.target else { return vec![] };
     let name = |s: Safety| if s == Safety::Unsafe { "unsafe" } else { "safe" }.to_string();
     let parsed = result.parse_error.is_none();
@@ -149,22 +161,35 @@ pub fn summarize(rows: &[PredictionRow]) -> Vec<LevelReport> {
     }
     keys.into_iter()
         .map(|(benchmark, level)| {
-            let selected: Vec<&PredictionRow> = rows.iter().filter(|r| r.benchmark == benchmark && r.level == level).collect();
+            let selected: Vec<&PredictionRow> =
+                rows.iter().filter(|r| r.benchmark == benchmark && r.level == level).collect();
             let predictions: Vec<Prediction> = selected
                 .iter()
-                .map(|r| Prediction { label: r.label == "unsafe", predicted: r.parsed.then_some(r.prediction == "unsafe"), score: r.score })
+                .map(|r| Prediction {
+                    label: r.label == "unsafe",
+                    predicted: r.parsed.then_some(r.prediction == "unsafe"),
+                    score: r.score,
+                })
                 .collect();
             let has_categories = selected.iter().any(|r| !r.label_categories.is_empty());
             let per_category = if has_categories {
                 let sets: Vec<CategorySets> = selected
                     .iter()
-                    .map(|r| CategorySets { label: lower(&r.label_categories), predicted: lower(&r.predicted_categories) })
+                    .map(|r| CategorySets {
+                        label: lower(&r.label_categories),
+                        predicted: lower(&r.predicted_categories),
+                    })
                     .collect();
                 per_category_f1(&sets)
             } else {
                 vec![]
             };
-            LevelReport { benchmark, level, metrics: ClassificationMetrics::from_predictions(&predictions), per_category }
+            LevelReport {
+                benchmark,
+                level,
+                metrics: ClassificationMetrics::from_predictions(&predictions),
+                per_category,
+            }
         })
         .collect()
 }
@@ -199,7 +224,10 @@ pub fn write_report(out: &Path, report: &Report, rows: &[PredictionRow]) -> Resu
                 .map(|r| Prediction { label: r.label == "unsafe", predicted: None, score: r.score })
                 .collect();
             let curve = precision_recall_curve(&predictions).ok()?;
-            Some((format!("{} ({})", level.benchmark, level.level), curve.iter().map(|p| (p.recall, p.precision)).collect()))
+            Some((
+                format!("{} ({})", level.benchmark, level.level),
+                curve.iter().map(|p| (p.recall, p.precision)).collect(),
+            ))
         })
         .collect();
     if !curves.is_empty() {
@@ -208,8 +236,16 @@ pub fn write_report(out: &Path, report: &Report, rows: &[PredictionRow]) -> Resu
     }
     for level in report.results.iter().filter(|l| !l.per_category.is_empty()) {
         let file = format!("per_category_f1_{}_{}.png", level.benchmark, level.level);
-        let bars: Vec<(String, f64)> = level.per_category.iter().map(|c| (format!("{} (n={})", c.category, c.support), c.f1)).collect();
-        plot_bars(out.join(&file), &format!("Per-category F1: {} ({})", level.benchmark, level.level), &bars)?;
+        let bars: Vec<(String, f64)> = level
+            .per_category
+            .iter()
+            .map(|c| (format!("{} (n={})", c.category, c.support), c.f1))
+            .collect();
+        plot_bars(
+            out.join(&file),
+            &format!("Per-category F1: {} ({})", level.benchmark, level.level),
+            &bars,
+        )?;
         plots.push(file);
     }
     write("report.md", markdown(report, &plots).as_bytes())
@@ -217,18 +253,34 @@ pub fn write_report(out: &Path, report: &Report, rows: &[PredictionRow]) -> Resu
 
 fn markdown(report: &Report, plots: &[String]) -> String {
     let mut md = String::from("# Guard evaluation\n\n");
-    md += &format!("- model: `{}`\n- adapter: `{}`\n- time: {:.1} s\n\n", report.model, report.adapter.as_deref().unwrap_or("none"), report.seconds);
+    md += &format!(
+        "- model: `{}`\n- adapter: `{}`\n- time: {:.1} s\n\n",
+        report.model,
+        report.adapter.as_deref().unwrap_or("none"),
+        report.seconds
+    );
     md += "## Harmful-class F1 (this run)\n\nLaid out like the Aegis 2.0 paper's Tables 3 and 4: one column per benchmark and level.\n\n";
-    let columns: Vec<String> = report.results.iter().map(|l| format!("{} ({})", l.benchmark, l.level)).collect();
-    md += &format!("| Model | {} | Avg |\n|---|{}---:|\n", columns.join(" | "), "---:|".repeat(columns.len()));
+    let columns: Vec<String> =
+        report.results.iter().map(|l| format!("{} ({})", l.benchmark, l.level)).collect();
+    md += &format!(
+        "| Model | {} | Avg |\n|---|{}---:|\n",
+        columns.join(" | "),
+        "---:|".repeat(columns.len())
+    );
     let f1s: Vec<f64> = report.results.iter().map(|l| l.metrics.f1).collect();
     let average = if f1s.is_empty() { 0.0 } else { f1s.iter().sum::<f64>() / f1s.len() as f64 };
-    md += &format!("| this run | {} | {average:.3} |\n\n", f1s.iter().map(|f| format!("{f:.3}")).collect::<Vec<_>>().join(" | "));
+    md += &format!(
+        "| this run | {} | {average:.3} |\n\n",
+        f1s.iter().map(|f| format!("{f:.3}")).collect::<Vec<_>>().join(" | ")
+    );
     md += "## Details\n\n| benchmark | level | n | unsafe | precision | recall | F1 | AUPRC | unparseable |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n";
     for l in &report.results {
         let m = &l.metrics;
         let auprc = m.auprc.map(|a| format!("{a:.3}")).unwrap_or_else(|| "n/a".into());
-        md += &format!("| {} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {auprc} | {} |\n", l.benchmark, l.level, m.count, m.positives, m.precision, m.recall, m.f1, m.unparseable);
+        md += &format!(
+            "| {} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {auprc} | {} |\n",
+            l.benchmark, l.level, m.count, m.positives, m.precision, m.recall, m.f1, m.unparseable
+        );
     }
     for l in report.results.iter().filter(|l| !l.per_category.is_empty()) {
         md += &format!("\n### Per-category F1: {} ({})\n\n| category | support | predicted | F1 |\n|---|---:|---:|---:|\n", l.benchmark, l.level);
@@ -277,6 +329,11 @@ Table 4, Aegis 2.0 test:
 /// A progress bar over examples for evaluation.
 pub fn progress_bar() -> ProgressBar {
     let bar = ProgressBar::new(0);
-    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} examples  {per_sec}  [{elapsed_precise} < {eta_precise}]").expect("valid template"));
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} examples  {per_sec}  [{elapsed_precise} < {eta_precise}]",
+        )
+        .expect("valid template"),
+    );
     bar
 }

@@ -6,13 +6,26 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use guardtune::commands::{blend::{blend, BlendArgs}, classify::ClassifyArgs, eval::EvalArgs, init_model::{init_model, InitModelArgs}, export::ExportArgs, generate::GenerateArgs, perplexity::PerplexityArgs, train::{TrainArgs, TrainJob}};
-use guardtune::config::load_run_config;
 use guardtune::commands::bench::BenchArgs;
+use guardtune::commands::{
+    blend::{blend, BlendArgs},
+    classify::ClassifyArgs,
+    eval::EvalArgs,
+    export::ExportArgs,
+    generate::GenerateArgs,
+    init_model::{init_model, InitModelArgs},
+    perplexity::PerplexityArgs,
+    train::{TrainArgs, TrainJob},
+};
+use guardtune::config::load_run_config;
 use guardtune::device::{run_on, run_on_devices};
 
 #[derive(Parser)]
-#[command(name = "guardtune", version, about = "Fine-tune Llama 3.1 with LoRA into LLM safety guards")]
+#[command(
+    name = "guardtune",
+    version,
+    about = "Fine-tune Llama 3.1 with LoRA into LLM safety guards"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -45,7 +58,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => match load_run_config(&args.config, &args.overrides) {
-            Ok(config) => run_on_devices(&config.model.device.names(), TrainJob { config, resume: args.resume }).map(|_| ()),
+            Ok(config) => run_on_devices(
+                &config.model.device.names(),
+                TrainJob { config, resume: args.resume },
+            )
+            .map(|_| ()),
             Err(err) => return config_error(err),
         },
         Command::Blend(args) => match load_run_config(&args.config, &args.overrides) {

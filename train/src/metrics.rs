@@ -30,17 +30,11 @@ struct Confusion {
 
 impl Confusion {
     fn precision(&self) -> f64 {
-        ratio(
-            self.true_positives,
-            self.true_positives + self.false_positives,
-        )
+        ratio(self.true_positives, self.true_positives + self.false_positives)
     }
 
     fn recall(&self) -> f64 {
-        ratio(
-            self.true_positives,
-            self.true_positives + self.false_negatives,
-        )
+        ratio(self.true_positives, self.true_positives + self.false_negatives)
     }
 
     /// Harmonic mean of precision and recall, computed from counts so that it is exact

@@ -11,7 +11,8 @@ fn shipped_configs_parse() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
             let text = std::fs::read_to_string(&path).unwrap();
-            let config: RunConfig = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let config: RunConfig =
+                toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             config.lora.validate().unwrap();
             config.data.validate().unwrap();
             checked += 1;

@@ -74,10 +74,7 @@ fn mixed_set_matches_hand_computation_and_scikit_learn() {
     // By hand over thresholds 0.9, 0.8, 0.7, 0.5, 0.4, 0.35 (recall steps of 0.2):
     // 0.2 * (1 + 2/3 + 3/4 + 4/6 + 5/8). scikit-learn 1.9.1 average_precision_score gives
     // 0.7416666666666667, and f1_score 0.6666666666666666.
-    assert_close!(
-        m.auprc.unwrap(),
-        0.2 * (1.0 + 2.0 / 3.0 + 3.0 / 4.0 + 4.0 / 6.0 + 5.0 / 8.0)
-    );
+    assert_close!(m.auprc.unwrap(), 0.2 * (1.0 + 2.0 / 3.0 + 3.0 / 4.0 + 4.0 / 6.0 + 5.0 / 8.0));
     assert_close!(m.auprc.unwrap(), 0.7416666666666667);
     assert_close!(m.f1, 0.6666666666666666);
 }
@@ -114,12 +111,7 @@ fn all_correct() {
         (0, Some(0), 0.2),
     ]));
     assert_eq!(
-        (
-            m.true_positives,
-            m.false_positives,
-            m.false_negatives,
-            m.unparseable
-        ),
+        (m.true_positives, m.false_positives, m.false_negatives, m.unparseable),
         (2, 0, 0, 0)
     );
     for value in [m.precision, m.recall, m.f1, m.accuracy, m.auprc.unwrap()] {
@@ -135,10 +127,7 @@ fn all_wrong() {
         (1, Some(0), 0.2),
         (0, Some(1), 0.8),
     ]));
-    assert_eq!(
-        (m.true_positives, m.false_positives, m.false_negatives),
-        (0, 2, 2)
-    );
+    assert_eq!((m.true_positives, m.false_positives, m.false_negatives), (0, 2, 2));
     for value in [m.precision, m.recall, m.f1, m.accuracy] {
         assert_close!(value, 0.0);
     }
@@ -151,18 +140,12 @@ fn all_wrong() {
 fn no_positives_gives_zero_recall_and_no_auprc() {
     let predictions = rows(&[(0, Some(0), 0.1), (0, Some(1), 0.7), (0, Some(0), 0.3)]);
     let m = ClassificationMetrics::from_predictions(&predictions);
-    assert_eq!(
-        (m.positives, m.predicted_positives, m.false_positives),
-        (0, 1, 1)
-    );
+    assert_eq!((m.positives, m.predicted_positives, m.false_positives), (0, 1, 1));
     // scikit-learn with zero_division=0: precision, recall and F1 all 0.0.
     assert_eq!((m.precision, m.recall, m.f1), (0.0, 0.0, 0.0));
     assert_close!(m.accuracy, 2.0 / 3.0);
     assert_eq!(m.auprc, None);
-    assert_eq!(
-        precision_recall_curve(&predictions),
-        Err(ScoreError::NoPositives)
-    );
+    assert_eq!(precision_recall_curve(&predictions), Err(ScoreError::NoPositives));
 }
 
 #[test]
@@ -173,12 +156,7 @@ fn no_predicted_positives_gives_zero_precision() {
         (1, None, 0.6),
     ]));
     assert_eq!(
-        (
-            m.positives,
-            m.predicted_positives,
-            m.false_negatives,
-            m.unparseable
-        ),
+        (m.positives, m.predicted_positives, m.false_negatives, m.unparseable),
         (2, 0, 2, 1)
     );
     assert_eq!((m.precision, m.recall, m.f1), (0.0, 0.0, 0.0));
@@ -195,12 +173,7 @@ fn unparseable_rows_count_as_predicted_safe() {
         (1, Some(1), 0.5),
     ]));
     assert_eq!(
-        (
-            m.unparseable,
-            m.true_positives,
-            m.false_negatives,
-            m.false_positives
-        ),
+        (m.unparseable, m.true_positives, m.false_negatives, m.false_positives),
         (2, 1, 1, 0)
     );
     assert_close!(m.accuracy, 2.0 / 3.0);
@@ -238,15 +211,10 @@ fn heavily_tied_random_set_matches_scikit_learn() {
                   1,7,6,8,8,3,7,9,9,2,0,7,2,6,9,4,3,5,7,1,4,1,7,8,4,\
                   4,5,2,2,3,5,1,8,6,3,1,8,1,1,1,1,9,3,3,8,6,2,4,9,4,\
                   7,1,7,8,8,7,4,1,5,8,2,3,5,7,9,1,2,8,6,7,10,9,8,8,4";
-    let labels: Vec<bool> = labels
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .map(|c| c == '1')
-        .collect();
-    let scores: Vec<f64> = tenths
-        .split(',')
-        .map(|t| t.trim().parse::<f64>().unwrap() / 10.0)
-        .collect();
+    let labels: Vec<bool> =
+        labels.chars().filter(|c| !c.is_whitespace()).map(|c| c == '1').collect();
+    let scores: Vec<f64> =
+        tenths.split(',').map(|t| t.trim().parse::<f64>().unwrap() / 10.0).collect();
     assert_eq!((labels.len(), scores.len()), (200, 200));
     let predictions: Vec<Prediction> = labels
         .iter()
@@ -264,10 +232,7 @@ fn heavily_tied_random_set_matches_scikit_learn() {
 fn empty_input_gives_zeros_not_nan() {
     let m = ClassificationMetrics::from_predictions(&[]);
     assert_eq!((m.count, m.positives, m.unparseable), (0, 0, 0));
-    assert_eq!(
-        (m.precision, m.recall, m.f1, m.accuracy),
-        (0.0, 0.0, 0.0, 0.0)
-    );
+    assert_eq!((m.precision, m.recall, m.f1, m.accuracy), (0.0, 0.0, 0.0, 0.0));
     assert_eq!(m.auprc, None);
     assert_eq!(precision_recall_curve(&[]), Err(ScoreError::Empty));
 }
@@ -276,14 +241,8 @@ fn empty_input_gives_zeros_not_nan() {
 fn missing_or_nan_scores_make_auprc_undefined() {
     let mut predictions = mixed();
     predictions[4].score = None;
-    assert_eq!(
-        ClassificationMetrics::from_predictions(&predictions).auprc,
-        None
-    );
-    assert_eq!(
-        average_precision(&predictions),
-        Err(ScoreError::MissingScore { row: 4 })
-    );
+    assert_eq!(ClassificationMetrics::from_predictions(&predictions).auprc, None);
+    assert_eq!(average_precision(&predictions), Err(ScoreError::MissingScore { row: 4 }));
 
     predictions[4].score = Some(f64::NAN);
     let m = ClassificationMetrics::from_predictions(&predictions);
@@ -299,14 +258,9 @@ fn metrics_round_trip_through_json() {
     let m = ClassificationMetrics::from_predictions(&mixed());
     let json = serde_json::to_string(&m).unwrap();
     assert!(json.contains("\"auprc\":0.741666"), "{json}");
-    assert_eq!(
-        serde_json::from_str::<ClassificationMetrics>(&json).unwrap(),
-        m
-    );
+    assert_eq!(serde_json::from_str::<ClassificationMetrics>(&json).unwrap(), m);
     let no_auprc = ClassificationMetrics::from_predictions(&[]);
-    assert!(serde_json::to_string(&no_auprc)
-        .unwrap()
-        .contains("\"auprc\":null"));
+    assert!(serde_json::to_string(&no_auprc).unwrap().contains("\"auprc\":null"));
 }
 
 fn set(names: &[&str]) -> BTreeSet<String> {
@@ -316,30 +270,12 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 #[test]
 fn per_category_f1_is_one_vs_rest() {
     let examples = [
-        CategorySets {
-            label: set(&["Violence", "Hate"]),
-            predicted: set(&["Violence"]),
-        },
-        CategorySets {
-            label: set(&["Hate"]),
-            predicted: set(&["Hate", "Sexual"]),
-        },
-        CategorySets {
-            label: set(&[]),
-            predicted: set(&["Violence"]),
-        },
-        CategorySets {
-            label: set(&["Sexual"]),
-            predicted: set(&[]),
-        },
-        CategorySets {
-            label: set(&["Violence"]),
-            predicted: set(&["Violence"]),
-        },
-        CategorySets {
-            label: set(&[]),
-            predicted: set(&["Fraud"]),
-        },
+        CategorySets { label: set(&["Violence", "Hate"]), predicted: set(&["Violence"]) },
+        CategorySets { label: set(&["Hate"]), predicted: set(&["Hate", "Sexual"]) },
+        CategorySets { label: set(&[]), predicted: set(&["Violence"]) },
+        CategorySets { label: set(&["Sexual"]), predicted: set(&[]) },
+        CategorySets { label: set(&["Violence"]), predicted: set(&["Violence"]) },
+        CategorySets { label: set(&[]), predicted: set(&["Fraud"]) },
     ];
     let scores = per_category_f1(&examples);
     let names: Vec<&str> = scores.iter().map(|s| s.category.as_str()).collect();
@@ -350,43 +286,19 @@ fn per_category_f1_is_one_vs_rest() {
     // [0.6666666666666666, 0.0, 0.8].
     let by_name = |name: &str| scores.iter().find(|s| s.category == name).unwrap();
     let fraud = by_name("Fraud");
-    assert_eq!(
-        (
-            fraud.support,
-            fraud.predicted,
-            fraud.true_positives,
-            fraud.f1
-        ),
-        (0, 1, 0, 0.0)
-    );
+    assert_eq!((fraud.support, fraud.predicted, fraud.true_positives, fraud.f1), (0, 1, 0, 0.0));
     let hate = by_name("Hate");
-    assert_eq!(
-        (hate.support, hate.predicted, hate.true_positives),
-        (2, 1, 1)
-    );
+    assert_eq!((hate.support, hate.predicted, hate.true_positives), (2, 1, 1));
     assert_close!(hate.precision, 1.0);
     assert_close!(hate.recall, 0.5);
     assert_close!(hate.f1, 0.6666666666666666);
     let sexual = by_name("Sexual");
     assert_eq!(
-        (
-            sexual.support,
-            sexual.predicted,
-            sexual.precision,
-            sexual.recall,
-            sexual.f1
-        ),
+        (sexual.support, sexual.predicted, sexual.precision, sexual.recall, sexual.f1),
         (1, 1, 0.0, 0.0, 0.0)
     );
     let violence = by_name("Violence");
-    assert_eq!(
-        (
-            violence.support,
-            violence.predicted,
-            violence.true_positives
-        ),
-        (2, 3, 2)
-    );
+    assert_eq!((violence.support, violence.predicted, violence.true_positives), (2, 3, 2));
     assert_close!(violence.precision, 2.0 / 3.0);
     assert_close!(violence.recall, 1.0);
     assert_close!(violence.f1, 0.8);

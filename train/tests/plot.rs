@@ -29,19 +29,9 @@ fn decode(path: &Path) -> Image {
     let mut reader = decoder.read_info().unwrap();
     let mut buffer = vec![0; reader.output_buffer_size().unwrap()];
     let info = reader.next_frame(&mut buffer).unwrap();
-    assert_eq!(
-        (info.color_type, info.bit_depth),
-        (png::ColorType::Rgb, png::BitDepth::Eight)
-    );
-    let rgb = buffer[..info.buffer_size()]
-        .chunks_exact(3)
-        .map(|p| [p[0], p[1], p[2]])
-        .collect();
-    Image {
-        width: info.width,
-        height: info.height,
-        rgb,
-    }
+    assert_eq!((info.color_type, info.bit_depth), (png::ColorType::Rgb, png::BitDepth::Eight));
+    let rgb = buffer[..info.buffer_size()].chunks_exact(3).map(|p| [p[0], p[1], p[2]]).collect();
+    Image { width: info.width, height: info.height, rgb }
 }
 
 impl Image {
@@ -93,49 +83,29 @@ fn pr_curves_chart() {
         .map(|i| {
             let label = i % 3 == 0;
             let noise = ((i * 37) % 100) as f64 / 100.0;
-            let score = if label {
-                0.35 + 0.65 * noise
-            } else {
-                0.6 * noise
-            };
-            Prediction {
-                label,
-                predicted: Some(score >= 0.5),
-                score: Some(score),
-            }
+            let score = if label { 0.35 + 0.65 * noise } else { 0.6 * noise };
+            Prediction { label, predicted: Some(score >= 0.5), score: Some(score) }
         })
         .collect();
     let measured = precision_recall_curve(&predictions).unwrap();
     let measured: Vec<(f64, f64)> = measured.iter().map(|p| (p.recall, p.precision)).collect();
     // And an analytic one with a NaN point, which is skipped.
-    let mut smooth: Vec<(f64, f64)> = (0..=50)
-        .map(|i| i as f64 / 50.0)
-        .map(|r| (r, 1.0 - 0.6 * r * r))
-        .collect();
+    let mut smooth: Vec<(f64, f64)> =
+        (0..=50).map(|i| i as f64 / 50.0).map(|r| (r, 1.0 - 0.6 * r * r)).collect();
     smooth[10].1 = f64::NAN;
     plot_pr_curves(
         &path,
         "Aegis 2.0 test set: precision-recall",
-        &[
-            ("LoRA guard", measured),
-            ("Llama-3.1-8B base, zero-shot", smooth),
-        ],
+        &[("LoRA guard", measured), ("Llama-3.1-8B base, zero-shot", smooth)],
     )
     .unwrap();
 
     let image = decode(&path);
     assert_eq!((image.width, image.height), LINE_CHART_SIZE);
-    assert!(
-        image.distinct_colors() > 20,
-        "{} colours",
-        image.distinct_colors()
-    );
+    assert!(image.distinct_colors() > 20, "{} colours", image.distinct_colors());
     for color in [BLUE, ORANGE] {
         let pixels = image.count(color);
-        assert!(
-            pixels > 300,
-            "series colour {color:?} drawn on {pixels} pixels"
-        );
+        assert!(pixels > 300, "series colour {color:?} drawn on {pixels} pixels");
     }
 }
 
@@ -144,19 +114,11 @@ fn loss_curves_chart() {
     let path = output("loss_curves.png");
     let train: Vec<(f64, f64)> = (0..400)
         .map(|s| {
-            (
-                s as f64,
-                2.4 * (-(s as f64) / 90.0).exp() + 0.35 + 0.04 * ((s * 7) as f64).sin(),
-            )
+            (s as f64, 2.4 * (-(s as f64) / 90.0).exp() + 0.35 + 0.04 * ((s * 7) as f64).sin())
         })
         .collect();
     let mut eval: Vec<(f64, f64)> = (0..=8)
-        .map(|e| {
-            (
-                (e * 50) as f64,
-                2.5 * (-((e * 50) as f64) / 110.0).exp() + 0.45,
-            )
-        })
+        .map(|e| ((e * 50) as f64, 2.5 * (-((e * 50) as f64) / 110.0).exp() + 0.45))
         .collect();
     eval.push((420.0, f64::INFINITY));
     plot_lines(
@@ -188,14 +150,7 @@ fn learning_rate_chart() {
             (step, lr)
         })
         .collect();
-    plot_lines(
-        &path,
-        "Learning rate",
-        &[("lr", schedule)],
-        "Step",
-        "Learning rate",
-    )
-    .unwrap();
+    plot_lines(&path, "Learning rate", &[("lr", schedule)], "Step", "Learning rate").unwrap();
     let image = decode(&path);
     assert_eq!((image.width, image.height), LINE_CHART_SIZE);
     assert!(image.count(BLUE) > 1000);
@@ -222,17 +177,11 @@ fn category_bars_chart_with_23_long_names() {
 
     let image = decode(&path);
     assert_eq!((image.width, image.height), bar_chart_size(23));
-    assert!(
-        bar_chart_size(23).1 > bar_chart_size(5).1,
-        "rows must grow with the number of bars"
-    );
+    assert!(bar_chart_size(23).1 > bar_chart_size(5).1, "rows must grow with the number of bars");
     // Bars top to bottom in input order, zero-valued ones invisible, lengths proportional
     // to the values (measured against a full-length bar).
-    let expected: Vec<f64> = bars
-        .iter()
-        .map(|&(_, value)| value)
-        .filter(|&value| value > 0.0)
-        .collect();
+    let expected: Vec<f64> =
+        bars.iter().map(|&(_, value)| value).filter(|&value| value > 0.0).collect();
     let lengths = bar_lengths(&image, BLUE);
     assert_eq!(lengths.len(), expected.len(), "bar lengths {lengths:?}");
     let full = lengths[expected.iter().position(|&v| v == 1.0).unwrap()] as f64;
@@ -249,10 +198,7 @@ fn category_bars_chart_with_23_long_names() {
 fn bar_lengths(image: &Image, color: [u8; 3]) -> Vec<usize> {
     let row_count = |y: u32| {
         let start = (y * image.width) as usize;
-        image.rgb[start..start + image.width as usize]
-            .iter()
-            .filter(|&&p| p == color)
-            .count()
+        image.rgb[start..start + image.width as usize].iter().filter(|&&p| p == color).count()
     };
     let mut bands = Vec::new();
     let mut band_start = None;
@@ -285,9 +231,7 @@ fn unplottable_input_is_an_error_not_a_panic() {
         match result {
             Err(error @ PlotError::InvalidInput { .. }) => {
                 assert!(
-                    error
-                        .to_string()
-                        .starts_with(&format!("{}: cannot plot: ", path.display())),
+                    error.to_string().starts_with(&format!("{}: cannot plot: ", path.display())),
                     "{error}"
                 )
             }
@@ -297,35 +241,24 @@ fn unplottable_input_is_an_error_not_a_panic() {
     assert!(!path.exists());
     // Ranges wider than f64 can hold would make plotters loop forever or panic.
     let overflowing = [("huge", vec![(0.0, -1e308), (1.0, 1e308)])];
-    let message = plot_lines(&path, "t", &overflowing, "x", "y")
-        .unwrap_err()
-        .to_string();
-    assert!(
-        message.ends_with("the y values span too wide a range to draw"),
-        "{message}"
-    );
+    let message = plot_lines(&path, "t", &overflowing, "x", "y").unwrap_err().to_string();
+    assert!(message.ends_with("the y values span too wide a range to draw"), "{message}");
     let overflowing = [("huge", vec![(-f64::MAX, 0.0), (f64::MAX, 1.0)])];
     assert!(matches!(
         plot_lines(&path, "t", &overflowing, "x", "y"),
         Err(PlotError::InvalidInput { .. })
     ));
-    let message = plot_bars(&path, "t", &[("Violence", f64::NAN)])
-        .unwrap_err()
-        .to_string();
-    assert!(
-        message.ends_with("bar \"Violence\" has value NaN, outside 0..=1"),
-        "{message}"
-    );
+    let message = plot_bars(&path, "t", &[("Violence", f64::NAN)]).unwrap_err().to_string();
+    assert!(message.ends_with("bar \"Violence\" has value NaN, outside 0..=1"), "{message}");
 }
 
 #[test]
 fn unwritable_path_is_an_io_error_naming_it() {
     let path = output("missing-dir").join("chart.png");
     match plot_bars(&path, "t", &[("a", 0.5)]) {
-        Err(error @ PlotError::Io { .. }) => assert!(
-            error.to_string().contains(&path.display().to_string()),
-            "{error}"
-        ),
+        Err(error @ PlotError::Io { .. }) => {
+            assert!(error.to_string().contains(&path.display().to_string()), "{error}")
+        }
         other => panic!("expected Io, got {other:?}"),
     }
 }

@@ -12,7 +12,12 @@ fn quickstart_trains_and_the_validation_loss_falls() {
     let dir = tempfile::tempdir().unwrap();
     let config = repo_root().join("configs/quickstart.toml");
     let out_dir = dir.path().join("quickstart");
-    let out = guardtune(&["train", config.to_str().unwrap(), "--set", &format!("output.dir={}", out_dir.display())]);
+    let out = guardtune(&[
+        "train",
+        config.to_str().unwrap(),
+        "--set",
+        &format!("output.dir={}", out_dir.display()),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let evals: Vec<f64> = std::fs::read_to_string(out_dir.join("metrics.jsonl"))
         .unwrap()
@@ -34,7 +39,10 @@ fn quickstart_trains_and_the_validation_loss_falls() {
         "--benchmark",
         &format!("xstest={}", root.join("data/fixtures/xstest/xstest_prompts.csv").display()),
         "--benchmark",
-        &format!("openai-moderation={}", root.join("data/fixtures/openai-moderation/samples-1680.jsonl.gz").display()),
+        &format!(
+            "openai-moderation={}",
+            root.join("data/fixtures/openai-moderation/samples-1680.jsonl.gz").display()
+        ),
         "--max-examples",
         "24",
         "--out",
@@ -42,12 +50,19 @@ fn quickstart_trains_and_the_validation_loss_falls() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let markdown = std::fs::read_to_string(report_dir.join("report.md")).unwrap();
-    assert!(markdown.contains("| this run |") && markdown.contains("xstest_prompts (prompt)") && markdown.contains("samples-1680 (prompt)"), "{markdown}");
+    assert!(
+        markdown.contains("| this run |")
+            && markdown.contains("xstest_prompts (prompt)")
+            && markdown.contains("samples-1680 (prompt)"),
+        "{markdown}"
+    );
     assert!(markdown.contains("Published results, for reference only"));
     assert!(report_dir.join("pr_curves.png").exists());
 
     // The report's numbers are exactly those recomputed from predictions.jsonl.
-    let report: Report = serde_json::from_str(&std::fs::read_to_string(report_dir.join("report.json")).unwrap()).unwrap();
+    let report: Report =
+        serde_json::from_str(&std::fs::read_to_string(report_dir.join("report.json")).unwrap())
+            .unwrap();
     let rows: Vec<PredictionRow> = std::fs::read_to_string(report_dir.join("predictions.jsonl"))
         .unwrap()
         .lines()

@@ -57,12 +57,19 @@ fn activation_checkpointing_changes_memory_not_results() {
     // move each weight by about lr (5e-3 here) whatever its gradient's size, so an element whose
     // gradient is near zero can end up ~1e-4 apart; a real difference would show in the losses.
     let plain = run(tempfile::tempdir().unwrap().path(), &[]);
-    let checkpointed = run(tempfile::tempdir().unwrap().path(), &["training.gradient_checkpointing=true"]);
+    let checkpointed =
+        run(tempfile::tempdir().unwrap().path(), &["training.gradient_checkpointing=true"]);
     assert_same_run(&plain, &checkpointed, 1e-5, 5e-4, "checkpointing");
     // Recomputed layers redraw their dropout masks from the same seeds on any device.
     let both = ["training.gradient_checkpointing=true", "model.device=[\"cpu:0\", \"cpu:1\"]"];
     let checkpointed_on_two = run(tempfile::tempdir().unwrap().path(), &both);
-    assert_same_run(&checkpointed, &checkpointed_on_two, 1e-5, 1e-5, "checkpointing on two devices");
+    assert_same_run(
+        &checkpointed,
+        &checkpointed_on_two,
+        1e-5,
+        1e-5,
+        "checkpointing on two devices",
+    );
 }
 
 #[test]
@@ -80,7 +87,12 @@ fn a_bf16_base_trains_close_to_f32() {
 fn uneven_device_shares_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let config = small_run_config(dir.path(), 3, "");
-    let out = guardtune(&["train", config.to_str().unwrap(), "--set", "model.device=[\"cpu\", \"cpu\", \"cpu\"]"]);
+    let out = guardtune(&[
+        "train",
+        config.to_str().unwrap(),
+        "--set",
+        "model.device=[\"cpu\", \"cpu\", \"cpu\"]",
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("training.grad_accumulation"), "{}", stderr(&out));
 }

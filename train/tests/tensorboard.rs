@@ -12,19 +12,14 @@ use guardtune::tensorboard::{
 
 /// A fresh, empty directory for one test.
 fn scratch_dir(test: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("tensorboard")
-        .join(test);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tensorboard").join(test);
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 fn hex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
 }
 
 #[test]
@@ -71,11 +66,7 @@ fn golden_records() -> Vec<(Event, &'static str)> {
             "1a00000000000000129bd82d0900002040fc54d941102a2a0d0a0b0a046c6f7373150000803e8693daf7",
         ),
         (
-            Event {
-                wall_time: 1_700_000_001.25,
-                step: 100,
-                what: EventWhat::SessionStart,
-            },
+            Event { wall_time: 1_700_000_001.25, step: 100, what: EventWhat::SessionStart },
             "0f000000000000006d532b090900005040fc54d94110643a020801c541ef6c",
         ),
     ]
@@ -92,50 +83,24 @@ fn encoding_is_byte_identical_to_tensorboards_python_writer() {
 
 #[test]
 fn decodes_tensorboards_python_output() {
-    let bytes: Vec<u8> = golden_records()
-        .iter()
-        .flat_map(|(_, record)| hex(record))
-        .collect();
+    let bytes: Vec<u8> = golden_records().iter().flat_map(|(_, record)| hex(record)).collect();
     let split = split_records(&bytes).unwrap();
     assert_eq!(split.truncated_at, None);
-    let decoded: Vec<Event> = split
-        .records
-        .iter()
-        .map(|r| Event::decode(r).unwrap())
-        .collect();
-    let expected: Vec<Event> = golden_records()
-        .into_iter()
-        .map(|(event, _)| event)
-        .collect();
+    let decoded: Vec<Event> = split.records.iter().map(|r| Event::decode(r).unwrap()).collect();
+    let expected: Vec<Event> = golden_records().into_iter().map(|(event, _)| event).collect();
     assert_eq!(decoded, expected);
 }
 
 #[test]
 fn decoder_skips_unknown_fields_and_rejects_garbage() {
-    let mut message = Event {
-        wall_time: 2.5,
-        step: -3,
-        what: EventWhat::FileVersion("x".into()),
-    }
-    .encode();
+    let mut message =
+        Event { wall_time: 2.5, step: -3, what: EventWhat::FileVersion("x".into()) }.encode();
     // Field 10 (source_metadata), length-delimited, 2 bytes; then field 15 as a varint.
     message.extend_from_slice(&[0x52, 0x02, 0xAA, 0xBB, 0x78, 0x96, 0x01]);
     let event = Event::decode(&message).unwrap();
-    assert_eq!(
-        event,
-        Event {
-            wall_time: 2.5,
-            step: -3,
-            what: EventWhat::FileVersion("x".into())
-        }
-    );
+    assert_eq!(event, Event { wall_time: 2.5, step: -3, what: EventWhat::FileVersion("x".into()) });
 
-    for garbage in [
-        &[0xFF, 0xFF, 0xFF][..],
-        &[0x0A, 0x05, b'a'],
-        &[0x0B],
-        &[0x09, 1, 2],
-    ] {
+    for garbage in [&[0xFF, 0xFF, 0xFF][..], &[0x0A, 0x05, b'a'], &[0x0B], &[0x09, 1, 2]] {
         assert!(Event::decode(garbage).is_err(), "{garbage:?}");
     }
 }
@@ -143,10 +108,8 @@ fn decoder_skips_unknown_fields_and_rejects_garbage() {
 #[test]
 fn writes_scalars_that_read_back() {
     let dir = scratch_dir("round_trip");
-    let before = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
+    let before =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
     let mut writer = EventWriter::create(&dir).unwrap();
     let logged = [
         ("train/loss", 2.5f32, 1i64),
@@ -158,33 +121,18 @@ fn writes_scalars_that_read_back() {
         writer.add_scalar(tag, value, step).unwrap();
     }
     writer.flush().unwrap();
-    let after = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
+    let after =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
 
-    let name = writer
-        .path()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
+    let name = writer.path().file_name().unwrap().to_string_lossy().into_owned();
     let parts: Vec<&str> = name.splitn(5, '.').collect();
     assert_eq!(&parts[..3], ["events", "out", "tfevents"], "{name}");
-    assert!(
-        parts[3]
-            .parse::<u64>()
-            .is_ok_and(|secs| secs as f64 >= before.floor()),
-        "{name}"
-    );
+    assert!(parts[3].parse::<u64>().is_ok_and(|secs| secs as f64 >= before.floor()), "{name}");
     assert!(!parts[4].is_empty(), "hostname missing from {name}");
 
     let file = read_event_file(writer.path()).unwrap();
     assert!(!file.truncated_tail);
-    assert_eq!(
-        file.events[0].what,
-        EventWhat::FileVersion(FILE_VERSION.into())
-    );
+    assert_eq!(file.events[0].what, EventWhat::FileVersion(FILE_VERSION.into()));
     assert_eq!(FILE_VERSION, "brain.Event:2");
 
     let log = read_scalars(writer.path()).unwrap();
@@ -233,10 +181,9 @@ fn corrupted_records_are_errors_naming_the_file_and_offset() {
     let original = fs::read(&path).unwrap();
     let second_record = original.len() - (split_records(&original).unwrap().records[1].len() + 16);
 
-    for (byte, expected) in [
-        (second_record + 2, "length CRC mismatch"),
-        (original.len() - 6, "data CRC mismatch"),
-    ] {
+    for (byte, expected) in
+        [(second_record + 2, "length CRC mismatch"), (original.len() - 6, "data CRC mismatch")]
+    {
         let mut corrupted = original.clone();
         corrupted[byte] ^= 0x40;
         fs::write(&path, &corrupted).unwrap();
@@ -255,10 +202,7 @@ fn corrupted_records_are_errors_naming_the_file_and_offset() {
     encode_record(&[0xFF, 0xFF], &mut not_an_event);
     fs::write(&path, &not_an_event).unwrap();
     let message = read_event_file(&path).unwrap_err().to_string();
-    assert!(
-        message.contains("record #1: malformed protobuf"),
-        "{message}"
-    );
+    assert!(message.contains("record #1: malformed protobuf"), "{message}");
 }
 
 #[test]
@@ -266,10 +210,7 @@ fn missing_file_error_carries_the_path() {
     let path = scratch_dir("missing").join("events.out.tfevents.nothing");
     let error = read_event_file(&path).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::NotFound);
-    assert!(
-        error.to_string().contains(&path.display().to_string()),
-        "{error}"
-    );
+    assert!(error.to_string().contains(&path.display().to_string()), "{error}");
 }
 
 #[test]
@@ -277,10 +218,7 @@ fn writer_reports_an_uncreatable_directory_with_its_path() {
     let blocker = scratch_dir("uncreatable").join("a-file");
     fs::write(&blocker, b"not a directory").unwrap();
     let error = EventWriter::create(blocker.join("run")).unwrap_err();
-    assert!(
-        error.to_string().contains(&blocker.display().to_string()),
-        "{error}"
-    );
+    assert!(error.to_string().contains(&blocker.display().to_string()), "{error}");
 }
 
 #[test]
@@ -303,10 +241,8 @@ fn resumed_run_replaces_points_logged_after_the_checkpoint() {
     let files: Vec<_> = fs::read_dir(&dir).unwrap().collect();
     assert_eq!(files.len(), 2, "resume must add a file, not overwrite one");
     let log = read_scalars(&dir).unwrap();
-    let expected: Vec<(i64, f32)> = (1..=5)
-        .map(|s| (s, s as f32))
-        .chain((6..=8).map(|s| (s, -(s as f32))))
-        .collect();
+    let expected: Vec<(i64, f32)> =
+        (1..=5).map(|s| (s, s as f32)).chain((6..=8).map(|s| (s, -(s as f32)))).collect();
     assert_eq!(log.series("loss"), expected);
     assert!(log.truncated_files.is_empty());
 }

@@ -22,7 +22,15 @@ fn a_run_writes_its_folder_and_tensorboard_events() {
     let out = train(&config, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let run = dir.path().join("run");
-    for file in ["config.toml", "metrics.jsonl", "blend.md", "adapter/adapter_config.json", "adapter/adapter_model.safetensors", "checkpoints/step-2/trainer_state.json", "checkpoints/step-4/optimizer.safetensors"] {
+    for file in [
+        "config.toml",
+        "metrics.jsonl",
+        "blend.md",
+        "adapter/adapter_config.json",
+        "adapter/adapter_model.safetensors",
+        "checkpoints/step-2/trainer_state.json",
+        "checkpoints/step-4/optimizer.safetensors",
+    ] {
         assert!(run.join(file).exists(), "{file} missing");
     }
     // The resolved config is a valid config itself.
@@ -82,10 +90,18 @@ fn a_run_killed_while_checkpointing_resumes_from_a_complete_checkpoint() {
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         for (dir, _) in guardtune::trainer::complete_checkpoints(&run).unwrap() {
-            for file in ["adapter_config.json", "adapter_model.safetensors", "optimizer.safetensors", "trainer_state.json"] {
+            for file in [
+                "adapter_config.json",
+                "adapter_model.safetensors",
+                "optimizer.safetensors",
+                "trainer_state.json",
+            ] {
                 assert!(dir.join(file).exists(), "{} lacks {file}", dir.display());
             }
-            let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("trainer_state.json")).unwrap()).unwrap();
+            let state: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(dir.join("trainer_state.json")).unwrap(),
+            )
+            .unwrap();
             assert!(state["step"].as_u64().is_some());
         }
     }
@@ -123,12 +139,18 @@ fn unknown_key_is_refused_with_line_and_key() {
 
 #[test]
 fn wrong_type_is_refused_with_line_and_key() {
-    config_error(|t| t.replace("micro_batch_size = 2", "micro_batch_size = \"two\""), &["run.toml:", "training.micro_batch_size"]);
+    config_error(
+        |t| t.replace("micro_batch_size = 2", "micro_batch_size = \"two\""),
+        &["run.toml:", "training.micro_batch_size"],
+    );
 }
 
 #[test]
 fn missing_model_path_is_refused() {
-    config_error(|t| t.replace("fixtures/models/tiny-smollm2", "fixtures/models/nowhere"), &["model.path", "nowhere"]);
+    config_error(
+        |t| t.replace("fixtures/models/tiny-smollm2", "fixtures/models/nowhere"),
+        &["model.path", "nowhere"],
+    );
 }
 
 #[test]
@@ -140,7 +162,17 @@ fn all_blend_weights_zero_is_refused() {
 fn set_overrides_any_key() {
     let dir = tempfile::tempdir().unwrap();
     let config = small_run_config(dir.path(), 2, "");
-    let out = train(&config, &["--set", "training.max_steps=1", "--set", "output.dir=other", "--set", "eval.every_steps=1"]);
+    let out = train(
+        &config,
+        &[
+            "--set",
+            "training.max_steps=1",
+            "--set",
+            "output.dir=other",
+            "--set",
+            "eval.every_steps=1",
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(train_losses(&dir.path().join("other")).len(), 1);
     let bad = train(&config, &["--set", "training.nope=1"]);
@@ -151,7 +183,8 @@ fn set_overrides_any_key() {
 #[test]
 fn benchmarks_evaluated_during_training_are_logged() {
     let dir = tempfile::tempdir().unwrap();
-    let sst = guardtune_model::testing::repo_root().join("data/fixtures/simplesafetytests/test_cases.csv");
+    let sst = guardtune_model::testing::repo_root()
+        .join("data/fixtures/simplesafetytests/test_cases.csv");
     let config = small_run_config(dir.path(), 2, "");
     let text = std::fs::read_to_string(&config).unwrap().replace(
         "[eval]\n",
@@ -162,7 +195,11 @@ fn benchmarks_evaluated_during_training_are_logged() {
     assert!(out.status.success(), "{}", stderr(&out));
     let log = read_scalars(&dir.path().join("run/tensorboard")).unwrap();
     let f1 = log.series("eval/test_cases/prompt/f1");
-    assert_eq!(f1.iter().map(|s| s.0).collect::<Vec<_>>(), vec![0, 2], "F1 at the start and at each evaluation");
+    assert_eq!(
+        f1.iter().map(|s| s.0).collect::<Vec<_>>(),
+        vec![0, 2],
+        "F1 at the start and at each evaluation"
+    );
     let metrics = std::fs::read_to_string(dir.path().join("run/metrics.jsonl")).unwrap();
     assert!(metrics.contains("\"eval/test_cases/prompt/f1\""));
 }

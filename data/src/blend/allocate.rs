@@ -5,11 +5,8 @@ use crate::error::DataError;
 
 /// Training examples per source, in config order, given how many each has available.
 pub(crate) fn allocate(config: &BlendConfig, available: &[usize]) -> Result<Vec<usize>, DataError> {
-    let amounts = config
-        .sources
-        .iter()
-        .map(|s| s.amount())
-        .collect::<Result<Vec<Amount>, DataError>>()?;
+    let amounts =
+        config.sources.iter().map(|s| s.amount()).collect::<Result<Vec<Amount>, DataError>>()?;
     for (source, &have) in config.sources.iter().zip(available) {
         if have == 0 {
             return Err(DataError::Config(format!(
@@ -18,14 +15,10 @@ pub(crate) fn allocate(config: &BlendConfig, available: &[usize]) -> Result<Vec<
             )));
         }
     }
-    let counted: usize = amounts
-        .iter()
-        .map(|a| if let Amount::Count(n) = a { *n } else { 0 })
-        .sum();
-    let weights: Vec<f64> = amounts
-        .iter()
-        .map(|a| if let Amount::Weight(w) = a { *w } else { 0.0 })
-        .collect();
+    let counted: usize =
+        amounts.iter().map(|a| if let Amount::Count(n) = a { *n } else { 0 }).sum();
+    let weights: Vec<f64> =
+        amounts.iter().map(|a| if let Amount::Weight(w) = a { *w } else { 0.0 }).collect();
     let weighted_total = match config.total_examples {
         Some(total) => total - counted,
         None if weights.iter().any(|&w| w > 0.0) => {
@@ -35,11 +28,8 @@ pub(crate) fn allocate(config: &BlendConfig, available: &[usize]) -> Result<Vec<
     };
     let shares = largest_remainder(weighted_total, &weights);
     let mut counts = Vec::with_capacity(amounts.len());
-    for ((source, amount), (&have, share)) in config
-        .sources
-        .iter()
-        .zip(&amounts)
-        .zip(available.iter().zip(shares))
+    for ((source, amount), (&have, share)) in
+        config.sources.iter().zip(&amounts).zip(available.iter().zip(shares))
     {
         let wanted = match amount {
             Amount::Count(n) => *n,
@@ -97,10 +87,7 @@ pub(crate) fn largest_remainder(total: usize, weights: &[f64]) -> Vec<usize> {
     if total == 0 || weight_sum <= 0.0 {
         return vec![0; weights.len()];
     }
-    let quotas: Vec<f64> = weights
-        .iter()
-        .map(|w| total as f64 * w / weight_sum)
-        .collect();
+    let quotas: Vec<f64> = weights.iter().map(|w| total as f64 * w / weight_sum).collect();
     let mut shares: Vec<usize> = quotas.iter().map(|q| q.floor() as usize).collect();
     let assigned: usize = shares.iter().sum();
     let mut order: Vec<usize> = (0..weights.len()).filter(|&i| weights[i] > 0.0).collect();

@@ -228,12 +228,8 @@ impl BlendConfig {
 impl SourceConfig {
     /// The source's size setting: exactly one of a positive weight and a positive count.
     pub(crate) fn amount(&self) -> Result<Amount, DataError> {
-        let fail = |message: String| {
-            Err(DataError::Config(format!(
-                "source {:?}: {message}",
-                self.name
-            )))
-        };
+        let fail =
+            |message: String| Err(DataError::Config(format!("source {:?}: {message}", self.name)));
         match (self.weight, self.count) {
             (Some(_), Some(_)) => fail("give weight or count, not both".into()),
             (None, None) => fail("give weight or count".into()),
@@ -247,21 +243,15 @@ impl SourceConfig {
     }
 
     fn validate(&self) -> Result<(), DataError> {
-        let fail = |message: String| {
-            Err(DataError::Config(format!(
-                "source {:?}: {message}",
-                self.name
-            )))
-        };
+        let fail =
+            |message: String| Err(DataError::Config(format!("source {:?}: {message}", self.name)));
         self.amount()?;
         if self.path.is_some() != self.paths.is_empty() {
             return fail("give path or paths (one of them)".into());
         }
         if let Some(fraction) = self.validation_fraction {
             if !(0.0..1.0).contains(&fraction) {
-                return fail(format!(
-                    "validation_fraction must be in [0, 1), found {fraction}"
-                ));
+                return fail(format!("validation_fraction must be in [0, 1), found {fraction}"));
             }
             if !self.validation_paths.is_empty() {
                 return fail("give validation_fraction or validation_paths, not both".into());
@@ -285,12 +275,8 @@ impl SourceConfig {
 
     /// The files to read, resolved against `base_dir`; folders are expanded with `split`.
     pub(crate) fn resolved_paths(&self, base_dir: &Path) -> Result<Vec<PathBuf>, DataError> {
-        let fail = |message: String| {
-            Err(DataError::Config(format!(
-                "source {:?}: {message}",
-                self.name
-            )))
-        };
+        let fail =
+            |message: String| Err(DataError::Config(format!("source {:?}: {message}", self.name)));
         let mut files = Vec::new();
         let mut used_split = false;
         for path in self.path.iter().chain(&self.paths) {

@@ -7,9 +7,7 @@ use crate::taxonomy::normalize_category;
 impl FilterConfig {
     /// Whether `example` passes every condition that is set.
     pub(crate) fn matches(&self, example: &GuardExample) -> bool {
-        let label_ok = self
-            .label
-            .is_none_or(|wanted| label_of(example) == Some(wanted));
+        let label_ok = self.label.is_none_or(|wanted| label_of(example) == Some(wanted));
         let categories_ok = self.categories.is_empty() || {
             let wanted: Vec<String> = self.categories.iter().map(|name| canonical(name)).collect();
             match &example.target {
@@ -19,9 +17,8 @@ impl FilterConfig {
                 Target::Topic(_) => false,
             }
         };
-        let response_ok = self
-            .has_response
-            .is_none_or(|wanted| example.response_turn().is_some() == wanted);
+        let response_ok =
+            self.has_response.is_none_or(|wanted| example.response_turn().is_some() == wanted);
         label_ok && categories_ok && response_ok
     }
 }

@@ -124,11 +124,7 @@ pub fn build_blend(
         token_lengths: LengthStats::of(&all_lengths),
         sources,
     };
-    Ok(Blend {
-        train,
-        validation,
-        report,
-    })
+    Ok(Blend { train, validation, report })
 }
 
 /// Loads, filters and prepares one source, and splits off its validation examples.
@@ -144,9 +140,7 @@ fn prepare_source(
         .as_ref()
         .map(|file| {
             let path = base_dir.join(file);
-            std::fs::read_to_string(&path)
-                .map(Policy::Custom)
-                .map_err(|e| DataError::io(&path, e))
+            std::fs::read_to_string(&path).map(Policy::Custom).map_err(|e| DataError::io(&path, e))
         })
         .transpose()?;
 
@@ -155,36 +149,22 @@ fn prepare_source(
     let prepared = prepare_counted(source, examples, config, tokenizer, &mut report)?;
 
     let (train, validation) = if !source.validation_paths.is_empty() {
-        let files: Vec<_> = source
-            .validation_paths
-            .iter()
-            .map(|p| base_dir.join(p))
-            .collect();
+        let files: Vec<_> = source.validation_paths.iter().map(|p| base_dir.join(p)).collect();
         let examples = load_filtered(source, config.seed, &files, policy.as_ref(), &mut report)?;
-        (
-            prepared,
-            prepare_counted(source, examples, config, tokenizer, &mut report)?,
-        )
+        (prepared, prepare_counted(source, examples, config, tokenizer, &mut report)?)
     } else if let Some(fraction) = source.validation_fraction {
         let (train_indices, validation_indices) =
             sample::hold_out(config.seed, &source.name, prepared.len(), fraction);
         let mut slots: Vec<Option<Prepared>> = prepared.into_iter().map(Some).collect();
         let mut take = |indices: Vec<usize>| {
-            indices
-                .into_iter()
-                .filter_map(|i| slots[i].take())
-                .collect::<Vec<_>>()
+            indices.into_iter().filter_map(|i| slots[i].take()).collect::<Vec<_>>()
         };
         let validation = take(validation_indices);
         (take(train_indices), validation)
     } else {
         (prepared, Vec::new())
     };
-    Ok(SourcePool {
-        train,
-        validation,
-        report,
-    })
+    Ok(SourcePool { train, validation, report })
 }
 
 /// Loads `files`, applies the source's policy file and filter, and adds to `report`.
@@ -209,10 +189,7 @@ fn load_filtered(
         report.load.merge(loaded.report);
     }
     if let Some(policy) = policy {
-        for example in examples
-            .iter_mut()
-            .filter(|e| matches!(e.target, Target::Safety { .. }))
-        {
+        for example in examples.iter_mut().filter(|e| matches!(e.target, Target::Safety { .. })) {
             example.policy = policy.clone();
         }
     }

@@ -35,12 +35,7 @@ pub fn write_blend_jsonl(
         .train
         .iter()
         .map(|example| ("train", example))
-        .chain(
-            blend
-                .validation
-                .iter()
-                .map(|example| ("validation", example)),
-        )
+        .chain(blend.validation.iter().map(|example| ("validation", example)))
         .collect();
     let lines = examples
         .par_iter()
@@ -59,10 +54,7 @@ pub fn write_blend_jsonl(
                 .map_err(|e| DataError::Config(format!("cannot serialise example: {e}")))
         })
         .collect::<Result<Vec<String>, DataError>>()?;
-    let write_error = |e: std::io::Error| DataError::Io {
-        path: "blend output".into(),
-        error: e,
-    };
+    let write_error = |e: std::io::Error| DataError::Io { path: "blend output".into(), error: e };
     for line in lines {
         out.write_all(line.as_bytes()).map_err(write_error)?;
         out.write_all(b"\n").map_err(write_error)?;

@@ -47,24 +47,15 @@ fn prepare(
     truncation: Truncation,
 ) -> Result<Preparation, DataError> {
     if let Err(reason) = example.check_trainable() {
-        return Ok(Preparation::Untrainable {
-            id: example.id,
-            reason,
-        });
+        return Ok(Preparation::Untrainable { id: example.id, reason });
     }
     let mut shortened = false;
     loop {
         let (rendered, tokens) = tokenizer.render_and_tokenize(&example)?;
         if tokens.len() <= max_seq_len {
-            let prepared = Prepared {
-                digest: digest(&rendered, &tokens),
-                num_tokens: tokens.len(),
-                example,
-            };
-            return Ok(Preparation::Ready {
-                prepared,
-                shortened,
-            });
+            let prepared =
+                Prepared { digest: digest(&rendered, &tokens), num_tokens: tokens.len(), example };
+            return Ok(Preparation::Ready { prepared, shortened });
         }
         if truncation == Truncation::Shorten && drop_earliest_exchange(&mut example) {
             shortened = true;
@@ -77,19 +68,12 @@ fn prepare(
 /// Drops the conversation's first user turn and the assistant turns after it, keeping the
 /// conversation starting with a user turn. Returns false when only the judged user turn is left.
 fn drop_earliest_exchange(example: &mut GuardExample) -> bool {
-    let user_turns = example
-        .conversation
-        .iter()
-        .filter(|turn| turn.role == Role::User)
-        .count();
+    let user_turns = example.conversation.iter().filter(|turn| turn.role == Role::User).count();
     if user_turns <= 1 {
         return false;
     }
-    let first_user = example
-        .conversation
-        .iter()
-        .position(|turn| turn.role == Role::User)
-        .unwrap_or(0);
+    let first_user =
+        example.conversation.iter().position(|turn| turn.role == Role::User).unwrap_or(0);
     let next_user = example.conversation[first_user + 1..]
         .iter()
         .position(|turn| turn.role == Role::User)

@@ -28,12 +28,7 @@ impl LengthStats {
         sorted.sort_unstable();
         let rank = |p: usize| sorted[(p * sorted.len()).div_ceil(100).max(1) - 1];
         let max = *sorted.last()?;
-        Some(LengthStats {
-            p50: rank(50),
-            p90: rank(90),
-            p99: rank(99),
-            max,
-        })
+        Some(LengthStats { p50: rank(50), p90: rank(90), p99: rank(99), max })
     }
 }
 
@@ -99,11 +94,7 @@ impl SourceReport {
         match &example.target {
             Target::Topic(Topic::OnTopic) => count("on-topic"),
             Target::Topic(Topic::OffTopic) => count("off-topic"),
-            Target::Safety {
-                user,
-                response,
-                categories,
-            } => {
+            Target::Safety { user, response, categories } => {
                 if let Some(user) = user {
                     count(&format!("prompt {}", user.as_str()));
                 }
@@ -156,16 +147,9 @@ impl BlendReport {
             "seed {} · max_seq_len {} · truncation {:?} · train {} · validation {}\n",
             self.seed, self.max_seq_len, self.truncation, self.train, self.validation
         );
-        let _ = writeln!(
-            md,
-            "hash (SHA-256 of the rendered, tokenised blend): `{}`\n",
-            self.hash
-        );
-        let _ = writeln!(
-            md,
-            "tokens (train) p50/p90/p99/max: {}\n",
-            lengths_cell(&self.token_lengths)
-        );
+        let _ = writeln!(md, "hash (SHA-256 of the rendered, tokenised blend): `{}`\n", self.hash);
+        let _ =
+            writeln!(md, "tokens (train) p50/p90/p99/max: {}\n", lengths_cell(&self.token_lengths));
         let _ = writeln!(md, "| source | kind | rows read | skipped | available | train | distinct | validation | tokens p50/p90/p99/max |");
         let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---|");
         for s in &self.sources {
@@ -213,16 +197,11 @@ impl BlendReport {
 }
 
 fn lengths_cell(stats: &Option<LengthStats>) -> String {
-    stats.map_or_else(
-        || "-".to_string(),
-        |s| format!("{}/{}/{}/{}", s.p50, s.p90, s.p99, s.max),
-    )
+    stats.map_or_else(|| "-".to_string(), |s| format!("{}/{}/{}/{}", s.p50, s.p90, s.p99, s.max))
 }
 
 fn counts_line<'a>(counts: impl Iterator<Item = (&'a String, &'a usize)>) -> String {
-    let parts: Vec<String> = counts
-        .map(|(key, count)| format!("{key} {count}"))
-        .collect();
+    let parts: Vec<String> = counts.map(|(key, count)| format!("{key} {count}")).collect();
     if parts.is_empty() {
         "none".to_string()
     } else {

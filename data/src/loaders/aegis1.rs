@@ -23,9 +23,7 @@ pub(super) fn parse_row(fields: &Fields, row: &mut RowContext) -> Result<RowOutc
     if fields.string("text_type")? != "user_message" {
         return Ok(RowOutcome::Skip("text_type is not user_message"));
     }
-    let id = fields
-        .optional_id("id")?
-        .unwrap_or_else(|| row.default_id(fields.row));
+    let id = fields.optional_id("id")?.unwrap_or_else(|| row.default_id(fields.row));
     // `load_source` refuses aegis1 without a needs_caution choice, so the fallback is never used.
     let needs_caution = row.options.needs_caution.unwrap_or(Safety::Unsafe);
 
@@ -48,10 +46,7 @@ pub(super) fn parse_row(fields: &Fields, row: &mut RowContext) -> Result<RowOutc
         "needs caution" => needs_caution,
         _ => Safety::Unsafe,
     };
-    let unsafe_votes = votes
-        .iter()
-        .filter(|label| vote_of(label) == Safety::Unsafe)
-        .count();
+    let unsafe_votes = votes.iter().filter(|label| vote_of(label) == Safety::Unsafe).count();
     let safe_votes = votes.len() - unsafe_votes;
     let label = match unsafe_votes.cmp(&safe_votes) {
         std::cmp::Ordering::Greater => Safety::Unsafe,

@@ -22,9 +22,7 @@ pub(super) fn parse_row(fields: &Fields, row: &mut RowContext) -> Result<RowOutc
     let (response, response_label) =
         response_with_label(fields, "response", "response_label", row.report)?;
     // One comma-separated string, "in order of frequency of annotations".
-    let listed = fields
-        .optional_string("violated_categories")?
-        .unwrap_or_default();
+    let listed = fields.optional_string("violated_categories")?.unwrap_or_default();
     let categories = normalize_categories(listed.split(','), row.report);
     let categories = categories_for_labels(categories, user, response_label, row.report);
     Ok(RowOutcome::Examples(vec![GuardExample::safety(

@@ -26,16 +26,13 @@ pub(super) fn parse_row(fields: &Fields, row: &mut RowContext) -> Result<RowOutc
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            item.get("distractor")
-                .and_then(Value::as_str)
-                .map(str::trim)
-                .ok_or_else(|| {
-                    fields.error(
-                        &format!("distractors[{i}].distractor"),
-                        "a string",
-                        item.get("distractor"),
-                    )
-                })
+            item.get("distractor").and_then(Value::as_str).map(str::trim).ok_or_else(|| {
+                fields.error(
+                    &format!("distractors[{i}].distractor"),
+                    "a string",
+                    item.get("distractor"),
+                )
+            })
         })
         .collect::<Result<Vec<&str>, RowError>>()?;
     let blocks = dialogue_blocks(fields, row)?;
@@ -43,11 +40,7 @@ pub(super) fn parse_row(fields: &Fields, row: &mut RowContext) -> Result<RowOutc
     let mut on_topic = Vec::new();
     let mut off_topic = Vec::new();
     for (b, block) in blocks.iter().enumerate() {
-        for (t, turn) in block
-            .iter()
-            .enumerate()
-            .filter(|(_, turn)| turn.role == Role::User)
-        {
+        for (t, turn) in block.iter().enumerate().filter(|(_, turn)| turn.role == Role::User) {
             if distractors.contains(&turn.content.trim()) {
                 off_topic.push((b, t));
             } else {
@@ -56,20 +49,15 @@ pub(super) fn parse_row(fields: &Fields, row: &mut RowContext) -> Result<RowOutc
         }
     }
     for distractor in &distractors {
-        let found = off_topic
-            .iter()
-            .any(|&(b, t)| blocks[b][t].content.trim() == *distractor);
+        let found = off_topic.iter().any(|&(b, t)| blocks[b][t].content.trim() == *distractor);
         if !found {
-            row.report
-                .count_note("distractor not found among the user turns");
+            row.report.count_note("distractor not found among the user turns");
         }
     }
 
     let sampling = row.options.topic_sampling;
-    let mut rng = rng_for(
-        row.options.seed,
-        &format!("canttalkaboutthis:{}:{}", row.file_name, fields.row),
-    );
+    let mut rng =
+        rng_for(row.options.seed, &format!("canttalkaboutthis:{}:{}", row.file_name, fields.row));
     let mut chosen: Vec<(usize, usize, Topic)> = Vec::new();
     for index in choose_sorted(&mut rng, on_topic.len(), sampling.on_topic_per_dialogue) {
         chosen.push((on_topic[index].0, on_topic[index].1, Topic::OnTopic));
@@ -103,11 +91,7 @@ fn dialogue_blocks(fields: &Fields, row: &mut RowContext) -> Result<Vec<Vec<Turn
     if items.is_empty() {
         row.report
             .count_note("no conversation_with_distractors: on-topic turns of conversation only");
-        return Ok(vec![turns(
-            fields,
-            "conversation",
-            fields.list("conversation")?,
-        )?]);
+        return Ok(vec![turns(fields, "conversation", fields.list("conversation")?)?]);
     }
     if items.iter().all(Value::is_object) {
         return Ok(vec![turns(fields, WITH_DISTRACTORS, items)?]);
@@ -144,16 +128,9 @@ fn turns(fields: &Fields, path: &str, items: &[Value]) -> Result<Vec<Turn>, RowE
                 }
             };
             let content = item.get("content").and_then(Value::as_str).ok_or_else(|| {
-                fields.error(
-                    &format!("{path}[{i}].content"),
-                    "a string",
-                    item.get("content"),
-                )
+                fields.error(&format!("{path}[{i}].content"), "a string", item.get("content"))
             })?;
-            Ok(Turn {
-                role,
-                content: content.to_string(),
-            })
+            Ok(Turn { role, content: content.to_string() })
         })
         .collect()
 }

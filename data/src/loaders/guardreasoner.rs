@@ -72,10 +72,7 @@ pub(super) fn parse_row(fields: &Fields, row: &mut RowContext) -> Result<RowOutc
 /// The label on the `key` line of an `Answers:` output: `Some(None)` for "None", `None` when the
 /// line is missing or holds something else.
 fn answer_line(output: &str, key: &str) -> Option<Option<Safety>> {
-    let value = output
-        .lines()
-        .find_map(|line| line.trim().strip_prefix(key))?
-        .trim();
+    let value = output.lines().find_map(|line| line.trim().strip_prefix(key))?.trim();
     if value == ABSENT {
         Some(None)
     } else {

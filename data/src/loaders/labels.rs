@@ -25,10 +25,7 @@ pub(super) fn normalize_categories<'a>(
         let category = match normalize_category(name) {
             Some(canonical) => canonical.to_string(),
             None => {
-                *report
-                    .unknown_categories
-                    .entry(name.to_string())
-                    .or_default() += 1;
+                *report.unknown_categories.entry(name.to_string()).or_default() += 1;
                 name.to_string()
             }
         };

@@ -119,16 +119,13 @@ impl std::str::FromStr for SourceKind {
     type Err = DataError;
 
     fn from_str(name: &str) -> Result<Self, DataError> {
-        SourceKind::ALL
-            .into_iter()
-            .find(|kind| kind.name() == name)
-            .ok_or_else(|| {
-                let names: Vec<&str> = SourceKind::ALL.iter().map(|kind| kind.name()).collect();
-                DataError::Config(format!(
-                    "unknown source kind {name:?}; expected one of {}",
-                    names.join(", ")
-                ))
-            })
+        SourceKind::ALL.into_iter().find(|kind| kind.name() == name).ok_or_else(|| {
+            let names: Vec<&str> = SourceKind::ALL.iter().map(|kind| kind.name()).collect();
+            DataError::Config(format!(
+                "unknown source kind {name:?}; expected one of {}",
+                names.join(", ")
+            ))
+        })
     }
 }
 
@@ -163,10 +160,7 @@ pub struct TopicSampling {
 impl Default for TopicSampling {
     /// One of each: the blend stays balanced between on- and off-topic.
     fn default() -> Self {
-        TopicSampling {
-            on_topic_per_dialogue: 1,
-            off_topic_per_dialogue: 1,
-        }
+        TopicSampling { on_topic_per_dialogue: 1, off_topic_per_dialogue: 1 }
     }
 }
 
@@ -270,29 +264,18 @@ pub fn load_source(
     }
     let records = read_rows(path)?;
     let file = path.display().to_string();
-    let file_name = path
-        .file_name()
-        .map_or_else(|| file.clone(), |name| name.to_string_lossy().into_owned());
-    let source = options
-        .source_name
-        .clone()
-        .unwrap_or_else(|| file_name.clone());
+    let file_name =
+        path.file_name().map_or_else(|| file.clone(), |name| name.to_string_lossy().into_owned());
+    let source = options.source_name.clone().unwrap_or_else(|| file_name.clone());
     let parse = kind.row_parser();
-    let mut report = LoadReport {
-        files: vec![file.clone()],
-        ..LoadReport::default()
-    };
+    let mut report = LoadReport { files: vec![file.clone()], ..LoadReport::default() };
     let mut examples = Vec::new();
     for record in records {
         report.rows_read += 1;
         let outcome = record.fields.and_then(|map| {
             let fields = Fields::new(&file, record.row, &map);
-            let mut row = RowContext {
-                source: &source,
-                file_name: &file_name,
-                options,
-                report: &mut report,
-            };
+            let mut row =
+                RowContext { source: &source, file_name: &file_name, options, report: &mut report };
             parse(&fields, &mut row)
         });
         match outcome {

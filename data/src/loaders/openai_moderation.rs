@@ -24,14 +24,9 @@ pub(super) fn parse_row(fields: &Fields, row: &mut RowContext) -> Result<RowOutc
         }
     }
     if missing && !flagged {
-        row.report
-            .count_note("unflagged row with unannotated categories counted as safe");
+        row.report.count_note("unflagged row with unannotated categories counted as safe");
     }
-    let label = if flagged {
-        Safety::Unsafe
-    } else {
-        Safety::Safe
-    };
+    let label = if flagged { Safety::Unsafe } else { Safety::Safe };
     let id = row.default_id(fields.row);
     Ok(RowOutcome::Examples(vec![GuardExample::safety(
         row.source,

@@ -7,9 +7,7 @@ use crate::example::{GuardExample, Safety};
 use crate::rows::Fields;
 
 pub(super) fn parse_row(fields: &Fields, row: &mut RowContext) -> Result<RowOutcome, RowError> {
-    let id = fields
-        .optional_id("id")?
-        .unwrap_or_else(|| row.default_id(fields.row));
+    let id = fields.optional_id("id")?.unwrap_or_else(|| row.default_id(fields.row));
     let prompt = fields.string("prompts_final")?;
     Ok(RowOutcome::Examples(vec![GuardExample::safety(
         row.source,

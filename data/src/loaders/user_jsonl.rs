@@ -10,14 +10,8 @@ use crate::example::GuardExample;
 use crate::rows::Fields;
 use serde_json::Value;
 
-const FIELDS: [&str; 6] = [
-    "prompt",
-    "response",
-    "prompt_label",
-    "response_label",
-    "categories",
-    "id",
-];
+const FIELDS: [&str; 6] =
+    ["prompt", "response", "prompt_label", "response_label", "categories", "id"];
 
 pub(super) fn parse_row(fields: &Fields, row: &mut RowContext) -> Result<RowOutcome, RowError> {
     if let Some(unknown) = fields.names().find(|name| !FIELDS.contains(&name.as_str())) {
@@ -27,9 +21,7 @@ pub(super) fn parse_row(fields: &Fields, row: &mut RowContext) -> Result<RowOutc
             fields.get(unknown),
         ));
     }
-    let id = fields
-        .optional_id("id")?
-        .unwrap_or_else(|| row.default_id(fields.row));
+    let id = fields.optional_id("id")?.unwrap_or_else(|| row.default_id(fields.row));
     let prompt = fields.string("prompt")?;
     let user = fields.choice("prompt_label", &SAFETY_LABELS)?;
     let (response, response_label) =

@@ -7,9 +7,7 @@ use serde_json::{Map, Value};
 /// Reads a CSV file; row numbers count records after the header (a quoted cell may span lines).
 pub(super) fn read(bytes: &[u8], file: &str) -> Result<Vec<Record>, DataError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(bytes);
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes);
     let headers = reader
         .headers()
         .map_err(|e| DataError::File {

@@ -89,10 +89,9 @@ impl<'a> Fields<'a> {
         let flag = match value {
             None | Some(Value::Null) => return Ok(None),
             Some(Value::Bool(b)) => Some(*b),
-            Some(Value::Number(n)) => n
-                .as_f64()
-                .filter(|x| *x == 0.0 || *x == 1.0)
-                .map(|x| x == 1.0),
+            Some(Value::Number(n)) => {
+                n.as_f64().filter(|x| *x == 0.0 || *x == 1.0).map(|x| x == 1.0)
+            }
             Some(Value::String(s)) => match s.trim() {
                 "0" => Some(false),
                 "1" => Some(true),
@@ -100,8 +99,7 @@ impl<'a> Fields<'a> {
             },
             Some(_) => None,
         };
-        flag.map(Some)
-            .ok_or_else(|| self.error(field, "0, 1 or null", value))
+        flag.map(Some).ok_or_else(|| self.error(field, "0, 1 or null", value))
     }
 
     /// A required list.
@@ -125,17 +123,11 @@ impl<'a> Fields<'a> {
 /// The option matching `text`, ignoring case and surrounding whitespace.
 pub(crate) fn find_choice<T: Copy>(text: &str, options: &[(&str, T)]) -> Option<T> {
     let text = text.trim();
-    options
-        .iter()
-        .find(|(name, _)| text.eq_ignore_ascii_case(name))
-        .map(|(_, value)| *value)
+    options.iter().find(|(name, _)| text.eq_ignore_ascii_case(name)).map(|(_, value)| *value)
 }
 
 fn expected_choice<T>(options: &[(&str, T)]) -> String {
-    let names: Vec<String> = options
-        .iter()
-        .map(|(name, _)| format!("{name:?}"))
-        .collect();
+    let names: Vec<String> = options.iter().map(|(name, _)| format!("{name:?}")).collect();
     match names.as_slice() {
         [] => "nothing".into(),
         [one] => one.clone(),

@@ -15,11 +15,7 @@ pub(super) fn read_json(bytes: &[u8], path: &Path, file: &str) -> Result<Vec<Rec
     let rows: Vec<Value> = serde_json::from_slice(bytes).map_err(|e| {
         DataError::file(
             path,
-            format!(
-                "invalid JSON array at line {} column {}: {e}",
-                e.line(),
-                e.column()
-            ),
+            format!("invalid JSON array at line {} column {}: {e}", e.line(), e.column()),
         )
     })?;
     Ok(rows
@@ -27,10 +23,7 @@ pub(super) fn read_json(bytes: &[u8], path: &Path, file: &str) -> Result<Vec<Rec
         .enumerate()
         .map(|(index, value)| {
             let row = index + 1;
-            Record {
-                row,
-                fields: into_object(value, file, row),
-            }
+            Record { row, fields: into_object(value, file, row) }
         })
         .collect())
 }

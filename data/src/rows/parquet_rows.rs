@@ -24,21 +24,16 @@ pub(super) fn read(path: &Path) -> Result<Vec<Record>, DataError> {
         let fields = row
             .get_column_iter()
             .map(|(name, field)| {
-                to_json(field)
-                    .map(|value| (name.clone(), value))
-                    .map_err(|found| RowError {
-                        file: file_label.clone(),
-                        row: row_number,
-                        field: name.clone(),
-                        expected: "a string, number, boolean, list, struct or null".into(),
-                        found,
-                    })
+                to_json(field).map(|value| (name.clone(), value)).map_err(|found| RowError {
+                    file: file_label.clone(),
+                    row: row_number,
+                    field: name.clone(),
+                    expected: "a string, number, boolean, list, struct or null".into(),
+                    found,
+                })
             })
             .collect::<Result<Map<String, Value>, RowError>>();
-        records.push(Record {
-            row: row_number,
-            fields,
-        });
+        records.push(Record { row: row_number, fields });
     }
     Ok(records)
 }
@@ -46,9 +41,7 @@ pub(super) fn read(path: &Path) -> Result<Vec<Record>, DataError> {
 /// Converts a Parquet value to JSON; `Err` describes values with no JSON counterpart.
 fn to_json(field: &Field) -> Result<Value, String> {
     let number = |n: f64| {
-        Number::from_f64(n)
-            .map(Value::Number)
-            .ok_or_else(|| format!("the non-finite number {n}"))
+        Number::from_f64(n).map(Value::Number).ok_or_else(|| format!("the non-finite number {n}"))
     };
     Ok(match field {
         Field::Null => Value::Null,
@@ -68,12 +61,9 @@ fn to_json(field: &Field) -> Result<Value, String> {
             Ok(text) => Value::String(text.to_string()),
             Err(_) => return Err("binary data that is not UTF-8".into()),
         },
-        Field::ListInternal(list) => Value::Array(
-            list.elements()
-                .iter()
-                .map(to_json)
-                .collect::<Result<_, _>>()?,
-        ),
+        Field::ListInternal(list) => {
+            Value::Array(list.elements().iter().map(to_json).collect::<Result<_, _>>()?)
+        }
         Field::Group(row) => Value::Object(
             row.get_column_iter()
                 .map(|(name, value)| to_json(value).map(|v| (name.clone(), v)))

@@ -16,7 +16,7 @@ use burn::backend::{Autodiff, Flex};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Distribution, Int, Tensor, TensorPrimitive};
 
-use super::{contiguous, in_row_blocks, on_host, Recorded, tensor, values, vector, HostOp};
+use super::{contiguous, in_row_blocks, on_host, tensor, values, vector, HostOp, Recorded};
 
 /// `x` with each element kept with probability `keep` and zeroed otherwise (not rescaled: the
 /// caller folds `1 / keep` into a smaller tensor).
@@ -44,10 +44,16 @@ impl HostOp for Dropout {
 
     fn inference((x, keep): Self::Input<Flex>) -> Tensor<Flex, 2> {
         let key = draw_key();
-        Tensor::from_primitive(TensorPrimitive::Float(apply(&contiguous(x.into_primitive().tensor()), key, keep)))
+        Tensor::from_primitive(TensorPrimitive::Float(apply(
+            &contiguous(x.into_primitive().tensor()),
+            key,
+            keep,
+        )))
     }
 
-    fn training<C: CheckpointStrategy>((x, keep): Self::Input<Autodiff<Flex, C>>) -> Tensor<Autodiff<Flex, C>, 2> {
+    fn training<C: CheckpointStrategy>(
+        (x, keep): Self::Input<Autodiff<Flex, C>>,
+    ) -> Tensor<Autodiff<Flex, C>, 2> {
         let key = draw_key();
         let x = x.into_primitive().tensor();
         let y = apply(&contiguous(x.primitive.clone()), key, keep);
@@ -60,7 +66,12 @@ impl Backward<Flex, 1> for Dropout {
     type State = (u64, f64);
 
     /// The same mask applied to the output's gradient.
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
         let (key, keep) = ops.state;
         let d_y = contiguous(grads.consume::<Flex>(&ops.node));
         if let Some(node) = &ops.parents[0] {
@@ -72,7 +83,11 @@ impl Backward<Flex, 1> for Dropout {
 /// A 64-bit key from Burn's generator, as four draws of 16 bits (small enough that the
 /// backend's float-to-int sampling cannot overflow any int type).
 fn draw_key() -> u64 {
-    let parts = Tensor::<Flex, 1, Int>::random([4], Distribution::Uniform(0.0, 65_536.0), &Default::default());
+    let parts = Tensor::<Flex, 1, Int>::random(
+        [4],
+        Distribution::Uniform(0.0, 65_536.0),
+        &Default::default(),
+    );
     let parts = parts.into_data().convert::<i64>().to_vec::<i64>().expect("four integers");
     parts.iter().fold(0u64, |key, &part| (key << 16) | (part as u64 & 0xffff))
 }
@@ -80,6 +95,8 @@ fn draw_key() -> u64 {
 fn apply(x: &FlexTensor, key: u64, keep: f64) -> FlexTensor {
     let shape = x.layout().shape().clone();
     let mut out = vec![0f32; shape.num_elements()];
-    in_row_blocks(&mut out, [values(x)], 1, |first, out, [x]| vector::dropout(x, key, first, keep as f32, out));
+    in_row_blocks(&mut out, [values(x)], 1, |first, out, [x]| {
+        vector::dropout(x, key, first, keep as f32, out)
+    });
     tensor(out, shape)
 }

@@ -36,7 +36,14 @@ impl<'a> Matrix<'a> {
         let layout = t.layout();
         let strides = layout.strides();
         let shape = layout.shape();
-        Matrix { data: t.storage::<f32>(), rows: shape[0], cols: shape[1], offset: layout.start_offset(), row_stride: strides[0], col_stride: strides[1] }
+        Matrix {
+            data: t.storage::<f32>(),
+            rows: shape[0],
+            cols: shape[1],
+            offset: layout.start_offset(),
+            row_stride: strides[0],
+            col_stride: strides[1],
+        }
     }
 
     fn row(&self, r: usize) -> impl Iterator<Item = f32> + '_ {
@@ -57,7 +64,12 @@ impl<'a> Matrix<'a> {
 /// Chunks of rows run in parallel, each on one thread: a matmul of a few hundred rows against a
 /// short inner dimension runs near the core's peak alone but scales poorly when split across
 /// threads (measured at 131 rows: 90 GFLOP/s on one core, 163 on two).
-pub(crate) fn head_nll(flat: &FlexTensor, weight: &FlexTensor, targets: &Targets, want_grad: bool) -> (f32, Option<FlexTensor>) {
+pub(crate) fn head_nll(
+    flat: &FlexTensor,
+    weight: &FlexTensor,
+    targets: &Targets,
+    want_grad: bool,
+) -> (f32, Option<FlexTensor>) {
     let (hidden, weight) = (Matrix::of(flat), Matrix::of(weight));
     let (positions, width, vocab) = (hidden.rows, weight.rows, weight.cols);
     let chunk = (CHUNK_LOGITS / vocab.max(1)).max(1);
@@ -83,7 +95,13 @@ pub(crate) fn head_nll(flat: &FlexTensor, weight: &FlexTensor, targets: &Targets
 
 /// The summed NLL of `rows` of `hidden` against `labels`, and with `want_grad` its gradient
 /// with respect to those rows (`[rows, width]`, empty otherwise).
-fn head_chunk(hidden: &Matrix, weight: &Matrix, rows: &[i64], labels: &[i64], want_grad: bool) -> (f64, Vec<f32>) {
+fn head_chunk(
+    hidden: &Matrix,
+    weight: &Matrix,
+    rows: &[i64],
+    labels: &[i64],
+    want_grad: bool,
+) -> (f64, Vec<f32>) {
     let (n, width, vocab) = (rows.len(), weight.rows, weight.cols);
     let mut rows_in = Vec::with_capacity(n * width);
     for &r in rows {
@@ -96,16 +114,46 @@ fn head_chunk(hidden: &Matrix, weight: &Matrix, rows: &[i64], labels: &[i64], wa
     // covers exactly the `n * vocab` elements of the buffer's capacity, all written before
     // the length is set.
     unsafe {
-        matmul(n, vocab, width, logits.as_mut_ptr(), vocab as isize, rows_in.as_ptr(), width as isize, 1, weight.ptr(), weight.row_stride, weight.col_stride);
+        matmul(
+            n,
+            vocab,
+            width,
+            logits.as_mut_ptr(),
+            vocab as isize,
+            rows_in.as_ptr(),
+            width as isize,
+            1,
+            weight.ptr(),
+            weight.row_stride,
+            weight.col_stride,
+        );
         logits.set_len(n * vocab);
     }
-    let loss = logits.chunks_exact_mut(vocab).zip(labels).map(|(row, &label)| f64::from(softmax_nll(row, label as usize, want_grad))).sum();
+    let loss = logits
+        .chunks_exact_mut(vocab)
+        .zip(labels)
+        .map(|(row, &label)| f64::from(softmax_nll(row, label as usize, want_grad)))
+        .sum();
     if !want_grad {
         return (loss, Vec::new());
     }
     // rows_in becomes the rows' gradient: (softmax - onehot) [n, vocab] x weightᵀ [vocab, width]
     // SAFETY: as above; weightᵀ swaps the weight's strides.
-    unsafe { matmul(n, width, vocab, rows_in.as_mut_ptr(), width as isize, logits.as_ptr(), vocab as isize, 1, weight.ptr(), weight.col_stride, weight.row_stride) };
+    unsafe {
+        matmul(
+            n,
+            width,
+            vocab,
+            rows_in.as_mut_ptr(),
+            width as isize,
+            logits.as_ptr(),
+            vocab as isize,
+            1,
+            weight.ptr(),
+            weight.col_stride,
+            weight.row_stride,
+        )
+    };
     (loss, rows_in)
 }
 
@@ -115,9 +163,38 @@ fn head_chunk(hidden: &Matrix, weight: &Matrix, rows: &[i64], labels: &[i64], wa
 /// # Safety
 /// The pointers must cover the shapes under the given strides.
 #[allow(clippy::too_many_arguments)]
-unsafe fn matmul(m: usize, n: usize, k: usize, out: *mut f32, out_row_stride: isize, lhs: *const f32, lhs_row_stride: isize, lhs_col_stride: isize, rhs: *const f32, rhs_row_stride: isize, rhs_col_stride: isize) {
+unsafe fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    out: *mut f32,
+    out_row_stride: isize,
+    lhs: *const f32,
+    lhs_row_stride: isize,
+    lhs_col_stride: isize,
+    rhs: *const f32,
+    rhs_row_stride: isize,
+    rhs_col_stride: isize,
+) {
     gemm::gemm(
-        m, n, k, out, 1, out_row_stride, false, lhs, lhs_col_stride, lhs_row_stride, rhs, rhs_col_stride, rhs_row_stride, 0.0, 1.0, false, false, false,
+        m,
+        n,
+        k,
+        out,
+        1,
+        out_row_stride,
+        false,
+        lhs,
+        lhs_col_stride,
+        lhs_row_stride,
+        rhs,
+        rhs_col_stride,
+        rhs_row_stride,
+        0.0,
+        1.0,
+        false,
+        false,
+        false,
         gemm::Parallelism::None,
     );
 }
@@ -135,4 +212,3 @@ fn softmax_nll(row: &mut [f32], label: usize, want_grad: bool) -> f32 {
     }
     max + sum.ln() - label_logit
 }
-

@@ -16,10 +16,12 @@ mod vector;
 
 use std::any::Any;
 
-use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
+use burn::backend::autodiff::checkpoint::strategy::{
+    BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
+};
 use burn::backend::autodiff::ops::{Backward, OpsKind};
-use burn::backend::{Autodiff, Flex};
 use burn::backend::flex::FlexTensor;
+use burn::backend::{Autodiff, Flex};
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Shape, TensorData};
@@ -41,7 +43,12 @@ fn values(t: &FlexTensor) -> &[f32] {
 
 /// Calls `f(first, out_block, input_blocks)` on blocks of whole rows of `width` values of `out`
 /// and the same blocks of each input, in parallel; `first` is the block's first element index.
-fn in_row_blocks<const N: usize>(out: &mut [f32], inputs: [&[f32]; N], width: usize, f: impl Fn(usize, &mut [f32], [&[f32]; N]) + Sync) {
+fn in_row_blocks<const N: usize>(
+    out: &mut [f32],
+    inputs: [&[f32]; N],
+    width: usize,
+    f: impl Fn(usize, &mut [f32], [&[f32]; N]) + Sync,
+) {
     let block = (BLOCK / width.max(1)).max(1) * width.max(1);
     out.par_chunks_mut(block).enumerate().for_each(|(i, out)| {
         let first = i * block;
@@ -67,7 +74,12 @@ pub(crate) fn same_type<X: 'static, Y: 'static>(x: X) -> Result<Y, X> {
 pub(crate) trait Recorded<K: Backend, const N: usize>: Backward<K, N> {
     /// `out`, computed from `parents`, as this operation's output in the autodiff graph: when a
     /// parent is tracked, the graph keeps `state` for the backward pass.
-    fn recorded<C: CheckpointStrategy>(self, parents: [&FloatTensor<Autodiff<K, C>>; N], state: Self::State, out: FloatTensor<K>) -> FloatTensor<Autodiff<K, C>> {
+    fn recorded<C: CheckpointStrategy>(
+        self,
+        parents: [&FloatTensor<Autodiff<K, C>>; N],
+        state: Self::State,
+        out: FloatTensor<K>,
+    ) -> FloatTensor<Autodiff<K, C>> {
         match self.prepare::<C>(parents.map(|p| p.node.clone())).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish(state, out),
             OpsKind::UnTracked(prep) => prep.finish(out),
@@ -83,12 +95,16 @@ pub(crate) trait HostOp {
     type Input<B: Backend>: 'static;
     type Output<B: Backend>: 'static;
     fn inference(x: Self::Input<Flex>) -> Self::Output<Flex>;
-    fn training<C: CheckpointStrategy>(x: Self::Input<Autodiff<Flex, C>>) -> Self::Output<Autodiff<Flex, C>>;
+    fn training<C: CheckpointStrategy>(
+        x: Self::Input<Autodiff<Flex, C>>,
+    ) -> Self::Output<Autodiff<Flex, C>>;
 }
 
 /// Runs `Op` by its host kernels if `B` is one of the backends it is written for; otherwise
 /// hands `x` back.
-pub(crate) fn on_host<Op: HostOp, B: Backend>(x: Op::Input<B>) -> Result<Op::Output<B>, Op::Input<B>> {
+pub(crate) fn on_host<Op: HostOp, B: Backend>(
+    x: Op::Input<B>,
+) -> Result<Op::Output<B>, Op::Input<B>> {
     fn back<Y: 'static, B: Backend, Op: HostOp>(y: Y) -> Op::Output<B> {
         same_type::<Y, Op::Output<B>>(y).ok().expect("B is the backend matched")
     }
@@ -113,7 +129,10 @@ mod tests {
     use burn::tensor::activation::{silu, softmax};
     use burn::tensor::{Distribution, Tensor, TensorData};
 
-    use super::{dropout::dropout, rms_norm::rms_norm, rope::rotate, softmax::softmax_with_bias, swiglu::swiglu};
+    use super::{
+        dropout::dropout, rms_norm::rms_norm, rope::rotate, softmax::softmax_with_bias,
+        swiglu::swiglu,
+    };
     use crate::testing::max_abs_diff;
 
     type AD = Autodiff<Flex>;
@@ -128,25 +147,46 @@ mod tests {
 
     /// Output and input gradients (under a fixed, uneven output gradient) of `host` and
     /// `reference` applied to `inputs`, compared within `tolerance`.
-    fn same_as_reference(name: &str, inputs: &[Tensor<AD, 2>], host: impl Fn(&[Tensor<AD, 2>]) -> Tensor<AD, 2>, reference: impl Fn(&[Tensor<AD, 2>]) -> Tensor<AD, 2>, tolerance: f32) {
+    fn same_as_reference(
+        name: &str,
+        inputs: &[Tensor<AD, 2>],
+        host: impl Fn(&[Tensor<AD, 2>]) -> Tensor<AD, 2>,
+        reference: impl Fn(&[Tensor<AD, 2>]) -> Tensor<AD, 2>,
+        tolerance: f32,
+    ) {
         let run = |f: &dyn Fn(&[Tensor<AD, 2>]) -> Tensor<AD, 2>| {
             // Fresh leaves for each run, so that the two backward passes share no graph node
             // (one full-suite run saw a wrong gradient here with shared leaves; not reproduced).
-            let inputs: Vec<Tensor<AD, 2>> = inputs.iter().map(|x| Tensor::from_inner(x.clone().inner()).require_grad()).collect();
+            let inputs: Vec<Tensor<AD, 2>> = inputs
+                .iter()
+                .map(|x| Tensor::from_inner(x.clone().inner()).require_grad())
+                .collect();
             let out = f(&inputs);
             let n = out.shape().num_elements();
             let d_out: Vec<f32> = (0..n).map(|i| ((i * 7919) % 61) as f32 / 30.0 - 1.0).collect();
-            let d_out = Tensor::<AD, 2>::from_data(TensorData::new(d_out, out.shape()), &Default::default());
+            let d_out = Tensor::<AD, 2>::from_data(
+                TensorData::new(d_out, out.shape()),
+                &Default::default(),
+            );
             let grads = (out.clone() * d_out).sum().backward();
-            let input_grads: Vec<Vec<f32>> = inputs.iter().filter_map(|x| x.grad(&grads)).map(values).collect();
+            let input_grads: Vec<Vec<f32>> =
+                inputs.iter().filter_map(|x| x.grad(&grads)).map(values).collect();
             (values(out.inner()), input_grads)
         };
         let (out, grads) = run(&host);
         let (want_out, want_grads) = run(&reference);
-        assert!(max_abs_diff(&out, &want_out) <= tolerance, "{name}: outputs differ by {}", max_abs_diff(&out, &want_out));
+        assert!(
+            max_abs_diff(&out, &want_out) <= tolerance,
+            "{name}: outputs differ by {}",
+            max_abs_diff(&out, &want_out)
+        );
         assert_eq!(grads.len(), want_grads.len(), "{name}: gradients");
         for (i, (g, w)) in grads.iter().zip(&want_grads).enumerate() {
-            assert!(max_abs_diff(g, w) <= tolerance, "{name}: gradient {i} differs by {}", max_abs_diff(g, w));
+            assert!(
+                max_abs_diff(g, w) <= tolerance,
+                "{name}: gradient {i} differs by {}",
+                max_abs_diff(g, w)
+            );
         }
     }
 
@@ -156,18 +196,33 @@ mod tests {
     #[test]
     fn swiglu_matches_silu_times_up() {
         let inputs = [random([37, 1031], 3.0), random([37, 1031], 1.0)];
-        same_as_reference("swiglu", &inputs, |x| swiglu(x[0].clone(), x[1].clone()), |x| silu(x[0].clone()) * x[1].clone(), 1e-5);
+        same_as_reference(
+            "swiglu",
+            &inputs,
+            |x| swiglu(x[0].clone(), x[1].clone()),
+            |x| silu(x[0].clone()) * x[1].clone(),
+            1e-5,
+        );
     }
 
     #[test]
     fn softmax_with_bias_matches_softmax_of_the_sum_with_masked_keys() {
         let (rows, keys) = (301, 19);
-        let mask: Vec<f32> = (0..rows * keys).map(|i| if i % keys > (i / keys) % keys { f32::NEG_INFINITY } else { 0.0 }).collect();
-        let bias = Tensor::<AD, 2>::from_data(TensorData::new(mask, [rows, keys]), &Default::default());
+        let mask: Vec<f32> = (0..rows * keys)
+            .map(|i| if i % keys > (i / keys) % keys { f32::NEG_INFINITY } else { 0.0 })
+            .collect();
+        let bias =
+            Tensor::<AD, 2>::from_data(TensorData::new(mask, [rows, keys]), &Default::default());
         let scores = random([rows, keys], 4.0);
         let inputs = [scores];
         let host = |x: &[Tensor<AD, 2>]| softmax_with_bias(x[0].clone(), bias.clone());
-        same_as_reference("softmax", &inputs, host, |x| softmax(x[0].clone() + bias.clone(), 1), 1e-6);
+        same_as_reference(
+            "softmax",
+            &inputs,
+            host,
+            |x| softmax(x[0].clone() + bias.clone(), 1),
+            1e-6,
+        );
         // Masked keys get exactly zero probability.
         let probs = values(host(&inputs).inner());
         assert!(probs.iter().enumerate().all(|(i, &p)| i % keys <= (i / keys) % keys || p == 0.0));
@@ -180,15 +235,29 @@ mod tests {
         let mask: Vec<f32> = (0..batch * queries * keys)
             .map(|i| {
                 let (b, q, k) = (i / (queries * keys), (i / keys) % queries, i % keys);
-                if k > q + 2 || (b == 1 && k == 0) { f32::NEG_INFINITY } else { 0.0 }
+                if k > q + 2 || (b == 1 && k == 0) {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                }
             })
             .collect();
-        let bias = Tensor::<AD, 5>::from_data(TensorData::new(mask, [batch, 1, 1, queries, keys]), &Default::default());
-        let heads = |x: &[Tensor<AD, 2>]| x[0].clone().reshape([batch, kv_heads, group, queries, keys]);
+        let bias = Tensor::<AD, 5>::from_data(
+            TensorData::new(mask, [batch, 1, 1, queries, keys]),
+            &Default::default(),
+        );
+        let heads =
+            |x: &[Tensor<AD, 2>]| x[0].clone().reshape([batch, kv_heads, group, queries, keys]);
         let rows = |t: Tensor<AD, 5>| t.reshape([batch * kv_heads * group * queries, keys]);
         let host = |x: &[Tensor<AD, 2>]| rows(softmax_with_bias(heads(x), bias.clone()));
         let reference = |x: &[Tensor<AD, 2>]| rows(softmax(heads(x) + bias.clone(), 4));
-        same_as_reference("softmax, one bias row for all heads", &[random([batch * kv_heads * group * queries, keys], 4.0)], host, reference, 1e-6);
+        same_as_reference(
+            "softmax, one bias row for all heads",
+            &[random([batch * kv_heads * group * queries, keys], 4.0)],
+            host,
+            reference,
+            1e-6,
+        );
     }
 
     #[test]
@@ -199,24 +268,40 @@ mod tests {
             let variance = x[0].clone().square().mean_dim(1);
             x[0].clone() * variance.add_scalar(1e-5).sqrt().recip() * gain(x).unsqueeze::<2>()
         };
-        same_as_reference("rms_norm", &inputs, |x| rms_norm(x[0].clone(), gain(x), 1e-5), reference, 1e-5);
+        same_as_reference(
+            "rms_norm",
+            &inputs,
+            |x| rms_norm(x[0].clone(), gain(x), 1e-5),
+            reference,
+            1e-5,
+        );
     }
 
     #[test]
     fn rope_matches_rotate_half() {
         let (tokens, heads, d) = (23, 3, 12);
         let tables = |f: fn(f32) -> f32| {
-            let t: Vec<f32> = (0..tokens * heads * d).map(|i| f(((i / (heads * d)) as f32) * 0.37 * (1 + (i % (d / 2))) as f32)).collect();
+            let t: Vec<f32> = (0..tokens * heads * d)
+                .map(|i| f(((i / (heads * d)) as f32) * 0.37 * (1 + (i % (d / 2))) as f32))
+                .collect();
             Tensor::<AD, 2>::from_data(TensorData::new(t, [tokens, heads * d]), &Default::default())
         };
         let (cos, sin) = (tables(f32::cos), tables(f32::sin));
         let reference = |x: &[Tensor<AD, 2>]| {
             let halves = x[0].clone().reshape([tokens * heads, 2, d / 2]);
-            let rotated = Tensor::cat(vec![-halves.clone().narrow(1, 1, 1), halves.narrow(1, 0, 1)], 1).reshape([tokens, heads * d]);
+            let rotated =
+                Tensor::cat(vec![-halves.clone().narrow(1, 1, 1), halves.narrow(1, 0, 1)], 1)
+                    .reshape([tokens, heads * d]);
             x[0].clone() * cos.clone() + rotated * sin.clone()
         };
         let inputs = [random([tokens, heads * d], 1.0)];
-        same_as_reference("rope", &inputs, |x| rotate(x[0].clone(), cos.clone(), sin.clone(), d, |_| unreachable!("f32 on Flex")), reference, 1e-6);
+        same_as_reference(
+            "rope",
+            &inputs,
+            |x| rotate(x[0].clone(), cos.clone(), sin.clone(), d, |_| unreachable!("f32 on Flex")),
+            reference,
+            1e-6,
+        );
     }
 
     #[test]
@@ -230,7 +315,11 @@ mod tests {
         let (y, x) = (values(y.inner()), values(x.inner()));
         // Each element is x (kept, gradient 1) or 0 (dropped, gradient 0); about 70% kept.
         assert!(grad.iter().all(|&g| g == 0.0 || g == 1.0));
-        assert!(y.iter().zip(&x).zip(&grad).all(|((&y, &x), &g)| if g == 1.0 { y == x } else { y == 0.0 }));
+        assert!(y.iter().zip(&x).zip(&grad).all(|((&y, &x), &g)| if g == 1.0 {
+            y == x
+        } else {
+            y == 0.0
+        }));
         let share = grad.iter().filter(|&&g| g == 1.0).count() as f64 / grad.len() as f64;
         assert!((share - 0.7).abs() < 0.03, "kept {share}");
     }

@@ -15,16 +15,24 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 use rayon::prelude::*;
 
-use super::{contiguous, in_row_blocks, on_host, Recorded, tensor, values, vector, HostOp};
+use super::{contiguous, in_row_blocks, on_host, tensor, values, vector, HostOp, Recorded};
 
 /// `x / sqrt(mean(x²) + eps) * weight` over the last axis of `x` `[..., width]`, `weight`
 /// `[width]`, computed in f32 whatever the dtype (transformers' `LlamaRMSNorm`: the normalised
 /// value is rounded back to `x`'s dtype before the gain multiplies it).
-pub fn rms_norm<B: Backend, const D: usize>(x: Tensor<B, D>, weight: Tensor<B, 1>, eps: f64) -> Tensor<B, D> {
+pub fn rms_norm<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+    weight: Tensor<B, 1>,
+    eps: f64,
+) -> Tensor<B, D> {
     if x.dtype() == DType::F32 && weight.dtype() == DType::F32 {
         let shape = x.shape();
         let width = shape[D - 1];
-        match on_host::<RmsNorm, B>((x.reshape([shape.num_elements() / width.max(1), width]), weight, eps)) {
+        match on_host::<RmsNorm, B>((
+            x.reshape([shape.num_elements() / width.max(1), width]),
+            weight,
+            eps,
+        )) {
             Ok(y) => return y.reshape(shape),
             Err((x, weight, _)) => return in_tensor_ops(x, weight, eps).reshape(shape),
         }
@@ -32,7 +40,11 @@ pub fn rms_norm<B: Backend, const D: usize>(x: Tensor<B, D>, weight: Tensor<B, 1
     in_tensor_ops(x, weight, eps)
 }
 
-fn in_tensor_ops<B: Backend, const D: usize>(x: Tensor<B, D>, weight: Tensor<B, 1>, eps: f64) -> Tensor<B, D> {
+fn in_tensor_ops<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+    weight: Tensor<B, 1>,
+    eps: f64,
+) -> Tensor<B, D> {
     let dtype = x.dtype();
     let x = x.cast(DType::F32);
     let variance = x.clone().square().mean_dim(D - 1);
@@ -49,16 +61,24 @@ impl HostOp for RmsNorm {
     type Output<B: Backend> = Tensor<B, 2>;
 
     fn inference((x, weight, eps): Self::Input<Flex>) -> Tensor<Flex, 2> {
-        let (x, weight) = (contiguous(x.into_primitive().tensor()), contiguous(weight.into_primitive().tensor()));
+        let (x, weight) =
+            (contiguous(x.into_primitive().tensor()), contiguous(weight.into_primitive().tensor()));
         Tensor::from_primitive(TensorPrimitive::Float(forward(&x, &weight, eps).0))
     }
 
-    fn training<C: CheckpointStrategy>((x, weight, eps): Self::Input<Autodiff<Flex, C>>) -> Tensor<Autodiff<Flex, C>, 2> {
+    fn training<C: CheckpointStrategy>(
+        (x, weight, eps): Self::Input<Autodiff<Flex, C>>,
+    ) -> Tensor<Autodiff<Flex, C>, 2> {
         let (x, weight) = (x.into_primitive().tensor(), weight.into_primitive().tensor());
-        let (x_values, weight_values) = (contiguous(x.primitive.clone()), contiguous(weight.primitive.clone()));
+        let (x_values, weight_values) =
+            (contiguous(x.primitive.clone()), contiguous(weight.primitive.clone()));
         let (y, factors) = forward(&x_values, &weight_values, eps);
         let state = RmsNormState { x: x_values, weight: weight_values, factors };
-        Tensor::from_primitive(TensorPrimitive::Float(RmsNorm.recorded::<C>([&x, &weight], state, y)))
+        Tensor::from_primitive(TensorPrimitive::Float(RmsNorm.recorded::<C>(
+            [&x, &weight],
+            state,
+            y,
+        )))
     }
 }
 
@@ -73,7 +93,12 @@ struct RmsNormState {
 impl Backward<Flex, 2> for RmsNorm {
     type State = RmsNormState;
 
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
         let RmsNormState { x, weight, factors } = ops.state;
         let d_y = contiguous(grads.consume::<Flex>(&ops.node));
         let shape = x.layout().shape().clone();
@@ -84,7 +109,12 @@ impl Backward<Flex, 2> for RmsNorm {
             let mut d_x = vec![0f32; x.len()];
             in_row_blocks(&mut d_x, [x, d_y], width, |first, d_x, [x, d_y]| {
                 let factors = &factors[first / width..];
-                for (((d_x, x), d_y), &r) in d_x.chunks_exact_mut(width).zip(x.chunks_exact(width)).zip(d_y.chunks_exact(width)).zip(factors) {
+                for (((d_x, x), d_y), &r) in d_x
+                    .chunks_exact_mut(width)
+                    .zip(x.chunks_exact(width))
+                    .zip(d_y.chunks_exact(width))
+                    .zip(factors)
+                {
                     vector::rms_norm_backward(x, weight, d_y, r, d_x);
                 }
             });

@@ -13,7 +13,7 @@ use burn::backend::{Autodiff, Flex};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 
-use super::{contiguous, in_row_blocks, on_host, Recorded, tensor, values, vector, HostOp};
+use super::{contiguous, in_row_blocks, on_host, tensor, values, vector, HostOp, Recorded};
 
 /// `x cos + rotate_half(x) sin` for `x` `[tokens, heads * head_dim]` and tables of the same
 /// shape, with `rotate_half(x) = (-x2, x1)` per head; `in_tensor_ops` computes the same for
@@ -25,7 +25,8 @@ pub fn rotate<B: Backend>(
     head_dim: usize,
     in_tensor_ops: impl FnOnce(Tensor<B, 2>) -> Tensor<B, 2>,
 ) -> Tensor<B, 2> {
-    let f32_and_same_shape = [&x, &cos, &sin].iter().all(|t| t.dtype() == DType::F32 && t.shape() == x.shape());
+    let f32_and_same_shape =
+        [&x, &cos, &sin].iter().all(|t| t.dtype() == DType::F32 && t.shape() == x.shape());
     if !f32_and_same_shape || head_dim % 2 != 0 {
         return in_tensor_ops(x);
     }
@@ -48,11 +49,17 @@ impl HostOp for Rope {
         Tensor::from_primitive(TensorPrimitive::Float(apply(&x, &cos, &sin, half, false)))
     }
 
-    fn training<C: CheckpointStrategy>((x, cos, sin, half): Self::Input<Autodiff<Flex, C>>) -> Tensor<Autodiff<Flex, C>, 2> {
+    fn training<C: CheckpointStrategy>(
+        (x, cos, sin, half): Self::Input<Autodiff<Flex, C>>,
+    ) -> Tensor<Autodiff<Flex, C>, 2> {
         let x = x.into_primitive().tensor();
         let [cos, sin] = [cos, sin].map(|t| contiguous(t.inner().into_primitive().tensor()));
         let y = apply(&contiguous(x.primitive.clone()), &cos, &sin, half, false);
-        Tensor::from_primitive(TensorPrimitive::Float(Rope.recorded::<C>([&x], (cos, sin, half), y)))
+        Tensor::from_primitive(TensorPrimitive::Float(Rope.recorded::<C>(
+            [&x],
+            (cos, sin, half),
+            y,
+        )))
     }
 }
 
@@ -60,7 +67,12 @@ impl Backward<Flex, 1> for Rope {
     /// The tables and half the head dimension.
     type State = (FlexTensor, FlexTensor, usize);
 
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
         let (cos, sin, half) = ops.state;
         let d_y = contiguous(grads.consume::<Flex>(&ops.node));
         if let Some(node) = &ops.parents[0] {
@@ -70,11 +82,20 @@ impl Backward<Flex, 1> for Rope {
 }
 
 /// The rotation (or with `inverse` its transpose) of every head of `x`.
-fn apply(x: &FlexTensor, cos: &FlexTensor, sin: &FlexTensor, half: usize, inverse: bool) -> FlexTensor {
+fn apply(
+    x: &FlexTensor,
+    cos: &FlexTensor,
+    sin: &FlexTensor,
+    half: usize,
+    inverse: bool,
+) -> FlexTensor {
     let shape = x.layout().shape().clone();
     let mut out = vec![0f32; shape.num_elements()];
-    in_row_blocks(&mut out, [values(x), values(cos), values(sin)], 2 * half, |_, out, [x, cos, sin]| {
-        vector::rotate(x, cos, sin, half, inverse, out)
-    });
+    in_row_blocks(
+        &mut out,
+        [values(x), values(cos), values(sin)],
+        2 * half,
+        |_, out, [x, cos, sin]| vector::rotate(x, cos, sin, half, inverse, out),
+    );
     tensor(out, shape)
 }

@@ -15,16 +15,21 @@ use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Shape, Tensor, TensorPrimitive};
 
-use super::{contiguous, in_row_blocks, on_host, Recorded, tensor, values, vector, HostOp};
+use super::{contiguous, in_row_blocks, on_host, tensor, values, vector, HostOp, Recorded};
 
 /// `softmax(scores + bias)` over the last axis, in f32. `bias` (a mask: 0 or -inf, no gradient)
 /// has the shape of `scores`, or 1 on the axes between the first and the last two: one mask
 /// row for all the heads. No row may be fully masked.
-pub fn softmax_with_bias<B: Backend, const D: usize>(scores: Tensor<B, D>, bias: Tensor<B, D>) -> Tensor<B, D> {
+pub fn softmax_with_bias<B: Backend, const D: usize>(
+    scores: Tensor<B, D>,
+    bias: Tensor<B, D>,
+) -> Tensor<B, D> {
     let (shape, bias_shape) = (scores.shape(), bias.shape());
     let heads = heads_per_bias_row(&shape, &bias_shape);
-    let fallback = |scores: Tensor<B, D>, bias: Tensor<B, D>| softmax((scores + bias).cast(DType::F32), D - 1);
-    let Some(heads) = heads.filter(|_| scores.dtype() == DType::F32 && bias.dtype() == DType::F32) else {
+    let fallback =
+        |scores: Tensor<B, D>, bias: Tensor<B, D>| softmax((scores + bias).cast(DType::F32), D - 1);
+    let Some(heads) = heads.filter(|_| scores.dtype() == DType::F32 && bias.dtype() == DType::F32)
+    else {
         return fallback(scores, bias);
     };
     let [queries, keys] = [shape[D - 2], shape[D - 1]];
@@ -46,7 +51,8 @@ fn heads_per_bias_row(scores: &Shape, bias: &Shape) -> Option<usize> {
     if scores == bias {
         return Some(1);
     }
-    let outer_match = d >= 3 && bias.num_dims() == d && [0, d - 2, d - 1].iter().all(|&i| scores[i] == bias[i]);
+    let outer_match =
+        d >= 3 && bias.num_dims() == d && [0, d - 2, d - 1].iter().all(|&i| scores[i] == bias[i]);
     let shared = (1..d.saturating_sub(2)).all(|i| bias[i] == 1);
     (outer_match && shared).then(|| (1..d - 2).map(|i| scores[i]).product())
 }
@@ -74,13 +80,23 @@ impl HostOp for SoftmaxWithBias {
     type Output<B: Backend> = Tensor<B, 2>;
 
     fn inference((scores, bias, bias_rows): Self::Input<Flex>) -> Tensor<Flex, 2> {
-        Tensor::from_primitive(TensorPrimitive::Float(forward(&scores.into_primitive().tensor(), &bias.into_primitive().tensor(), bias_rows)))
+        Tensor::from_primitive(TensorPrimitive::Float(forward(
+            &scores.into_primitive().tensor(),
+            &bias.into_primitive().tensor(),
+            bias_rows,
+        )))
     }
 
-    fn training<C: CheckpointStrategy>((scores, bias, bias_rows): Self::Input<Autodiff<Flex, C>>) -> Tensor<Autodiff<Flex, C>, 2> {
+    fn training<C: CheckpointStrategy>(
+        (scores, bias, bias_rows): Self::Input<Autodiff<Flex, C>>,
+    ) -> Tensor<Autodiff<Flex, C>, 2> {
         let scores = scores.into_primitive().tensor();
         let probs = forward(&scores.primitive, &bias.inner().into_primitive().tensor(), bias_rows);
-        Tensor::from_primitive(TensorPrimitive::Float(SoftmaxWithBias.recorded::<C>([&scores], probs.clone(), probs)))
+        Tensor::from_primitive(TensorPrimitive::Float(SoftmaxWithBias.recorded::<C>(
+            [&scores],
+            probs.clone(),
+            probs,
+        )))
     }
 }
 
@@ -89,17 +105,31 @@ impl Backward<Flex, 1> for SoftmaxWithBias {
     type State = FlexTensor;
 
     /// `dS = P ∘ (dP - rowsum(P ∘ dP))`.
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
         let probs = ops.state;
         let d_probs = contiguous(grads.consume::<Flex>(&ops.node));
         let shape = probs.layout().shape().clone();
         let keys = shape[1];
         let mut d_scores = vec![0f32; shape.num_elements()];
-        in_row_blocks(&mut d_scores, [values(&probs), values(&d_probs)], keys, |_, d_scores, [probs, d_probs]| {
-            for ((d_s, p), d_p) in d_scores.chunks_exact_mut(keys).zip(probs.chunks_exact(keys)).zip(d_probs.chunks_exact(keys)) {
-                vector::softmax_backward(p, d_p, vector::dot(p, d_p), d_s);
-            }
-        });
+        in_row_blocks(
+            &mut d_scores,
+            [values(&probs), values(&d_probs)],
+            keys,
+            |_, d_scores, [probs, d_probs]| {
+                for ((d_s, p), d_p) in d_scores
+                    .chunks_exact_mut(keys)
+                    .zip(probs.chunks_exact(keys))
+                    .zip(d_probs.chunks_exact(keys))
+                {
+                    vector::softmax_backward(p, d_p, vector::dot(p, d_p), d_s);
+                }
+            },
+        );
         if let Some(node) = &ops.parents[0] {
             grads.register::<Flex>(node.id, tensor(d_scores, shape));
         }

@@ -15,7 +15,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 use rayon::prelude::*;
 
-use super::{contiguous, in_row_blocks, on_host, Recorded, tensor, values, vector, HostOp, BLOCK};
+use super::{contiguous, in_row_blocks, on_host, tensor, values, vector, HostOp, Recorded, BLOCK};
 
 /// `silu(gate) * up`, elementwise.
 pub fn swiglu<B: Backend, const D: usize>(gate: Tensor<B, D>, up: Tensor<B, D>) -> Tensor<B, D> {
@@ -38,15 +38,25 @@ impl HostOp for SwiGlu {
     type Output<B: Backend> = Tensor<B, 1>;
 
     fn inference((gate, up): Self::Input<Flex>) -> Tensor<Flex, 1> {
-        let out = forward(&contiguous(gate.into_primitive().tensor()), &contiguous(up.into_primitive().tensor()));
+        let out = forward(
+            &contiguous(gate.into_primitive().tensor()),
+            &contiguous(up.into_primitive().tensor()),
+        );
         Tensor::from_primitive(TensorPrimitive::Float(out))
     }
 
-    fn training<C: CheckpointStrategy>((gate, up): Self::Input<Autodiff<Flex, C>>) -> Tensor<Autodiff<Flex, C>, 1> {
+    fn training<C: CheckpointStrategy>(
+        (gate, up): Self::Input<Autodiff<Flex, C>>,
+    ) -> Tensor<Autodiff<Flex, C>, 1> {
         let (gate, up) = (gate.into_primitive().tensor(), up.into_primitive().tensor());
-        let (gate_values, up_values) = (contiguous(gate.primitive.clone()), contiguous(up.primitive.clone()));
+        let (gate_values, up_values) =
+            (contiguous(gate.primitive.clone()), contiguous(up.primitive.clone()));
         let out = forward(&gate_values, &up_values);
-        Tensor::from_primitive(TensorPrimitive::Float(SwiGlu.recorded::<C>([&gate, &up], (gate_values, up_values), out)))
+        Tensor::from_primitive(TensorPrimitive::Float(SwiGlu.recorded::<C>(
+            [&gate, &up],
+            (gate_values, up_values),
+            out,
+        )))
     }
 }
 
@@ -54,7 +64,12 @@ impl Backward<Flex, 2> for SwiGlu {
     /// `gate` and `up`, contiguous.
     type State = (FlexTensor, FlexTensor);
 
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
         let (gate, up) = ops.state;
         let d_out = contiguous(grads.consume::<Flex>(&ops.node));
         let n = d_out.layout().num_elements();
@@ -64,7 +79,9 @@ impl Backward<Flex, 2> for SwiGlu {
             .par_chunks_mut(BLOCK)
             .zip(d_up.par_chunks_mut(BLOCK))
             .zip(gate.par_chunks(BLOCK).zip(up.par_chunks(BLOCK)).zip(d_out.par_chunks(BLOCK)))
-            .for_each(|((d_gate, d_up), ((gate, up), d_out))| vector::swiglu_backward(gate, up, d_out, d_gate, d_up));
+            .for_each(|((d_gate, d_up), ((gate, up), d_out))| {
+                vector::swiglu_backward(gate, up, d_out, d_gate, d_up)
+            });
         for (parent, grad) in ops.parents.iter().zip([d_gate, d_up]) {
             if let Some(node) = parent {
                 grads.register::<Flex>(node.id, tensor(grad, [n].into()));

@@ -92,7 +92,12 @@ pub fn exp(x: f32) -> f32 {
     let shifted = clamped * std::f32::consts::LOG2_E + ROUND;
     let n = shifted - ROUND;
     let r = (clamped - n * LN2_HI) - n * LN2_LO;
-    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0
+                    + r * (1.0 / 24.0
+                        + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
     let n = shifted.to_bits().wrapping_sub(ROUND.to_bits()) as i32;
     let value = p * f32::from_bits(((n + 127) as u32) << 23);
     if x < LOWEST {
@@ -316,7 +321,8 @@ mod tests {
 
     #[test]
     fn swiglu_and_its_gradient_match_the_definition() {
-        let gate: Vec<f32> = (0..37).map(|i| (i as f32 - 18.0) * 0.7).chain([-100.0, 100.0, 0.0]).collect();
+        let gate: Vec<f32> =
+            (0..37).map(|i| (i as f32 - 18.0) * 0.7).chain([-100.0, 100.0, 0.0]).collect();
         let up: Vec<f32> = gate.iter().map(|g| 0.3 - 0.1 * g).collect();
         let d_out: Vec<f32> = gate.iter().map(|g| 1.0 + 0.05 * g).collect();
         let n = gate.len();
@@ -326,12 +332,17 @@ mod tests {
         let silu = |g: f64| g / (1.0 + (-g).exp());
         for i in 0..n {
             let (g, u, d) = (f64::from(gate[i]), f64::from(up[i]), f64::from(d_out[i]));
-            let close = |got: f32, want: f64| (f64::from(got) - want).abs() <= 1e-6 * want.abs().max(1.0);
+            let close =
+                |got: f32, want: f64| (f64::from(got) - want).abs() <= 1e-6 * want.abs().max(1.0);
             assert!(close(out[i], silu(g) * u), "out at {g}: {} vs {}", out[i], silu(g) * u);
             assert!(close(d_up[i], d * silu(g)), "d_up at {g}");
             // Central difference of silu in f64.
             let slope = (silu(g + 1e-6) - silu(g - 1e-6)) / 2e-6;
-            assert!((f64::from(d_gate[i]) - d * u * slope).abs() <= 1e-5 * (d * u * slope).abs().max(1.0), "d_gate at {g}");
+            assert!(
+                (f64::from(d_gate[i]) - d * u * slope).abs()
+                    <= 1e-5 * (d * u * slope).abs().max(1.0),
+                "d_gate at {g}"
+            );
         }
     }
 }

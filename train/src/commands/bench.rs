@@ -21,7 +21,9 @@ use guardtune_lora::passes::{backward_into, forward_loss};
 use guardtune_lora::step::{apply_update, Gradients};
 use guardtune_lora::{attach, AdamW, AdamWConfig, LoraConfig, LoraInit, MicroBatch, TargetModules};
 use guardtune_model::rng::SplitMix64;
-use guardtune_model::{dtype_name, LlamaConfig, LlamaForCausalLM, ProjKind, RandomInit, RopeScaling};
+use guardtune_model::{
+    dtype_name, LlamaConfig, LlamaForCausalLM, ProjKind, RandomInit, RopeScaling,
+};
 use serde::Serialize;
 
 use crate::device::DevicesJob;
@@ -162,11 +164,23 @@ fn target_modules(targets: &[String]) -> TargetModules {
 
 /// Llama 3.1's RoPE scaling, as in the reference script.
 fn llama31_rope() -> RopeScaling {
-    RopeScaling::Llama3 { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_position_embeddings: 8192.0 }
+    RopeScaling::Llama3 {
+        factor: 8.0,
+        low_freq_factor: 1.0,
+        high_freq_factor: 4.0,
+        original_max_position_embeddings: 8192.0,
+    }
 }
 
 /// A Llama 3.1 configuration with the reference script's constants and the given dimensions.
-fn llama31(vocab: usize, hidden: usize, intermediate: usize, layers: usize, heads: usize, kv_heads: usize) -> LlamaConfig {
+fn llama31(
+    vocab: usize,
+    hidden: usize,
+    intermediate: usize,
+    layers: usize,
+    heads: usize,
+    kv_heads: usize,
+) -> LlamaConfig {
     LlamaConfig {
         vocab_size: vocab,
         hidden_size: hidden,
@@ -225,11 +239,16 @@ impl LoraFlops {
         };
         let per_layer: u64 = ProjKind::ALL.iter().map(|&k| size(k).0 * size(k).1).sum();
         let matmul_params = layers * per_layer + (model.hidden_size * model.vocab_size) as u64;
-        let lora_per_layer: u64 = kinds.iter().map(|&k| lora.r as u64 * (size(k).0 + size(k).1)).sum();
+        let lora_per_layer: u64 =
+            kinds.iter().map(|&k| lora.r as u64 * (size(k).0 + size(k).1)).sum();
         let lora_params = layers * lora_per_layer;
         let attention_width = (model.num_attention_heads * model.head_dim) as u64;
         let attention = 12 * layers * attention_width * seq as u64;
-        Ok(LoraFlops { matmul_params, lora_params, per_token: 4 * matmul_params + attention + 6 * lora_params })
+        Ok(LoraFlops {
+            matmul_params,
+            lora_params,
+            per_token: 4 * matmul_params + attention + 6 * lora_params,
+        })
     }
 }
 
@@ -307,21 +326,33 @@ struct StepTimes {
 
 /// Builds the model (one replica per device), runs warm-up and timed steps, and measures the
 /// matmul peak.
-pub fn run_bench<B: AutodiffBackend>(plan: &BenchPlan, devices: &[B::Device]) -> Result<BenchReport> {
+pub fn run_bench<B: AutodiffBackend>(
+    plan: &BenchPlan,
+    devices: &[B::Device],
+) -> Result<BenchReport> {
     let flops = LoraFlops::new(&plan.model, &plan.lora, plan.seq)?;
     let device = devices.first().context("no device given")?;
     if plan.batch % devices.len() != 0 {
         bail!("--batch {} does not split evenly over {} devices", plan.batch, devices.len());
     }
-    let replicas = devices.iter().map(|device| replica::<B>(plan, device)).collect::<Result<Vec<_>>>()?;
+    let replicas =
+        devices.iter().map(|device| replica::<B>(plan, device)).collect::<Result<Vec<_>>>()?;
     let (losses, times) = match <[_; 1]>::try_from(replicas) {
         Ok([(mut model, mut optimizer)]) => {
             let mut data = SplitMix64::new(1234);
             let mut losses = Vec::new();
             let mut times = Vec::new();
             for step in 0..plan.warmup + plan.steps {
-                let micro = random_micro_batch(&mut data, plan.batch, plan.seq, plan.model.vocab_size);
-                let (loss, t) = timed_step(&mut model, &mut optimizer, &micro, step as u64, plan.checkpointing, device)?;
+                let micro =
+                    random_micro_batch(&mut data, plan.batch, plan.seq, plan.model.vocab_size);
+                let (loss, t) = timed_step(
+                    &mut model,
+                    &mut optimizer,
+                    &micro,
+                    step as u64,
+                    plan.checkpointing,
+                    device,
+                )?;
                 losses.push(loss);
                 times.push(t);
             }
@@ -331,11 +362,13 @@ pub fn run_bench<B: AutodiffBackend>(plan: &BenchPlan, devices: &[B::Device]) ->
     };
     let times = times[plan.warmup.min(times.len())..].to_vec();
     // Read before the peak matmul below, whose operands are not part of training.
-    let peak_rss = crate::memory::peak_rss_bytes().map_or(f64::NAN, |b| b as f64 / (1024.0 * 1024.0));
+    let peak_rss =
+        crate::memory::peak_rss_bytes().map_or(f64::NAN, |b| b as f64 / (1024.0 * 1024.0));
     let (peak, peak_shape) = match plan.declared_peak_gflop_s {
         Some(peak) => (peak, "given with --peak-tflops".to_string()),
         None => {
-            let peak = matmul_peak_gflop_s::<B::InnerBackend>(plan.peak_matmul_size, plan.dtype, device)?;
+            let peak =
+                matmul_peak_gflop_s::<B::InnerBackend>(plan.peak_matmul_size, plan.dtype, device)?;
             (peak, format!("{} {1}x{1}x{1}", dtype_name(plan.dtype), plan.peak_matmul_size))
         }
     };
@@ -380,10 +413,18 @@ pub fn run_bench<B: AutodiffBackend>(plan: &BenchPlan, devices: &[B::Device]) ->
 
 /// A randomly initialised model of the plan's shape with adapters attached, and its
 /// optimizer; every call draws the same weights.
-fn replica<B: AutodiffBackend>(plan: &BenchPlan, device: &B::Device) -> Result<(LlamaForCausalLM<B>, AdamW<B::InnerBackend>)> {
+fn replica<B: AutodiffBackend>(
+    plan: &BenchPlan,
+    device: &B::Device,
+) -> Result<(LlamaForCausalLM<B>, AdamW<B::InnerBackend>)> {
     // Weights drawn on the device: an 8B shape is ready in seconds.
     B::seed(device, 0);
-    let mut model = LlamaForCausalLM::<B>::load(&plan.model, Box::new(RandomInit::on_device(0.02)), plan.dtype, device)?;
+    let mut model = LlamaForCausalLM::<B>::load(
+        &plan.model,
+        Box::new(RandomInit::on_device(0.02)),
+        plan.dtype,
+        device,
+    )?;
     attach(&mut model, &plan.lora, 1, device)?;
     Ok((model, AdamW::<B::InnerBackend>::new(AdamWConfig::default())))
 }
@@ -398,11 +439,18 @@ fn data_parallel_steps<B: AutodiffBackend>(
     devices: &[B::Device],
 ) -> Result<(Vec<f64>, Vec<StepTimes>)> {
     let count = devices.len();
-    let settings = StepSettings { seed: 1, max_grad_norm: None, pad_id: 0, recompute_layers: plan.checkpointing };
+    let settings = StepSettings {
+        seed: 1,
+        max_grad_norm: None,
+        pad_id: 0,
+        recompute_layers: plan.checkpointing,
+    };
     std::thread::scope(|scope| {
         let (finished, outcomes) = mpsc::channel::<Result<f64>>();
         let mut orders = Vec::new();
-        for (index, ((mut model, mut optimizer), device)) in replicas.into_iter().zip(devices).enumerate() {
+        for (index, ((mut model, mut optimizer), device)) in
+            replicas.into_iter().zip(devices).enumerate()
+        {
             let (order_sender, order_receiver) = mpsc::channel::<StepOrder>();
             orders.push(order_sender);
             let finished = finished.clone();
@@ -413,7 +461,9 @@ fn data_parallel_steps<B: AutodiffBackend>(
                 };
                 for order in order_receiver {
                     let outcome = peer.step(&mut model, &mut optimizer, &order, settings, device);
-                    let synced = outcome.and_then(|o| B::sync(device).map(|_| o.loss).map_err(|e| anyhow::anyhow!("{e:?}")));
+                    let synced = outcome.and_then(|o| {
+                        B::sync(device).map(|_| o.loss).map_err(|e| anyhow::anyhow!("{e:?}"))
+                    });
                     if finished.send(synced).is_err() {
                         break;
                     }
@@ -423,19 +473,37 @@ fn data_parallel_steps<B: AutodiffBackend>(
         let mut data = SplitMix64::new(1234);
         let (mut losses, mut times) = (Vec::new(), Vec::new());
         for step in 0..plan.warmup + plan.steps {
-            let micro: Vec<MicroBatch> = (0..count).map(|_| random_micro_batch(&mut data, plan.batch / count, plan.seq, plan.model.vocab_size)).collect();
+            let micro: Vec<MicroBatch> = (0..count)
+                .map(|_| {
+                    random_micro_batch(
+                        &mut data,
+                        plan.batch / count,
+                        plan.seq,
+                        plan.model.vocab_size,
+                    )
+                })
+                .collect();
             let order = StepOrder { step, micro: Arc::new(micro), lr: 1e-4 };
             let start = Instant::now();
             for device in &orders {
-                device.send(order.clone()).map_err(|_| anyhow::anyhow!("a data-parallel device stopped"))?;
+                device
+                    .send(order.clone())
+                    .map_err(|_| anyhow::anyhow!("a data-parallel device stopped"))?;
             }
             let mut loss = f64::NAN;
             for _ in 0..count {
-                loss = outcomes.recv().map_err(|_| anyhow::anyhow!("a data-parallel device stopped"))??;
+                loss = outcomes
+                    .recv()
+                    .map_err(|_| anyhow::anyhow!("a data-parallel device stopped"))??;
             }
             let total = start.elapsed().as_secs_f64() * 1e3;
             losses.push(loss);
-            times.push(StepTimes { forward: f64::NAN, backward: f64::NAN, optimizer: f64::NAN, total });
+            times.push(StepTimes {
+                forward: f64::NAN,
+                backward: f64::NAN,
+                optimizer: f64::NAN,
+                total,
+            });
         }
         // Hanging up ends the devices' loops.
         drop(orders);
@@ -478,8 +546,9 @@ fn timed_step<B: AutodiffBackend>(
 
 /// `batch` rows of `seq` uniformly random token ids; every next token is a target.
 fn random_micro_batch(rng: &mut SplitMix64, batch: usize, seq: usize, vocab: usize) -> MicroBatch {
-    let input_ids: Vec<Vec<u32>> =
-        (0..batch).map(|_| (0..seq).map(|_| (rng.next_u64() % vocab as u64) as u32).collect()).collect();
+    let input_ids: Vec<Vec<u32>> = (0..batch)
+        .map(|_| (0..seq).map(|_| (rng.next_u64() % vocab as u64) as u32).collect())
+        .collect();
     let labels = input_ids.iter().map(|row| row.iter().map(|&t| t as i64).collect()).collect();
     MicroBatch::unpacked(input_ids, labels)
 }
@@ -511,7 +580,11 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 fn print_report(r: &BenchReport) {
     let checkpointing = if r.gradient_checkpointing { ", activation checkpointing" } else { "" };
-    let replicas = if r.devices > 1 { format!(" x {} data-parallel replicas", r.devices) } else { String::new() };
+    let replicas = if r.devices > 1 {
+        format!(" x {} data-parallel replicas", r.devices)
+    } else {
+        String::new()
+    };
     println!(
         "shape {} on {}{replicas} ({}{checkpointing}): batch {} x seq {}, {} layer(s), hidden {}, vocab {}",
         r.shape, r.backend, r.dtype, r.batch, r.seq, r.layers, r.hidden, r.vocab
@@ -522,7 +595,10 @@ fn print_report(r: &BenchReport) {
     );
     println!("tokens/s: {:.1}", r.tokens_per_s);
     if r.devices > 1 {
-        println!("ms/step: mean {:.1}, median {:.1} (the parts overlap across replicas)", r.step_ms_mean, r.step_ms_median);
+        println!(
+            "ms/step: mean {:.1}, median {:.1} (the parts overlap across replicas)",
+            r.step_ms_mean, r.step_ms_median
+        );
     } else {
         println!(
             "ms/step: mean {:.1}, median {:.1} (forward incl. the head's gradient {:.1}, backward {:.1}, optimizer {:.1}; medians)",
@@ -594,7 +670,9 @@ mod tests {
 
     #[test]
     fn one_step_on_a_tiny_shape() {
-        let report = run_bench::<Autodiff<Flex>>(&tiny_plan(DType::F32, false), &[Default::default()]).unwrap();
+        let report =
+            run_bench::<Autodiff<Flex>>(&tiny_plan(DType::F32, false), &[Default::default()])
+                .unwrap();
         assert_eq!(report.timed_steps, 1);
         assert!(report.tokens_per_s > 0.0 && report.mfu > 0.0);
         assert!(report.loss_first.is_finite() && report.loss_last.is_finite());
@@ -602,14 +680,19 @@ mod tests {
         assert!((report.loss_first - 64f64.ln()).abs() < 0.1, "{}", report.loss_first);
         assert!(report.peak_rss_mib > 0.0);
         let json = serde_json::to_value(&report).unwrap();
-        assert_eq!(json["flops"]["lora_params"], 2 * 4 * (2 * (32 + 32) + 2 * (32 + 16) + 2 * (32 + 48) + (48 + 32)));
+        assert_eq!(
+            json["flops"]["lora_params"],
+            2 * 4 * (2 * (32 + 32) + 2 * (32 + 16) + 2 * (32 + 48) + (48 + 32))
+        );
         assert_eq!(json["dtype"], "f32");
     }
 
     #[test]
     fn bf16_base_with_checkpointing() {
         let plan = tiny_plan(DType::BF16, true);
-        let report = run_bench::<Autodiff<Flex, BalancedCheckpointing>>(&plan, &[Default::default()]).unwrap();
+        let report =
+            run_bench::<Autodiff<Flex, BalancedCheckpointing>>(&plan, &[Default::default()])
+                .unwrap();
         assert_eq!((report.dtype.as_str(), report.gradient_checkpointing), ("bf16", true));
         assert!((report.loss_first - 64f64.ln()).abs() < 0.1, "{}", report.loss_first);
         assert!(report.matmul_peak_shape.starts_with("bf16"), "{}", report.matmul_peak_shape);
@@ -621,12 +704,15 @@ mod tests {
         // (train/tests/scale.rs); the weights here come from the backend's global generator,
         // which other tests of this binary draw from concurrently.
         let plan = BenchPlan { steps: 2, ..tiny_plan(DType::F32, false) };
-        let two = run_bench::<Autodiff<Flex>>(&plan, &[Default::default(), Default::default()]).unwrap();
+        let two =
+            run_bench::<Autodiff<Flex>>(&plan, &[Default::default(), Default::default()]).unwrap();
         assert_eq!((two.devices, two.timed_steps), (2, 2));
         assert!((two.loss_first - 64f64.ln()).abs() < 0.1 && two.loss_last.is_finite(), "{two:?}");
         assert!(two.tokens_per_s > 0.0 && two.forward_ms_median.is_nan());
         let odd = BenchPlan { batch: 3, ..plan };
-        let err = run_bench::<Autodiff<Flex>>(&odd, &[Default::default(), Default::default()]).unwrap_err().to_string();
+        let err = run_bench::<Autodiff<Flex>>(&odd, &[Default::default(), Default::default()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("--batch 3") && err.contains("2 devices"), "{err}");
     }
 
@@ -643,6 +729,9 @@ mod tests {
         assert!(err.contains("f8") && err.contains("bf16"), "{err}");
         let cli = Cli::parse_from(["bench", "--shape", "llama31-8b", "--peak-tflops", "989"]);
         let plan = cli.bench.plan().unwrap();
-        assert_eq!((plan.model.num_hidden_layers, plan.seq, plan.declared_peak_gflop_s), (32, 2048, Some(989e3)));
+        assert_eq!(
+            (plan.model.num_hidden_layers, plan.seq, plan.declared_peak_gflop_s),
+            (32, 2048, Some(989e3))
+        );
     }
 }

@@ -34,7 +34,8 @@ pub fn blend(args: &BlendArgs, config: &RunConfig) -> Result<()> {
         print!("{}", blend.report.to_markdown());
     }
     if let Some(out) = &args.out {
-        let file = File::create(out).with_context(|| format!("{}: cannot create", out.display()))?;
+        let file =
+            File::create(out).with_context(|| format!("{}: cannot create", out.display()))?;
         write_blend_jsonl(&blend, &tokenizer, BufWriter::new(file))?;
         eprintln!("rendered examples written to {}", out.display());
     }

@@ -45,14 +45,25 @@ impl BackendJob for ClassifyArgs {
     fn run<B: Backend>(self, device: B::Device) -> Result<()> {
         let rows = self.rows()?;
         let policy = match &self.policy {
-            Some(path) => Policy::Custom(std::fs::read_to_string(path).with_context(|| format!("{}: cannot read the policy", path.display()))?),
+            Some(path) => Policy::Custom(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("{}: cannot read the policy", path.display()))?,
+            ),
             None => Policy::Aegis2Taxonomy,
         };
         let examples: Vec<GuardExample> = rows
             .into_iter()
             .enumerate()
             .map(|(i, row)| {
-                let mut example = GuardExample::safety("classify", format!("{}", i + 1), row.prompt, row.response, None, None, vec![]);
+                let mut example = GuardExample::safety(
+                    "classify",
+                    format!("{}", i + 1),
+                    row.prompt,
+                    row.response,
+                    None,
+                    None,
+                    vec![],
+                );
                 example.policy = policy.clone();
                 example
             })
@@ -73,16 +84,25 @@ impl ClassifyArgs {
         match (&self.input, &self.prompt) {
             (Some(_), Some(_)) => bail!("give either PROMPT or --input, not both"),
             (None, None) => bail!("nothing to classify: give PROMPT or --input FILE.jsonl"),
-            (None, Some(prompt)) => Ok(vec![InputRow { prompt: prompt.clone(), response: self.response.clone() }]),
+            (None, Some(prompt)) => {
+                Ok(vec![InputRow { prompt: prompt.clone(), response: self.response.clone() }])
+            }
             (Some(path), None) => {
-                let file = std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+                let file = std::fs::File::open(path)
+                    .with_context(|| format!("{}: cannot open", path.display()))?;
                 let mut rows = Vec::new();
                 for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
                     let line = line.with_context(|| format!("{}: cannot read", path.display()))?;
                     if line.trim().is_empty() {
                         continue;
                     }
-                    rows.push(serde_json::from_str(&line).with_context(|| format!("{}: row {}: expected {{\"prompt\": ..., \"response\"?: ...}}", path.display(), i + 1))?);
+                    rows.push(serde_json::from_str(&line).with_context(|| {
+                        format!(
+                            "{}: row {}: expected {{\"prompt\": ..., \"response\"?: ...}}",
+                            path.display(),
+                            i + 1
+                        )
+                    })?);
                 }
                 Ok(rows)
             }

@@ -8,7 +8,9 @@ use burn::tensor::backend::Backend;
 
 use crate::classifier::GuardArgs;
 use crate::device::BackendJob;
-use crate::evaluation::{progress_bar, run_benchmark, summarize, write_report, BenchmarkSpec, Report};
+use crate::evaluation::{
+    progress_bar, run_benchmark, summarize, write_report, BenchmarkSpec, Report,
+};
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
@@ -30,14 +32,21 @@ impl BackendJob for EvalArgs {
     type Output = ();
 
     fn run<B: Backend>(self, device: B::Device) -> Result<()> {
-        let specs: Vec<BenchmarkSpec> = self.benchmarks.iter().map(|b| BenchmarkSpec::parse(b)).collect::<Result<_>>()?;
+        let specs: Vec<BenchmarkSpec> =
+            self.benchmarks.iter().map(|b| BenchmarkSpec::parse(b)).collect::<Result<_>>()?;
         let started = Instant::now();
         let guard = self.guard.load::<B>(&device)?;
         let classifier = guard.classifier(self.guard.max_new_tokens, device);
         let bar = progress_bar();
         let mut rows = Vec::new();
         for spec in &specs {
-            rows.extend(run_benchmark(&classifier, spec, self.max_examples, self.guard.batch_size, &bar)?);
+            rows.extend(run_benchmark(
+                &classifier,
+                spec,
+                self.max_examples,
+                self.guard.batch_size,
+                &bar,
+            )?);
         }
         bar.finish_and_clear();
         let report = Report {
@@ -48,7 +57,16 @@ impl BackendJob for EvalArgs {
         };
         write_report(&self.out, &report, &rows)?;
         for l in &report.results {
-            println!("{} ({}): F1 {:.3}  precision {:.3}  recall {:.3}  n {}  unparseable {}", l.benchmark, l.level, l.metrics.f1, l.metrics.precision, l.metrics.recall, l.metrics.count, l.metrics.unparseable);
+            println!(
+                "{} ({}): F1 {:.3}  precision {:.3}  recall {:.3}  n {}  unparseable {}",
+                l.benchmark,
+                l.level,
+                l.metrics.f1,
+                l.metrics.precision,
+                l.metrics.recall,
+                l.metrics.count,
+                l.metrics.unparseable
+            );
         }
         println!("report: {}", self.out.join("report.md").display());
         Ok(())

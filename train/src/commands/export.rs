@@ -42,11 +42,20 @@ impl BackendJob for ExportArgs {
     type Output = ();
 
     fn run<B: Backend>(self, device: B::Device) -> Result<()> {
-        let (config, model) = load_model_with_adapter::<B>(&self.model, Some(&self.adapter), burn::tensor::DType::F32, &device)?;
+        let (config, model) = load_model_with_adapter::<B>(
+            &self.model,
+            Some(&self.adapter),
+            burn::tensor::DType::F32,
+            &device,
+        )?;
         let dtype = match (&self.dtype, self.merge) {
             (Some(name), _) => StoreDtype::parse(name).map_err(|e| anyhow!(e))?,
             (None, false) => StoreDtype::F32,
-            (None, true) => config.stored_dtype.as_deref().and_then(|d| StoreDtype::parse(d).ok()).unwrap_or(StoreDtype::F32),
+            (None, true) => config
+                .stored_dtype
+                .as_deref()
+                .and_then(|d| StoreDtype::parse(d).ok())
+                .unwrap_or(StoreDtype::F32),
         };
         if self.merge {
             let shard_size = parse_size(&self.shard_size).map_err(|e| anyhow!(e))?;
@@ -54,7 +63,8 @@ impl BackendJob for ExportArgs {
             println!("merged model written to {} ({})", self.out.display(), dtype.torch_name());
         } else {
             let lora_config = read_adapter_config(&self.adapter)?;
-            let base_name = adapter_base_name(&self.adapter).unwrap_or_else(|| self.model.display().to_string());
+            let base_name = adapter_base_name(&self.adapter)
+                .unwrap_or_else(|| self.model.display().to_string());
             save_adapter(&model, &lora_config, &base_name, &self.out, dtype)?;
             println!("adapter written to {} ({})", self.out.display(), dtype.torch_name());
         }

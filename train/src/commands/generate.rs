@@ -37,16 +37,29 @@ impl BackendJob for GenerateArgs {
 
     fn run<B: Backend>(self, device: B::Device) -> Result<()> {
         let tokenizer = Tokenizer::from_model_dir(&self.model)?;
-        let (_, model) = load_model_with_adapter::<B>(&self.model, self.adapter.as_deref(), burn::tensor::DType::F32, &device)?;
+        let (_, model) = load_model_with_adapter::<B>(
+            &self.model,
+            self.adapter.as_deref(),
+            burn::tensor::DType::F32,
+            &device,
+        )?;
         let ids = if self.chat {
             let template = ChatTemplate::from_model_dir(&self.model)?;
-            let text = template.render(&[Turn { role: Role::User, content: self.prompt.clone() }], true)?;
+            let text = template
+                .render(&[Turn { role: Role::User, content: self.prompt.clone() }], true)?;
             // The template writes the BOS itself when it has one; never add a second.
             tokenizer.encode(&text, !template.starts_with_bos(&text))?
         } else {
             tokenizer.encode(&self.prompt, true)?
         };
-        let out = generate_greedy(&model, &[ids], self.max_new_tokens, &tokenizer.stop_ids, tokenizer.pad_id, &device)?;
+        let out = generate_greedy(
+            &model,
+            &[ids],
+            self.max_new_tokens,
+            &tokenizer.stop_ids,
+            tokenizer.pad_id,
+            &device,
+        )?;
         println!("{}", tokenizer.decode(&out[0], true)?);
         Ok(())
     }

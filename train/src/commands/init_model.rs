@@ -37,19 +37,42 @@ pub fn init_model(args: &InitModelArgs) -> Result<()> {
     let recorder = Recorder::new(RandomInit::new(args.seed, args.std));
     let tensors = recorder.tensors.clone();
     // Building the model walks every tensor in checkpoint naming; the recorder keeps them.
-    LlamaForCausalLM::<Flex>::load(&config, Box::new(recorder), burn::tensor::DType::F32, &Default::default())?;
+    LlamaForCausalLM::<Flex>::load(
+        &config,
+        Box::new(recorder),
+        burn::tensor::DType::F32,
+        &Default::default(),
+    )?;
     let tensors = std::mem::take(&mut *tensors.lock().expect("not poisoned"));
-    std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create", args.out.display()))?;
-    let entries: Vec<TensorEntry> = tensors.iter().map(|(name, shape, _)| TensorEntry { name: name.clone(), shape: shape.clone() }).collect();
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("{}: cannot create", args.out.display()))?;
+    let entries: Vec<TensorEntry> = tensors
+        .iter()
+        .map(|(name, shape, _)| TensorEntry { name: name.clone(), shape: shape.clone() })
+        .collect();
     let mut values = tensors.into_iter().map(|(_, _, v)| v);
-    write_safetensors(&args.out.join("model.safetensors"), &entries, dtype, |_| Ok(values.next().expect("one value per entry")))?;
-    std::fs::copy(&args.config, args.out.join("config.json")).with_context(|| format!("{}: cannot copy", args.config.display()))?;
-    for file in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"] {
+    write_safetensors(&args.out.join("model.safetensors"), &entries, dtype, |_| {
+        Ok(values.next().expect("one value per entry"))
+    })?;
+    std::fs::copy(&args.config, args.out.join("config.json"))
+        .with_context(|| format!("{}: cannot copy", args.config.display()))?;
+    for file in [
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "generation_config.json",
+    ] {
         let source = args.tokenizer_from.join(file);
         if source.exists() {
-            std::fs::copy(&source, args.out.join(file)).with_context(|| format!("{}: cannot copy", source.display()))?;
+            std::fs::copy(&source, args.out.join(file))
+                .with_context(|| format!("{}: cannot copy", source.display()))?;
         }
     }
-    println!("random model ({} tensors, seed {}) written to {}", entries.len(), args.seed, args.out.display());
+    println!(
+        "random model ({} tensors, seed {}) written to {}",
+        entries.len(),
+        args.seed,
+        args.out.display()
+    );
     Ok(())
 }

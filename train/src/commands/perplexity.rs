@@ -45,10 +45,19 @@ impl BackendJob for PerplexityArgs {
         let text = std::fs::read_to_string(&self.text_file)
             .with_context(|| format!("{}: cannot read text file", self.text_file.display()))?;
         let tokenizer = Tokenizer::from_model_dir(&self.model)?;
-        let (config, model) = load_model_with_adapter::<B>(&self.model, self.adapter.as_deref(), burn::tensor::DType::F32, &device)?;
+        let (config, model) = load_model_with_adapter::<B>(
+            &self.model,
+            self.adapter.as_deref(),
+            burn::tensor::DType::F32,
+            &device,
+        )?;
         let ids = tokenizer.encode(&text, true)?;
         if ids.len() < 2 {
-            bail!("{}: {} token(s); perplexity needs at least 2", self.text_file.display(), ids.len());
+            bail!(
+                "{}: {} token(s); perplexity needs at least 2",
+                self.text_file.display(),
+                ids.len()
+            );
         }
         if ids.len() > config.max_position_embeddings {
             bail!(
@@ -59,14 +68,21 @@ impl BackendJob for PerplexityArgs {
             );
         }
         let labels = vec![ids.iter().map(|&t| t as i64).collect::<Vec<_>>()];
-        let hidden = model.model.forward(&Batch::<B>::right_padded(&[ids.clone()], tokenizer.pad_id, &device), None, None);
+        let hidden = model.model.forward(
+            &Batch::<B>::right_padded(&[ids.clone()], tokenizer.pad_id, &device),
+            None,
+            None,
+        );
         let (sum, count) = nll_sum(&model, hidden, &labels);
         let mean_nll = sum.into_scalar().elem::<f64>() / count as f64;
         let result = Perplexity { tokens: ids.len(), mean_nll, perplexity: mean_nll.exp() };
         if self.json {
             println!("{}", serde_json::to_string(&result)?);
         } else {
-            println!("tokens: {}\nmean_nll: {:.6}\nperplexity: {:.4}", result.tokens, result.mean_nll, result.perplexity);
+            println!(
+                "tokens: {}\nmean_nll: {:.6}\nperplexity: {:.4}",
+                result.tokens, result.mean_nll, result.perplexity
+            );
         }
         Ok(())
     }

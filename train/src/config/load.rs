@@ -42,22 +42,36 @@ impl ConfigError {
 /// string), and resolves every relative path in it against the config file's folder, so the
 /// resolved config saved in the run folder stands on its own.
 pub fn load_run_config(path: &Path, overrides: &[String]) -> Result<RunConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::new(path, format!("cannot read: {e}")))?;
-    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| located(path, &text, e.span(), e.message()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(path, format!("cannot read: {e}")))?;
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| located(path, &text, e.span(), e.message()))?;
     for assignment in overrides {
-        apply_override(&mut doc, assignment).map_err(|msg| ConfigError::new(path, format!("--set {assignment}: {msg}")))?;
+        apply_override(&mut doc, assignment)
+            .map_err(|msg| ConfigError::new(path, format!("--set {assignment}: {msg}")))?;
     }
     let resolved_text = doc.to_string();
-    let mut config: RunConfig =
-        toml::from_str(&resolved_text).map_err(|e| located(path, &resolved_text, e.span(), e.message()))?;
+    let mut config: RunConfig = toml::from_str(&resolved_text)
+        .map_err(|e| located(path, &resolved_text, e.span(), e.message()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     resolve_paths(&mut config, base);
-    check(&config).map_err(|(key, message)| ConfigError { path: path.to_path_buf(), line: None, key: Some(key), message })?;
+    check(&config).map_err(|(key, message)| ConfigError {
+        path: path.to_path_buf(),
+        line: None,
+        key: Some(key),
+        message,
+    })?;
     Ok(config)
 }
 
 /// The error at `span` with its line number and the dotted key written on that line.
-fn located(path: &Path, text: &str, span: Option<std::ops::Range<usize>>, message: &str) -> ConfigError {
+fn located(
+    path: &Path,
+    text: &str,
+    span: Option<std::ops::Range<usize>>,
+    message: &str,
+) -> ConfigError {
     let Some(span) = span else { return ConfigError::new(path, message.trim()) };
     let line_index = text[..span.start.min(text.len())].matches('\n').count();
     ConfigError {
@@ -116,7 +130,13 @@ fn resolve_paths(config: &mut RunConfig, base: &Path) {
     resolve(&mut config.model.path);
     resolve(&mut config.output.dir);
     for source in &mut config.data.sources {
-        source.path.iter_mut().chain(&mut source.paths).chain(&mut source.validation_paths).chain(&mut source.policy_file).for_each(resolve);
+        source
+            .path
+            .iter_mut()
+            .chain(&mut source.paths)
+            .chain(&mut source.validation_paths)
+            .chain(&mut source.policy_file)
+            .for_each(resolve);
     }
     for benchmark in &mut config.eval.benchmarks {
         resolve(&mut benchmark.path);
@@ -127,12 +147,18 @@ fn resolve_paths(config: &mut RunConfig, base: &Path) {
 fn check(config: &RunConfig) -> Result<(), (String, String)> {
     let err = |key: &str, msg: String| Err((key.to_string(), msg));
     if !config.model.path.join("config.json").exists() {
-        return err("model.path", format!("{} is not a model folder (no config.json)", config.model.path.display()));
+        return err(
+            "model.path",
+            format!("{} is not a model folder (no config.json)", config.model.path.display()),
+        );
     }
     config.lora.validate().map_err(|m| ("lora".to_string(), m))?;
     for benchmark in &config.eval.benchmarks {
         if benchmark.kind.parse::<guardtune_data::SourceKind>().is_err() {
-            return err("eval.benchmarks", format!("unknown benchmark kind \"{}\"", benchmark.kind));
+            return err(
+                "eval.benchmarks",
+                format!("unknown benchmark kind \"{}\"", benchmark.kind),
+            );
         }
         if !benchmark.path.exists() {
             return err("eval.benchmarks", format!("{} does not exist", benchmark.path.display()));
@@ -150,7 +176,10 @@ fn check(config: &RunConfig) -> Result<(), (String, String)> {
         return err("training.lr", format!("must be positive, got {}", t.lr));
     }
     if t.max_seq_len.is_some_and(|n| n < config.data.max_seq_len) {
-        return err("training.max_seq_len", format!("must be at least data.max_seq_len ({})", config.data.max_seq_len));
+        return err(
+            "training.max_seq_len",
+            format!("must be at least data.max_seq_len ({})", config.data.max_seq_len),
+        );
     }
     if let Some(r) = t.warmup_ratio {
         if !(0.0..=1.0).contains(&r) {
@@ -167,13 +196,22 @@ fn check(config: &RunConfig) -> Result<(), (String, String)> {
     if devices.len() > 1 && t.grad_accumulation % devices.len() != 0 {
         return err(
             "training.grad_accumulation",
-            format!("must be a multiple of the {} devices, which share each step's micro-batches", devices.len()),
+            format!(
+                "must be a multiple of the {} devices, which share each step's micro-batches",
+                devices.len()
+            ),
         );
     }
     if !matches!(config.output.adapter_dtype.as_str(), "f32" | "bf16") {
-        return err("output.adapter_dtype", format!("expected f32 or bf16, got \"{}\"", config.output.adapter_dtype));
+        return err(
+            "output.adapter_dtype",
+            format!("expected f32 or bf16, got \"{}\"", config.output.adapter_dtype),
+        );
     }
-    if config.output.save_every_steps == Some(0) || config.eval.every_steps == Some(0) || config.output.keep_last == Some(0) {
+    if config.output.save_every_steps == Some(0)
+        || config.eval.every_steps == Some(0)
+        || config.output.keep_last == Some(0)
+    {
         return err("output", "step intervals and keep_last must be at least 1".into());
     }
     Ok(())

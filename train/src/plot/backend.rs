@@ -16,16 +16,13 @@ use plotters_backend::{
 };
 
 /// DejaVu Sans 2.37 (Bitstream Vera licence; see `assets/README.md`).
-const FONT_BYTES: &[u8] = include_bytes!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/assets/DejaVuSans.ttf"
-));
+const FONT_BYTES: &[u8] =
+    include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/DejaVuSans.ttf"));
 
 /// The embedded font, parsed once; `None` if it were corrupt (reported, never a panic).
 pub(super) fn embedded_font() -> Option<&'static FontRef<'static>> {
     static FONT: OnceLock<Option<FontRef<'static>>> = OnceLock::new();
-    FONT.get_or_init(|| FontRef::try_from_slice(FONT_BYTES).ok())
-        .as_ref()
+    FONT.get_or_init(|| FontRef::try_from_slice(FONT_BYTES).ok()).as_ref()
 }
 
 type BackendResult<T = ()> =
@@ -44,10 +41,7 @@ impl<'a> ChartBackend<'a> {
         size: (u32, u32),
         font: &'static FontRef<'static>,
     ) -> Self {
-        ChartBackend {
-            bitmap: BitMapBackend::with_buffer(rgb, size),
-            font,
-        }
+        ChartBackend { bitmap: BitMapBackend::with_buffer(rgb, size), font }
     }
 
     /// Glyph positions of `text` on a baseline at `y = ascent`, starting at `x = 0`, and
@@ -67,10 +61,7 @@ impl<'a> ChartBackend<'a> {
             previous = Some(id);
         }
         let height = font.ascent() - font.descent();
-        (
-            glyphs,
-            (caret.ceil().max(0.0) as u32, height.ceil().max(0.0) as u32),
-        )
+        (glyphs, (caret.ceil().max(0.0) as u32, height.ceil().max(0.0) as u32))
     }
 }
 
@@ -181,10 +172,8 @@ impl DrawingBackend for ChartBackend<'_> {
             if let Some(outline) = self.font.outline_glyph(glyph) {
                 let bounds = outline.px_bounds();
                 outline.draw(|x, y, coverage| {
-                    let (x, y) = (
-                        bounds.min.x as i32 + x as i32 + dx,
-                        bounds.min.y as i32 + y as i32 + dy,
-                    );
+                    let (x, y) =
+                        (bounds.min.x as i32 + x as i32 + dx, bounds.min.y as i32 + y as i32 + dy);
                     let (x, y) = rotation.transform(x, y);
                     pixels.push(((pos.0 + x, pos.1 + y), coverage));
                 });
@@ -194,13 +183,7 @@ impl DrawingBackend for ChartBackend<'_> {
         for ((x, y), coverage) in pixels {
             if (0..canvas_width as i32).contains(&x) && (0..canvas_height as i32).contains(&y) {
                 let alpha = color.alpha * f64::from(coverage.clamp(0.0, 1.0));
-                self.bitmap.draw_pixel(
-                    (x, y),
-                    BackendColor {
-                        alpha,
-                        rgb: color.rgb,
-                    },
-                )?;
+                self.bitmap.draw_pixel((x, y), BackendColor { alpha, rgb: color.rgb })?;
             }
         }
         Ok(())

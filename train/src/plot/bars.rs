@@ -35,10 +35,7 @@ const VALUE_MARGIN: u32 = 64;
 /// per bar.
 pub fn bar_chart_size(bars: usize) -> (u32, u32) {
     let rows = u32::try_from(bars.max(1)).unwrap_or(u32::MAX);
-    (
-        WIDTH,
-        FIXED_HEIGHT.saturating_add(ROW_HEIGHT.saturating_mul(rows)),
-    )
+    (WIDTH, FIXED_HEIGHT.saturating_add(ROW_HEIGHT.saturating_mul(rows)))
 }
 
 /// Plots `(name, value)` pairs as horizontal bars, top to bottom in the given order, each
@@ -51,10 +48,7 @@ pub fn plot_bars<S: AsRef<str>>(
     bars: &[(S, f64)],
 ) -> Result<(), PlotError> {
     let path = path.as_ref();
-    let invalid = |reason: String| PlotError::InvalidInput {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let invalid = |reason: String| PlotError::InvalidInput { path: path.to_path_buf(), reason };
     if bars.is_empty() {
         return Err(invalid("no bars".into()));
     }
@@ -65,10 +59,7 @@ pub fn plot_bars<S: AsRef<str>>(
         )));
     }
     if let Some((name, value)) = bars.iter().find(|(_, value)| !(0.0..=1.0).contains(value)) {
-        return Err(invalid(format!(
-            "bar {:?} has value {value}, outside 0..=1",
-            name.as_ref()
-        )));
+        return Err(invalid(format!("bar {:?} has value {value}, outside 0..=1", name.as_ref())));
     }
 
     let rows = bars.len();
@@ -78,10 +69,8 @@ pub fn plot_bars<S: AsRef<str>>(
             .iter()
             .map(|(name, _)| fit_name(canvas, name.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
-        let name_widths = names
-            .iter()
-            .map(|name| text_width(canvas, name))
-            .collect::<Result<Vec<_>, _>>()?;
+        let name_widths =
+            names.iter().map(|name| text_width(canvas, name)).collect::<Result<Vec<_>, _>>()?;
         let name_width = name_widths.into_iter().max().unwrap_or(0);
         // A numeric y axis with one unit per row, bar `index` in the unit counted from the
         // top; names are drawn beside the rows by hand (plotters' segmented axes break
@@ -117,11 +106,7 @@ pub fn plot_bars<S: AsRef<str>>(
         let value_style = text(TICK_LABEL_SIZE).pos(Pos::new(HPos::Left, VPos::Center));
         for (index, (name, (_, value))) in names.iter().zip(bars).enumerate() {
             let (axis_x, y) = chart.backend_coord(&(0.0, row_bottom(index) + 0.5));
-            canvas.draw(&Text::new(
-                name.as_str(),
-                (axis_x - 8, y),
-                name_style.clone(),
-            ))?;
+            canvas.draw(&Text::new(name.as_str(), (axis_x - 8, y), name_style.clone()))?;
             let (bar_end, _) = chart.backend_coord(&(*value, row_bottom(index) + 0.5));
             canvas.draw(&Text::new(
                 format!("{value:.2}"),
@@ -134,9 +119,7 @@ pub fn plot_bars<S: AsRef<str>>(
 }
 
 fn text_width(canvas: &Canvas<'_>, text_line: &str) -> Result<u32, Box<dyn std::error::Error>> {
-    Ok(canvas
-        .estimate_text_size(text_line, &text(TICK_LABEL_SIZE))?
-        .0)
+    Ok(canvas.estimate_text_size(text_line, &text(TICK_LABEL_SIZE))?.0)
 }
 
 /// `name`, shortened with "…" until it fits in [`MAX_NAME_WIDTH`].

@@ -64,19 +64,13 @@ pub(super) fn tick_formatter(range: &Range<f64>, max_ticks: usize) -> impl Fn(&f
         [first, second, ..] => second - first,
         _ => range.end - range.start,
     };
-    let magnitude = ticks
-        .iter()
-        .fold(spacing, |largest, tick| largest.max(tick.abs()));
+    let magnitude = ticks.iter().fold(spacing, |largest, tick| largest.max(tick.abs()));
     // Decimal digits, counted from the units (negative: tens, hundreds); the epsilon keeps
     // 0.1, whose log is a hair above -1, at one digit.
     let digit = |value: f64| (-value.log10() - 1e-9).ceil() as i32;
     let decimals = if spacing > 0.0 { digit(spacing) } else { 1 };
     let scientific = decimals > MAX_FIXED_DECIMALS || magnitude >= MAX_FIXED_MAGNITUDE;
-    let precision = if scientific {
-        decimals - digit(magnitude)
-    } else {
-        decimals
-    };
+    let precision = if scientific { decimals - digit(magnitude) } else { decimals };
     let precision = precision.clamp(0, 6) as usize;
     move |value| {
         if scientific {
@@ -99,18 +93,13 @@ pub(super) fn render_png(
     size: (u32, u32),
     draw: impl FnOnce(&Canvas<'_>) -> DrawResult,
 ) -> Result<(), PlotError> {
-    let render_error = |message: String| PlotError::Render {
-        path: path.to_path_buf(),
-        message,
-    };
+    let render_error = |message: String| PlotError::Render { path: path.to_path_buf(), message };
     let font = embedded_font()
         .ok_or_else(|| render_error("the embedded font could not be parsed".into()))?;
     let mut pixels = vec![0u8; size.0 as usize * size.1 as usize * 3];
     {
         let canvas = ChartBackend::new(&mut pixels, size, font).into_drawing_area();
-        canvas
-            .fill(&WHITE)
-            .map_err(|e| render_error(e.to_string()))?;
+        canvas.fill(&WHITE).map_err(|e| render_error(e.to_string()))?;
         draw(&canvas).map_err(|e| render_error(e.to_string()))?;
         canvas.present().map_err(|e| render_error(e.to_string()))?;
     }
@@ -130,8 +119,5 @@ fn write_png(path: &Path, (width, height): (u32, u32), rgb: &[u8]) -> Result<(),
             path: path.to_path_buf(),
             message: format!("PNG encoding: {e}"),
         })?;
-    fs::write(path, encoded).map_err(|source| PlotError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    fs::write(path, encoded).map_err(|source| PlotError::Io { path: path.to_path_buf(), source })
 }

@@ -117,10 +117,7 @@ impl LineChart<'_> {
             for (index, (label, points)) in series.iter().enumerate() {
                 let color = series_color(index);
                 chart
-                    .draw_series(LineSeries::new(
-                        points.iter().copied(),
-                        color.stroke_width(2),
-                    ))?
+                    .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))?
                     .label(*label)
                     .legend(move |(x, y)| {
                         PathElement::new([(x, y), (x + 24, y)], color.stroke_width(3))
@@ -149,11 +146,7 @@ fn finite_series<'a, S: AsRef<str>>(
         .map(|(label, points)| {
             (
                 label.as_ref(),
-                points
-                    .iter()
-                    .copied()
-                    .filter(|(x, y)| x.is_finite() && y.is_finite())
-                    .collect(),
+                points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect(),
             )
         })
         .collect();
@@ -187,9 +180,7 @@ fn pr_steps(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
 fn padded_range(values: &[f64], padding: f64) -> Option<Range<f64>> {
     let (min, max) = values
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
-        });
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     let span = max - min;
     let range = if span > 0.0 {
         (min - span * padding)..(max + span * padding)

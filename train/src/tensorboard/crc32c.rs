@@ -15,11 +15,7 @@ const TABLE: [u32; 256] = {
         let mut crc = byte as u32;
         let mut bit = 0;
         while bit < 8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ POLYNOMIAL
-            } else {
-                crc >> 1
-            };
+            crc = if crc & 1 == 1 { (crc >> 1) ^ POLYNOMIAL } else { crc >> 1 };
             bit += 1;
         }
         table[byte] = crc;
@@ -30,9 +26,9 @@ const TABLE: [u32; 256] = {
 
 /// The CRC32C of `data` (e.g. `crc32c(b"123456789") == 0xE306_9283`).
 pub fn crc32c(data: &[u8]) -> u32 {
-    !data.iter().fold(!0u32, |crc, &byte| {
-        TABLE[((crc ^ u32::from(byte)) & 0xFF) as usize] ^ (crc >> 8)
-    })
+    !data
+        .iter()
+        .fold(!0u32, |crc, &byte| TABLE[((crc ^ u32::from(byte)) & 0xFF) as usize] ^ (crc >> 8))
 }
 
 /// The masked CRC32C stored in TFRecord framing: `((crc >> 15) | (crc << 17)) + 0xa282ead8`.

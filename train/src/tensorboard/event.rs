@@ -93,11 +93,7 @@ impl Event {
 
     /// Parses a protobuf-encoded event. Unknown fields are skipped, as protobuf requires.
     pub fn decode(message: &[u8]) -> Result<Self, DecodeError> {
-        let mut event = Event {
-            wall_time: 0.0,
-            step: 0,
-            what: EventWhat::Other,
-        };
+        let mut event = Event { wall_time: 0.0, step: 0, what: EventWhat::Other };
         for field in Fields::new(message) {
             match field? {
                 (EVENT_WALL_TIME, value) => event.wall_time = value.as_double("Event.wall_time")?,
@@ -128,10 +124,7 @@ impl SummaryValue {
     }
 
     fn decode(message: &[u8]) -> Result<Self, DecodeError> {
-        let mut value = SummaryValue {
-            tag: String::new(),
-            simple_value: None,
-        };
+        let mut value = SummaryValue { tag: String::new(), simple_value: None };
         for field in Fields::new(message) {
             match field? {
                 (VALUE_TAG, tag) => value.tag = tag.as_string("Summary.Value.tag")?,
@@ -164,9 +157,5 @@ fn decode_session_log(field: FieldValue<'_>) -> Result<EventWhat, DecodeError> {
             status = value.as_int64("SessionLog.status")?;
         }
     }
-    Ok(if status == SESSION_STATUS_START {
-        EventWhat::SessionStart
-    } else {
-        EventWhat::Other
-    })
+    Ok(if status == SESSION_STATUS_START { EventWhat::SessionStart } else { EventWhat::Other })
 }

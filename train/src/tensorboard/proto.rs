@@ -101,9 +101,7 @@ impl<'a> FieldValue<'a> {
 }
 
 fn wrong_type(name: &str, value: FieldValue<'_>) -> DecodeError {
-    DecodeError(format!(
-        "field `{name}` has an unexpected wire type ({value:?})"
-    ))
+    DecodeError(format!("field `{name}` has an unexpected wire type ({value:?})"))
 }
 
 /// Iterates over the `(field number, value)` pairs of one encoded message.
@@ -125,19 +123,13 @@ impl<'a> Fields<'a> {
                 return Ok(value);
             }
         }
-        Err(DecodeError(
-            "varint is truncated or longer than 10 bytes".into(),
-        ))
+        Err(DecodeError("varint is truncated or longer than 10 bytes".into()))
     }
 
     fn take(&mut self, len: u64) -> Result<&'a [u8], DecodeError> {
-        let bytes = usize::try_from(len)
-            .ok()
-            .and_then(|len| self.rest.get(..len))
-            .ok_or_else(|| {
-                DecodeError(format!(
-                    "field of {len} bytes runs past the end of the message"
-                ))
+        let bytes =
+            usize::try_from(len).ok().and_then(|len| self.rest.get(..len)).ok_or_else(|| {
+                DecodeError(format!("field of {len} bytes runs past the end of the message"))
             })?;
         self.rest = &self.rest[bytes.len()..];
         Ok(bytes)

@@ -42,11 +42,7 @@ pub struct ScalarLog {
 impl ScalarLog {
     /// The `(step, value)` points of series `tag`, in logging order.
     pub fn series(&self, tag: &str) -> Vec<(i64, f32)> {
-        self.scalars
-            .iter()
-            .filter(|s| s.tag == tag)
-            .map(|s| (s.step, s.value))
-            .collect()
+        self.scalars.iter().filter(|s| s.tag == tag).map(|s| (s.step, s.value)).collect()
     }
 }
 
@@ -67,10 +63,7 @@ pub fn read_event_file(path: impl AsRef<Path>) -> io::Result<EventFile> {
             Event::decode(record).map_err(|e| invalid_data(path, format!("record #{index}: {e}")))
         })
         .collect::<io::Result<_>>()?;
-    Ok(EventFile {
-        events,
-        truncated_tail: split.truncated_at.is_some(),
-    })
+    Ok(EventFile { events, truncated_tail: split.truncated_at.is_some() })
 }
 
 /// Reads the scalars of an event file, or of a run directory: every file whose name
@@ -81,11 +74,7 @@ pub fn read_event_file(path: impl AsRef<Path>) -> io::Result<EventFile> {
 /// scalars read so far with step `>= s`, matching TensorBoard's purge of orphaned data.
 pub fn read_scalars(path: impl AsRef<Path>) -> io::Result<ScalarLog> {
     let path = path.as_ref();
-    let files = if path.is_dir() {
-        event_files_in(path)?
-    } else {
-        vec![path.to_path_buf()]
-    };
+    let files = if path.is_dir() { event_files_in(path)? } else { vec![path.to_path_buf()] };
     let mut log = ScalarLog::default();
     for file in files {
         let contents = read_event_file(&file)?;
@@ -117,9 +106,7 @@ fn event_files_in(dir: &Path) -> io::Result<Vec<PathBuf>> {
     for entry in fs::read_dir(dir).map_err(|e| with_path(e, dir))? {
         let path = entry.map_err(|e| with_path(e, dir))?.path();
         if path.is_file()
-            && path
-                .file_name()
-                .is_some_and(|name| name.to_string_lossy().contains("tfevents"))
+            && path.file_name().is_some_and(|name| name.to_string_lossy().contains("tfevents"))
         {
             files.push(path);
         }
@@ -129,8 +116,5 @@ fn event_files_in(dir: &Path) -> io::Result<Vec<PathBuf>> {
 }
 
 fn invalid_data(path: &Path, error: impl std::fmt::Display) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("{}: {error}", path.display()),
-    )
+    io::Error::new(io::ErrorKind::InvalidData, format!("{}: {error}", path.display()))
 }

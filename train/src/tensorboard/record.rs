@@ -68,18 +68,10 @@ pub fn split_records(bytes: &[u8]) -> Result<SplitRecords<'_>, CorruptRecord> {
                 records.push(data);
                 offset += HEADER_LEN + data.len() + FOOTER_LEN;
             }
-            None => {
-                return Ok(SplitRecords {
-                    records,
-                    truncated_at: Some(offset as u64),
-                })
-            }
+            None => return Ok(SplitRecords { records, truncated_at: Some(offset as u64) }),
         }
     }
-    Ok(SplitRecords {
-        records,
-        truncated_at: None,
-    })
+    Ok(SplitRecords { records, truncated_at: None })
 }
 
 /// The payload of the record starting at `offset`, or `None` if the buffer ends before it
@@ -116,11 +108,6 @@ fn verify(
     if stored == computed {
         Ok(())
     } else {
-        Err(CorruptRecord {
-            offset: offset as u64,
-            checksum,
-            stored,
-            computed,
-        })
+        Err(CorruptRecord { offset: offset as u64, checksum, stored, computed })
     }
 }

@@ -36,16 +36,9 @@ impl EventWriter {
         fs::create_dir_all(dir).map_err(|e| with_path(e, dir))?;
         let (path, file) = create_unique_file(
             dir,
-            &format!(
-                "events.out.tfevents.{}.{}",
-                since_epoch().as_secs(),
-                hostname()
-            ),
+            &format!("events.out.tfevents.{}.{}", since_epoch().as_secs(), hostname()),
         )?;
-        let mut writer = EventWriter {
-            path,
-            file: BufWriter::new(file),
-        };
+        let mut writer = EventWriter { path, file: BufWriter::new(file) };
         writer.write_event(&Event {
             wall_time: now(),
             step: 0,
@@ -77,15 +70,8 @@ impl EventWriter {
 
     /// Logs `value` for the series `tag` at `step`, timestamped now.
     pub fn add_scalar(&mut self, tag: &str, value: f32, step: i64) -> io::Result<()> {
-        let value = SummaryValue {
-            tag: tag.to_owned(),
-            simple_value: Some(value),
-        };
-        self.write_event(&Event {
-            wall_time: now(),
-            step,
-            what: EventWhat::Summary(vec![value]),
-        })
+        let value = SummaryValue { tag: tag.to_owned(), simple_value: Some(value) };
+        self.write_event(&Event { wall_time: now(), step, what: EventWhat::Summary(vec![value]) })
     }
 
     /// Writes buffered records and fsyncs the file, so a later crash leaves only whole
@@ -93,18 +79,13 @@ impl EventWriter {
     /// which the reader reports and skips).
     pub fn flush(&mut self) -> io::Result<()> {
         self.file.flush().map_err(|e| with_path(e, &self.path))?;
-        self.file
-            .get_ref()
-            .sync_data()
-            .map_err(|e| with_path(e, &self.path))
+        self.file.get_ref().sync_data().map_err(|e| with_path(e, &self.path))
     }
 
     fn write_event(&mut self, event: &Event) -> io::Result<()> {
         let mut record = Vec::new();
         encode_record(&event.encode(), &mut record);
-        self.file
-            .write_all(&record)
-            .map_err(|e| with_path(e, &self.path))
+        self.file.write_all(&record).map_err(|e| with_path(e, &self.path))
     }
 }
 
@@ -112,11 +93,7 @@ impl EventWriter {
 /// existing file.
 fn create_unique_file(dir: &Path, base: &str) -> io::Result<(PathBuf, File)> {
     for attempt in 0..MAX_NAME_ATTEMPTS {
-        let name = if attempt == 0 {
-            base.to_owned()
-        } else {
-            format!("{base}.{attempt}")
-        };
+        let name = if attempt == 0 { base.to_owned() } else { format!("{base}.{attempt}") };
         let path = dir.join(name);
         match OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(file) => return Ok((path, file)),
@@ -126,10 +103,7 @@ fn create_unique_file(dir: &Path, base: &str) -> io::Result<(PathBuf, File)> {
     }
     Err(io::Error::new(
         io::ErrorKind::AlreadyExists,
-        format!(
-            "{}: {MAX_NAME_ATTEMPTS} event files named {base}* already exist",
-            dir.display()
-        ),
+        format!("{}: {MAX_NAME_ATTEMPTS} event files named {base}* already exist", dir.display()),
     ))
 }
 
@@ -139,9 +113,7 @@ fn now() -> f64 {
 
 fn since_epoch() -> Duration {
     // A clock set before 1970 is not worth failing a training run over: log time 0.
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
 /// The machine's name for the file name (TensorBoard shows it nowhere; it only keeps
@@ -155,13 +127,7 @@ fn hostname() -> String {
     let name: String = name
         .trim()
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
         .collect();
     if name.is_empty() {
         "localhost".into()

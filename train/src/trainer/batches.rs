@@ -26,7 +26,12 @@ pub struct BatchPlan<'a> {
 }
 
 impl<'a> BatchPlan<'a> {
-    pub fn new(examples: &'a [Tokenized], micro_batch_size: usize, packing: Option<usize>, seed: u64) -> Self {
+    pub fn new(
+        examples: &'a [Tokenized],
+        micro_batch_size: usize,
+        packing: Option<usize>,
+        seed: u64,
+    ) -> Self {
         BatchPlan { examples, micro_batch_size, packing, seed, epoch: None }
     }
 
@@ -53,19 +58,25 @@ impl<'a> BatchPlan<'a> {
     }
 
     fn layout(&self, epoch: usize) -> Vec<Vec<Vec<usize>>> {
-        let mut rng = SplitMix64::new(self.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng =
+            SplitMix64::new(self.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut order: Vec<usize> = (0..self.examples.len()).collect();
         shuffle(&mut order, &mut rng);
         match self.packing {
-            Some(row_len) => pack(&order, self.examples, row_len).chunks(self.micro_batch_size).map(<[Vec<usize>]>::to_vec).collect(),
+            Some(row_len) => pack(&order, self.examples, row_len)
+                .chunks(self.micro_batch_size)
+                .map(<[Vec<usize>]>::to_vec)
+                .collect(),
             None => {
                 let window = self.micro_batch_size * WINDOW_MICRO_BATCHES;
                 let mut micro_batches = Vec::new();
                 for chunk in order.chunks(window) {
                     let mut chunk = chunk.to_vec();
                     chunk.sort_by_key(|&i| (self.examples[i].len(), i));
-                    let mut micro: Vec<Vec<Vec<usize>>> =
-                        chunk.chunks(self.micro_batch_size).map(|m| m.iter().map(|&i| vec![i]).collect()).collect();
+                    let mut micro: Vec<Vec<Vec<usize>>> = chunk
+                        .chunks(self.micro_batch_size)
+                        .map(|m| m.iter().map(|&i| vec![i]).collect())
+                        .collect();
                     shuffle(&mut micro, &mut rng);
                     micro_batches.extend(micro);
                 }
@@ -139,14 +150,16 @@ mod tests {
         let mut a = BatchPlan::new(&data, 3, None, 7);
         let mut b = BatchPlan::new(&data, 3, None, 7);
         assert_eq!(a.micro_batches_per_epoch(), 4);
-        let seen: Vec<u32> = (0..4).flat_map(|i| a.micro_batch(i).input_ids.into_iter().map(|r| r[0])).collect();
+        let seen: Vec<u32> =
+            (0..4).flat_map(|i| a.micro_batch(i).input_ids.into_iter().map(|r| r[0])).collect();
         let mut sorted = seen.clone();
         sorted.sort();
         assert_eq!(sorted, (0..10).collect::<Vec<u32>>());
         for i in 0..12 {
             assert_eq!(a.micro_batch(i).input_ids, b.micro_batch(i).input_ids);
         }
-        let next_epoch: Vec<u32> = (4..8).flat_map(|i| a.micro_batch(i).input_ids.into_iter().map(|r| r[0])).collect();
+        let next_epoch: Vec<u32> =
+            (4..8).flat_map(|i| a.micro_batch(i).input_ids.into_iter().map(|r| r[0])).collect();
         assert_ne!(seen, next_epoch, "epochs are reshuffled");
     }
 
@@ -158,7 +171,8 @@ mod tests {
             .map(|i| {
                 let micro = plan.micro_batch(i);
                 let lengths = micro.packed_lengths.clone().unwrap();
-                for ((ids, labels), lens) in micro.input_ids.iter().zip(&micro.labels).zip(&lengths) {
+                for ((ids, labels), lens) in micro.input_ids.iter().zip(&micro.labels).zip(&lengths)
+                {
                     assert!(ids.len() <= 6);
                     assert_eq!(lens.iter().sum::<usize>(), ids.len());
                     let mut start = 0;

@@ -44,7 +44,8 @@ pub fn save<B: AutodiffBackend>(
     keep_last: Option<usize>,
 ) -> Result<PathBuf> {
     let parent = checkpoints_dir(run_dir);
-    std::fs::create_dir_all(&parent).with_context(|| format!("{}: cannot create", parent.display()))?;
+    std::fs::create_dir_all(&parent)
+        .with_context(|| format!("{}: cannot create", parent.display()))?;
     let name = format!("step-{}", state.step);
     let tmp = parent.join(format!(".{name}.tmp"));
     let done = parent.join(&name);
@@ -59,7 +60,8 @@ pub fn save<B: AutodiffBackend>(
     if done.exists() {
         std::fs::remove_dir_all(&done)?;
     }
-    std::fs::rename(&tmp, &done).with_context(|| format!("{}: cannot rename into place", done.display()))?;
+    std::fs::rename(&tmp, &done)
+        .with_context(|| format!("{}: cannot rename into place", done.display()))?;
     sync_dir(&parent)?;
     if let Some(keep) = keep_last {
         let all = complete(run_dir)?;
@@ -79,7 +81,11 @@ pub fn complete(run_dir: &Path) -> Result<Vec<(PathBuf, usize)>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(&parent)? {
         let path = entry?.path();
-        let step = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix("step-")).and_then(|n| n.parse().ok());
+        let step = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("step-"))
+            .and_then(|n| n.parse().ok());
         if let Some(step) = step {
             found.push((path, step));
         }
@@ -107,8 +113,10 @@ pub fn remove_partial(run_dir: &Path) -> Result<()> {
 pub fn latest(run_dir: &Path) -> Result<Option<Checkpoint>> {
     let Some((dir, _)) = complete(run_dir)?.pop() else { return Ok(None) };
     let path = dir.join(STATE_FILE);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let state = serde_json::from_str(&text).with_context(|| format!("{}: invalid trainer state", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let state = serde_json::from_str(&text)
+        .with_context(|| format!("{}: invalid trainer state", path.display()))?;
     Ok(Some(Checkpoint { dir, state }))
 }
 
@@ -120,6 +128,10 @@ pub fn restore<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<()> {
     guardtune_lora::load_adapter(model, &checkpoint.dir, device)?;
-    optimizer.load_state(&checkpoint.dir.join(OPTIMIZER_FILE), checkpoint.state.step as u64, device)?;
+    optimizer.load_state(
+        &checkpoint.dir.join(OPTIMIZER_FILE),
+        checkpoint.state.step as u64,
+        device,
+    )?;
     Ok(())
 }

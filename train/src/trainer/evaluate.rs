@@ -7,7 +7,13 @@ use guardtune_model::loss::nll_sum;
 use guardtune_model::{Batch, LlamaForCausalLM};
 
 /// Mean next-token loss over the examples' targets, in batches of `batch_size`.
-pub fn validation_loss<B: Backend>(model: &LlamaForCausalLM<B>, examples: &[Tokenized], batch_size: usize, pad_id: u32, device: &B::Device) -> Option<f64> {
+pub fn validation_loss<B: Backend>(
+    model: &LlamaForCausalLM<B>,
+    examples: &[Tokenized],
+    batch_size: usize,
+    pad_id: u32,
+    device: &B::Device,
+) -> Option<f64> {
     let mut total = 0.0;
     let mut count = 0;
     // Length-sorted batches pad least; the order does not change the mean.
@@ -16,7 +22,8 @@ pub fn validation_loss<B: Backend>(model: &LlamaForCausalLM<B>, examples: &[Toke
     for chunk in order.chunks(batch_size.max(1)) {
         let ids: Vec<Vec<u32>> = chunk.iter().map(|e| e.input_ids.clone()).collect();
         let labels: Vec<Vec<i64>> = chunk.iter().map(|e| e.labels.clone()).collect();
-        let hidden = model.model.forward(&Batch::<B>::right_padded(&ids, pad_id, device), None, None);
+        let hidden =
+            model.model.forward(&Batch::<B>::right_padded(&ids, pad_id, device), None, None);
         let (sum, n) = nll_sum(model, hidden, &labels);
         total += sum.into_scalar().elem::<f64>();
         count += n;

@@ -27,14 +27,24 @@ impl RunLog {
     pub fn open(run_dir: &Path, completed_steps: usize, total_steps: usize) -> Result<Self> {
         let metrics_path = run_dir.join("metrics.jsonl");
         keep_entries_up_to(&metrics_path, completed_steps)?;
-        let metrics = OpenOptions::new().create(true).append(true).open(&metrics_path).with_context(|| format!("{}: cannot open", metrics_path.display()))?;
+        let metrics = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&metrics_path)
+            .with_context(|| format!("{}: cannot open", metrics_path.display()))?;
         let tb_dir = run_dir.join("tensorboard");
-        let events = if completed_steps == 0 { EventWriter::create(&tb_dir) } else { EventWriter::resume(&tb_dir, completed_steps as i64 + 1) }
-            .with_context(|| format!("{}: cannot write TensorBoard events", tb_dir.display()))?;
+        let events = if completed_steps == 0 {
+            EventWriter::create(&tb_dir)
+        } else {
+            EventWriter::resume(&tb_dir, completed_steps as i64 + 1)
+        }
+        .with_context(|| format!("{}: cannot write TensorBoard events", tb_dir.display()))?;
         let bar = ProgressBar::new(total_steps as u64).with_position(completed_steps as u64);
         bar.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta_precise}]")
-                .expect("valid template"),
+            ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta_precise}]",
+            )
+            .expect("valid template"),
         );
         Ok(RunLog { metrics_path, metrics, events, bar, started: Instant::now() })
     }
@@ -48,7 +58,8 @@ impl RunLog {
             self.events.add_scalar(tag, *value as f32, step as i64)?;
         }
         object.insert("elapsed_s".into(), json!(self.started.elapsed().as_secs_f64()));
-        writeln!(self.metrics, "{}", Value::Object(object)).with_context(|| format!("{}: cannot write", self.metrics_path.display()))?;
+        writeln!(self.metrics, "{}", Value::Object(object))
+            .with_context(|| format!("{}: cannot write", self.metrics_path.display()))?;
         Ok(())
     }
 
@@ -88,11 +99,15 @@ fn keep_entries_up_to(path: &Path, last_step: usize) -> Result<()> {
     if !path.exists() {
         return Ok(());
     }
-    let lines: Vec<String> = BufReader::new(File::open(path)?).lines().collect::<std::io::Result<_>>()?;
+    let lines: Vec<String> =
+        BufReader::new(File::open(path)?).lines().collect::<std::io::Result<_>>()?;
     let kept: Vec<&String> = lines
         .iter()
         .filter(|line| {
-            serde_json::from_str::<Value>(line).ok().and_then(|v| v["step"].as_u64()).is_some_and(|s| s as usize <= last_step)
+            serde_json::from_str::<Value>(line)
+                .ok()
+                .and_then(|v| v["step"].as_u64())
+                .is_some_and(|s| s as usize <= last_step)
         })
         .collect();
     guardtune_lora::files::write_atomically(path, |out| {

@@ -32,8 +32,8 @@ use guardtune_model::LlamaForCausalLM;
 use crate::classifier::{Classifier, DEFAULT_MAX_NEW_TOKENS};
 use crate::config::RunConfig;
 use crate::evaluation::{run_benchmark, summarize};
-use indicatif::ProgressBar;
 use crate::memory::{mib, peak_rss_bytes};
+use indicatif::ProgressBar;
 use log::RunLog;
 use parallel::{Peer, StepOrder, StepSettings};
 
@@ -52,7 +52,11 @@ pub struct TrainSummary {
 
 /// Runs (or, with `resume`, continues) the training run of `config` on `devices` of backend
 /// `B` (data parallel when there are several).
-pub fn train<B: Backend>(config: &RunConfig, resume: bool, devices: Vec<B::Device>) -> Result<TrainSummary> {
+pub fn train<B: Backend>(
+    config: &RunConfig,
+    resume: bool,
+    devices: Vec<B::Device>,
+) -> Result<TrainSummary> {
     // Burn's activation checkpointing is a type parameter of its autodiff backend.
     if config.training.gradient_checkpointing {
         run::<Autodiff<B, BalancedCheckpointing>>(config, resume, devices)
@@ -63,12 +67,20 @@ pub fn train<B: Backend>(config: &RunConfig, resume: bool, devices: Vec<B::Devic
 
 /// A frozen base with adapters attached, and its optimizer: what each device trains. Built the
 /// same way on every device (same seed, same checkpoint), so all start identical.
-fn trainee<B: AutodiffBackend>(config: &RunConfig, resume_from: Option<&checkpoint::Checkpoint>, device: &B::Device) -> Result<(LlamaForCausalLM<B>, AdamW<B::InnerBackend>)> {
+fn trainee<B: AutodiffBackend>(
+    config: &RunConfig,
+    resume_from: Option<&checkpoint::Checkpoint>,
+    device: &B::Device,
+) -> Result<(LlamaForCausalLM<B>, AdamW<B::InnerBackend>)> {
     let t = &config.training;
     let dtype = guardtune_model::parse_dtype(&config.model.dtype)?;
     let (_, mut model) = guardtune_model::load_model_as::<B>(&config.model.path, dtype, device)?;
     attach(&mut model, &config.lora, t.seed, device)?;
-    let mut optimizer = AdamW::<B::InnerBackend>::new(AdamWConfig { betas: (t.betas[0], t.betas[1]), eps: t.eps, weight_decay: t.weight_decay });
+    let mut optimizer = AdamW::<B::InnerBackend>::new(AdamWConfig {
+        betas: (t.betas[0], t.betas[1]),
+        eps: t.eps,
+        weight_decay: t.weight_decay,
+    });
     if let Some(ckpt) = resume_from {
         checkpoint::restore(ckpt, &mut model, &mut optimizer, device)?;
     }
@@ -105,7 +117,8 @@ impl<B: AutodiffBackend> Follower<B> {
         let Some(first) = orders.next() else { return Ok(()) };
         let peer = Peer::<B>::join(self.index, self.count, &self.device)?;
         for order in std::iter::once(first).chain(orders) {
-            if !peer.step(&mut model, &mut optimizer, &order, self.settings, &self.device)?.updated {
+            if !peer.step(&mut model, &mut optimizer, &order, self.settings, &self.device)?.updated
+            {
                 break;
             }
         }
@@ -113,16 +126,25 @@ impl<B: AutodiffBackend> Follower<B> {
     }
 }
 
-fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, devices: Vec<B::Device>) -> Result<TrainSummary> {
+fn run<B: AutodiffBackend>(
+    config: &RunConfig,
+    resume: bool,
+    devices: Vec<B::Device>,
+) -> Result<TrainSummary> {
     let run_dir = &config.output.dir;
     prepare_run_dir(run_dir, resume)?;
-    let resolved = toml::to_string_pretty(config).context("cannot serialise the resolved config")?;
-    guardtune_lora::files::write_atomically(&run_dir.join("config.toml"), |out| std::io::Write::write_all(out, resolved.as_bytes()))?;
+    let resolved =
+        toml::to_string_pretty(config).context("cannot serialise the resolved config")?;
+    guardtune_lora::files::write_atomically(&run_dir.join("config.toml"), |out| {
+        std::io::Write::write_all(out, resolved.as_bytes())
+    })?;
 
     // Data: the blend, rendered with the model's own chat template and tokenised.
     let tokenizer = GuardTokenizer::from_model_dir(&config.model.path)?;
     let blend = build_blend(&config.data, Path::new("."), &tokenizer)?;
-    guardtune_lora::files::write_atomically(&run_dir.join("blend.md"), |out| std::io::Write::write_all(out, blend.report.to_markdown().as_bytes()))?;
+    guardtune_lora::files::write_atomically(&run_dir.join("blend.md"), |out| {
+        std::io::Write::write_all(out, blend.report.to_markdown().as_bytes())
+    })?;
     let tokenize = |examples: &[guardtune_data::GuardExample]| -> Result<Vec<Tokenized>> {
         examples.iter().map(|e| tokenizer.tokenize(e).map_err(Into::into)).collect()
     };
@@ -139,14 +161,25 @@ fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, devices: Vec<B::Dev
 
     let t = &config.training;
     let row_len = t.max_seq_len.unwrap_or(config.data.max_seq_len);
-    let mut plan = BatchPlan::new(&train_set, t.micro_batch_size, t.packing.then_some(row_len), t.seed);
+    let mut plan =
+        BatchPlan::new(&train_set, t.micro_batch_size, t.packing.then_some(row_len), t.seed);
     let total_steps = match (t.max_steps, t.epochs) {
         (Some(steps), _) => steps,
-        (None, Some(epochs)) => ((epochs * plan.micro_batches_per_epoch() as f64) / t.grad_accumulation as f64).ceil() as usize,
+        (None, Some(epochs)) => ((epochs * plan.micro_batches_per_epoch() as f64)
+            / t.grad_accumulation as f64)
+            .ceil() as usize,
         (None, None) => unreachable!("checked when the config was loaded"),
     };
-    let warmup = t.warmup_steps.unwrap_or_else(|| (t.warmup_ratio.unwrap_or(0.0) * total_steps as f64).round() as usize);
-    let schedule = LrSchedule { peak: t.lr, min: t.min_lr, warmup_steps: warmup, total_steps, kind: t.schedule };
+    let warmup = t
+        .warmup_steps
+        .unwrap_or_else(|| (t.warmup_ratio.unwrap_or(0.0) * total_steps as f64).round() as usize);
+    let schedule = LrSchedule {
+        peak: t.lr,
+        min: t.min_lr,
+        warmup_steps: warmup,
+        total_steps,
+        kind: t.schedule,
+    };
 
     let resume_from = if resume { checkpoint::latest(run_dir)? } else { None };
     if let Some(ckpt) = &resume_from {
@@ -160,7 +193,12 @@ fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, devices: Vec<B::Dev
     // build their own copies in their threads.
     let device = devices[0].clone();
     let (mut model, mut optimizer) = trainee::<B>(config, resume_from.as_ref(), &device)?;
-    let settings = StepSettings { seed: t.seed, max_grad_norm: t.max_grad_norm, pad_id, recompute_layers: t.gradient_checkpointing };
+    let settings = StepSettings {
+        seed: t.seed,
+        max_grad_norm: t.max_grad_norm,
+        pad_id,
+        recompute_layers: t.gradient_checkpointing,
+    };
     let mut log = RunLog::open(run_dir, start, total_steps)?;
     log.println(format!(
         "{} training / {} validation examples, {} micro-batches per epoch, {total_steps} steps ({}){}",
@@ -176,10 +214,23 @@ fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, devices: Vec<B::Dev
     let evaluate = |model: &LlamaForCausalLM<B>| -> Result<Evaluation> {
         let inner = model.valid();
         let loss = evaluate::validation_loss(&inner, &validation, eval_batch, pad_id, &device);
-        let mut values: Vec<(String, f64)> = loss.map(|l| ("eval/loss".to_string(), l)).into_iter().collect();
-        let classifier = Classifier { model: &inner, prompts: &tokenizer, tokenizer: &model_tokenizer, max_new_tokens: DEFAULT_MAX_NEW_TOKENS, device: device.clone() };
+        let mut values: Vec<(String, f64)> =
+            loss.map(|l| ("eval/loss".to_string(), l)).into_iter().collect();
+        let classifier = Classifier {
+            model: &inner,
+            prompts: &tokenizer,
+            tokenizer: &model_tokenizer,
+            max_new_tokens: DEFAULT_MAX_NEW_TOKENS,
+            device: device.clone(),
+        };
         for spec in &config.eval.benchmarks {
-            let rows = run_benchmark(&classifier, spec, config.eval.benchmark_max_examples, eval_batch, &ProgressBar::hidden())?;
+            let rows = run_benchmark(
+                &classifier,
+                spec,
+                config.eval.benchmark_max_examples,
+                eval_batch,
+                &ProgressBar::hidden(),
+            )?;
             for level in summarize(&rows) {
                 let tag = format!("eval/{}/{}", level.benchmark, level.level);
                 values.push((format!("{tag}/f1"), level.metrics.f1));
@@ -191,13 +242,17 @@ fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, devices: Vec<B::Dev
     let record_eval = |log: &mut RunLog, step: usize, values: &[(String, f64)]| -> Result<()> {
         let tagged: Vec<(&str, f64)> = values.iter().map(|(t, v)| (t.as_str(), *v)).collect();
         log.record(step, &tagged)?;
-        let text: Vec<String> = values.iter().map(|(t, v)| format!("{} {v:.4}", t.trim_start_matches("eval/"))).collect();
+        let text: Vec<String> = values
+            .iter()
+            .map(|(t, v)| format!("{} {v:.4}", t.trim_start_matches("eval/")))
+            .collect();
         log.println(format!("step {step}: {}", text.join(", ")));
         Ok(())
     };
     let mut first_validation = None;
     let mut last_validation = None;
-    let adapter_dtype = StoreDtype::parse(&config.output.adapter_dtype).map_err(anyhow::Error::msg)?;
+    let adapter_dtype =
+        StoreDtype::parse(&config.output.adapter_dtype).map_err(anyhow::Error::msg)?;
     let base_name = config.model.path.display().to_string();
     // Throughput counts training time only (not evaluation or checkpoints).
     let mut training_time = std::time::Duration::ZERO;
@@ -234,17 +289,23 @@ fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, devices: Vec<B::Dev
                 first_validation = loss;
             }
             for _ in 1..count {
-                ready.recv().map_err(|_| anyhow!("a data-parallel device stopped while starting"))??;
+                ready
+                    .recv()
+                    .map_err(|_| anyhow!("a data-parallel device stopped while starting"))??;
             }
             let mut peer = None;
             for step in start..total_steps {
                 let step_started = Instant::now();
-                let micro: Vec<MicroBatch> = (0..t.grad_accumulation).map(|k| plan.micro_batch(step * t.grad_accumulation + k)).collect();
+                let micro: Vec<MicroBatch> = (0..t.grad_accumulation)
+                    .map(|k| plan.micro_batch(step * t.grad_accumulation + k))
+                    .collect();
                 let tokens: usize = micro.iter().flat_map(|m| &m.input_ids).map(Vec::len).sum();
                 let lr = schedule.lr(step);
                 let order = StepOrder { step, micro: Arc::new(micro), lr };
                 for follower in &orders {
-                    follower.send(order.clone()).map_err(|_| anyhow!("a data-parallel device stopped"))?;
+                    follower
+                        .send(order.clone())
+                        .map_err(|_| anyhow!("a data-parallel device stopped"))?;
                 }
                 let peer = match &peer {
                     Some(peer) => peer,
@@ -254,7 +315,10 @@ fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, devices: Vec<B::Dev
                 let loss = outcome.loss;
                 if !outcome.updated {
                     log.finish();
-                    let last = checkpoint::complete(run_dir)?.pop().map(|(dir, _)| dir.display().to_string()).unwrap_or_else(|| "none".into());
+                    let last = checkpoint::complete(run_dir)?
+                        .pop()
+                        .map(|(dir, _)| dir.display().to_string())
+                        .unwrap_or_else(|| "none".into());
                     bail!("loss is {loss} at step {}: stopped before updating; last good checkpoint: {last}", step + 1);
                 }
 
@@ -263,11 +327,20 @@ fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, devices: Vec<B::Dev
                 tokens_seen += tokens;
                 let rate = tokens_seen as f64 / training_time.as_secs_f64();
                 let done = step + 1;
-                log.record(done, &[("train/loss", loss), ("train/lr", lr), ("train/grad_norm", outcome.grad_norm), ("train/tokens_per_second", rate)])?;
+                log.record(
+                    done,
+                    &[
+                        ("train/loss", loss),
+                        ("train/lr", lr),
+                        ("train/grad_norm", outcome.grad_norm),
+                        ("train/tokens_per_second", rate),
+                    ],
+                )?;
                 if done % t.log_every_steps == 0 || done == total_steps {
                     log.progress(done, format!("loss {loss:.4}  lr {lr:.2e}  {rate:.0} tok/s"));
                 }
-                let eval_now = config.eval.every_steps.is_some_and(|n| done % n == 0) || done == total_steps;
+                let eval_now =
+                    config.eval.every_steps.is_some_and(|n| done % n == 0) || done == total_steps;
                 if eval_now {
                     let (loss, values) = evaluate(&model)?;
                     if !values.is_empty() {
@@ -275,10 +348,20 @@ fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, devices: Vec<B::Dev
                     }
                     last_validation = loss.or(last_validation);
                 }
-                if config.output.save_every_steps.is_some_and(|n| done % n == 0) || done == total_steps {
+                if config.output.save_every_steps.is_some_and(|n| done % n == 0)
+                    || done == total_steps
+                {
                     log.flush()?;
                     let state = TrainerState { step: done, total_steps, seed: t.seed };
-                    checkpoint::save(run_dir, &model, &config.lora, &base_name, &optimizer, &state, config.output.keep_last)?;
+                    checkpoint::save(
+                        run_dir,
+                        &model,
+                        &config.lora,
+                        &base_name,
+                        &optimizer,
+                        &state,
+                        config.output.keep_last,
+                    )?;
                 }
             }
             Ok(())
@@ -313,11 +396,15 @@ fn run<B: AutodiffBackend>(config: &RunConfig, resume: bool, devices: Vec<B::Dev
 
 /// Creates the run folder; refuses to overwrite a finished or started run unless resuming.
 fn prepare_run_dir(run_dir: &Path, resume: bool) -> Result<()> {
-    std::fs::create_dir_all(run_dir).with_context(|| format!("{}: cannot create the run folder", run_dir.display()))?;
+    std::fs::create_dir_all(run_dir)
+        .with_context(|| format!("{}: cannot create the run folder", run_dir.display()))?;
     checkpoint::remove_partial(run_dir)?;
     let started = run_dir.join("metrics.jsonl").exists() || run_dir.join("adapter").exists();
     if started && !resume {
-        bail!("{} already holds a run: pass --resume to continue it, or choose another output.dir", run_dir.display());
+        bail!(
+            "{} already holds a run: pass --resume to continue it, or choose another output.dir",
+            run_dir.display()
+        );
     }
     Ok(())
 }

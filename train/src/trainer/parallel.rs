@@ -21,11 +21,13 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use anyhow::{anyhow, Result};
-use burn::collective::{all_reduce, finish_collective, register, CollectiveConfig, PeerId, ReduceOperation};
+use burn::collective::{
+    all_reduce, finish_collective, register, CollectiveConfig, PeerId, ReduceOperation,
+};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor, TensorPrimitive};
-use guardtune_lora::step::{accumulate, apply_update, clip_grad_norm, param_name, Gradients};
 use guardtune_lora::adapter::{adapter, attached_sites};
+use guardtune_lora::step::{accumulate, apply_update, clip_grad_norm, param_name, Gradients};
 use guardtune_lora::{AdamW, MicroBatch};
 use guardtune_model::LlamaForCausalLM;
 
@@ -76,12 +78,18 @@ impl<B: AutodiffBackend> Peer<B> {
         let mut threads = None;
         if count > 1 {
             let config = CollectiveConfig::default().with_num_devices(count);
-            register::<B::InnerBackend>(PeerId(index as u32), device.clone(), config)
-                .map_err(|e| anyhow!("device {index} could not join the data-parallel group: {e:?}"))?;
+            register::<B::InnerBackend>(PeerId(index as u32), device.clone(), config).map_err(
+                |e| anyhow!("device {index} could not join the data-parallel group: {e:?}"),
+            )?;
             if TypeId::of::<B::InnerBackend>() == TypeId::of::<burn::backend::Flex>() {
                 let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-                let pool = rayon::ThreadPoolBuilder::new().num_threads((cores / count).max(1)).thread_name(move |i| format!("replica {index} #{i}")).build();
-                threads = Some(pool.map_err(|e| anyhow!("device {index}: cannot start its threads: {e}"))?);
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads((cores / count).max(1))
+                    .thread_name(move |i| format!("replica {index} #{i}"))
+                    .build();
+                threads = Some(
+                    pool.map_err(|e| anyhow!("device {index}: cannot start its threads: {e}"))?,
+                );
             }
         }
         Ok(Peer { index, count, threads, _backend: PhantomData })
@@ -104,7 +112,16 @@ impl<B: AutodiffBackend> Peer<B> {
             for (k, micro) in order.micro.iter().enumerate().skip(self.index).step_by(self.count) {
                 let micro_index = (order.step * order.micro.len() + k) as u64;
                 let mask_seed = settings.seed.wrapping_add(micro_index);
-                loss_sum += accumulate(model, micro, targets, settings.pad_id, mask_seed, settings.recompute_layers, &mut grads, device);
+                loss_sum += accumulate(
+                    model,
+                    micro,
+                    targets,
+                    settings.pad_id,
+                    mask_seed,
+                    settings.recompute_layers,
+                    &mut grads,
+                    device,
+                );
             }
             if self.count > 1 {
                 loss_sum = self.sum_loss::<B::InnerBackend>(loss_sum, device)?;
@@ -126,7 +143,11 @@ impl<B: AutodiffBackend> Peer<B> {
 
     /// Every adapter gradient summed over the devices. A device without a gradient for a
     /// parameter contributes zeros, so all devices reduce the same tensors in the same order.
-    fn sum_gradients(&self, model: &LlamaForCausalLM<B>, mut grads: Gradients<B>) -> Result<Gradients<B>> {
+    fn sum_gradients(
+        &self,
+        model: &LlamaForCausalLM<B>,
+        mut grads: Gradients<B>,
+    ) -> Result<Gradients<B>> {
         let mut summed = Gradients::<B>::new();
         for site in attached_sites(model) {
             let lora = adapter(model, site);
@@ -144,9 +165,16 @@ impl<B: AutodiffBackend> Peer<B> {
         Ok(self.all_reduce_sum(local)?.into_scalar().elem())
     }
 
-    fn all_reduce_sum<K: Backend, const D: usize>(&self, tensor: Tensor<K, D>) -> Result<Tensor<K, D>> {
-        let summed = all_reduce::<K>(PeerId(self.index as u32), tensor.into_primitive().tensor(), ReduceOperation::Sum)
-            .map_err(|e| anyhow!("all-reduce failed on device {}: {e:?}", self.index))?;
+    fn all_reduce_sum<K: Backend, const D: usize>(
+        &self,
+        tensor: Tensor<K, D>,
+    ) -> Result<Tensor<K, D>> {
+        let summed = all_reduce::<K>(
+            PeerId(self.index as u32),
+            tensor.into_primitive().tensor(),
+            ReduceOperation::Sum,
+        )
+        .map_err(|e| anyhow!("all-reduce failed on device {}: {e:?}", self.index))?;
         Ok(Tensor::from_primitive(TensorPrimitive::Float(summed)))
     }
 }
