@@ -1,5 +1,6 @@
 //! Attaching LoRA adapters to a frozen base model, and addressing them by PEFT name.
 
+use burn::module::Param;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use guardtune_model::rng::SplitMix64;
@@ -9,7 +10,7 @@ use crate::config::{LoraConfig, LoraInit};
 use crate::error::LoraError;
 
 /// Where one adapter sits: decoder layer and projection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Site {
     pub layer: usize,
     pub kind: ProjKind,
@@ -20,6 +21,60 @@ impl Site {
     /// are this plus `.lora_A.weight` / `.lora_B.weight`.
     pub fn peft_prefix(&self) -> String {
         format!("base_model.model.{}", self.kind.checkpoint_name(self.layer))
+    }
+}
+
+/// Which of an adapter's two matrices: `A` (`[in, r]`, PEFT's `lora_A`) or `B` (`[r, out]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Factor {
+    A,
+    B,
+}
+
+impl Factor {
+    pub const BOTH: [Factor; 2] = [Factor::A, Factor::B];
+}
+
+/// One trainable tensor: a factor of the adapter at a site. Its text form is the PEFT tensor
+/// name (`base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`), the key of adapter
+/// files, gradients and optimizer state alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AdapterParam {
+    pub site: Site,
+    pub factor: Factor,
+}
+
+impl std::fmt::Display for AdapterParam {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let factor = match self.factor {
+            Factor::A => "A",
+            Factor::B => "B",
+        };
+        write!(f, "{}.lora_{factor}.weight", self.site.peft_prefix())
+    }
+}
+
+impl std::str::FromStr for AdapterParam {
+    type Err = String;
+
+    /// Parses `base_model.model.model.layers.{i}.{self_attn|mlp}.{proj}.lora_{A|B}.weight`.
+    fn from_str(name: &str) -> Result<Self, String> {
+        let invalid = || format!("`{name}` is not a LoRA A/B weight of a Llama projection");
+        let rest = name.strip_prefix("base_model.model.model.layers.").ok_or_else(invalid)?;
+        let mut parts = rest.splitn(4, '.');
+        let (Some(layer), Some(block), Some(proj), Some(tail)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid());
+        };
+        let factor = match tail {
+            "lora_A.weight" => Factor::A,
+            "lora_B.weight" => Factor::B,
+            _ => return Err(invalid()),
+        };
+        let kind = ProjKind::from_name(proj).filter(|k| k.block() == block).ok_or_else(invalid)?;
+        let layer = layer.parse().map_err(|_| invalid())?;
+        Ok(AdapterParam { site: Site { layer, kind }, factor })
     }
 }
 
@@ -91,4 +146,37 @@ pub fn adapter<B: Backend>(model: &LlamaForCausalLM<B>, site: Site) -> &LowRank<
 
 pub fn adapter_mut<B: Backend>(model: &mut LlamaForCausalLM<B>, site: Site) -> &mut LowRank<B> {
     model.projection_mut(site.layer, site.kind).adapter.as_mut().expect("site carries an adapter")
+}
+
+/// The tensor `param` names.
+pub fn param<B: Backend>(model: &LlamaForCausalLM<B>, param: AdapterParam) -> &Param<Tensor<B, 2>> {
+    let lora = adapter(model, param.site);
+    match param.factor {
+        Factor::A => &lora.a,
+        Factor::B => &lora.b,
+    }
+}
+
+pub fn param_mut<B: Backend>(
+    model: &mut LlamaForCausalLM<B>,
+    param: AdapterParam,
+) -> &mut Param<Tensor<B, 2>> {
+    let lora = adapter_mut(model, param.site);
+    match param.factor {
+        Factor::A => &mut lora.a,
+        Factor::B => &mut lora.b,
+    }
+}
+
+/// Every trainable tensor of the model's adapters: each attached site's A, then its B.
+pub fn adapter_params<B: Backend>(model: &LlamaForCausalLM<B>) -> Vec<AdapterParam> {
+    params_at(&attached_sites(model))
+}
+
+/// The trainable tensors of the adapters at `sites`.
+pub fn params_at(sites: &[Site]) -> Vec<AdapterParam> {
+    sites
+        .iter()
+        .flat_map(|&site| Factor::BOTH.map(|factor| AdapterParam { site, factor }))
+        .collect()
 }

@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::tensor::backend::Backend;
-use guardtune_model::{Checkpoint, LlamaForCausalLM};
+use guardtune_model::{Dtype, LlamaForCausalLM, Weights};
 use serde_json::{json, Value};
 
 use crate::adapter::{adapter, attached_sites, Site};
 use crate::error::LoraError;
 use crate::files::write_json;
-use crate::safetensors_out::{write_safetensors, StoreDtype, TensorEntry};
+use crate::safetensors_out::{write_safetensors, TensorEntry};
 
 /// Files copied unchanged from the base folder when present.
 const COPIED_FILES: [&str; 5] = [
@@ -38,11 +38,11 @@ pub fn export_merged<B: Backend>(
     model: &LlamaForCausalLM<B>,
     base_dir: &Path,
     out: &Path,
-    dtype: StoreDtype,
+    dtype: Dtype,
     shard_size: u64,
 ) -> Result<(), LoraError> {
     std::fs::create_dir_all(out).map_err(|e| LoraError::io(out, e))?;
-    let base = Checkpoint::open_dir(base_dir)?;
+    let base = Weights::open_dir(base_dir)?;
     let merged_sites: BTreeMap<String, Site> = attached_sites(model)
         .into_iter()
         .map(|s| (format!("{}.weight", s.kind.checkpoint_name(s.layer)), s))
@@ -95,7 +95,7 @@ pub fn export_merged<B: Backend>(
 /// limit gets a shard of its own), as transformers' `save_pretrained` does.
 fn split_into_shards(
     entries: &[TensorEntry],
-    dtype: StoreDtype,
+    dtype: Dtype,
     shard_size: u64,
 ) -> Vec<Vec<TensorEntry>> {
     let mut shards: Vec<Vec<TensorEntry>> = vec![vec![]];
@@ -113,7 +113,7 @@ fn split_into_shards(
 }
 
 /// The base config.json with the stored dtype updated (both spellings, as present).
-fn write_config(base_dir: &Path, out: &Path, dtype: StoreDtype) -> Result<(), LoraError> {
+fn write_config(base_dir: &Path, out: &Path, dtype: Dtype) -> Result<(), LoraError> {
     let path = base_dir.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(|e| LoraError::io(&path, e))?;
     let mut config: Value = serde_json::from_str(&text)

@@ -2,14 +2,16 @@
 //! square root) over the LoRA tensors only.
 //!
 //! Written here rather than taken from Burn because its state must be keyed by stable names
-//! (PEFT tensor names), so a checkpoint restores it exactly in a fresh process; Burn's is keyed
-//! by ParamIds, which a fresh model does not reproduce.
+//! ([`AdapterParam`], saved as PEFT tensor names), so a checkpoint restores it exactly in a fresh
+//! process; Burn's is keyed by ParamIds, which a fresh model does not reproduce.
 
 use std::collections::BTreeMap;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
+
+use crate::adapter::AdapterParam;
 
 /// Hyper-parameters, torch's defaults except weight decay.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,7 +37,7 @@ pub struct AdamW<B: Backend> {
     pub config: AdamWConfig,
     /// Steps taken so far.
     pub step: u64,
-    pub state: BTreeMap<String, Moments<B>>,
+    pub state: BTreeMap<AdapterParam, Moments<B>>,
 }
 
 impl<B: Backend> AdamW<B> {
@@ -51,14 +53,14 @@ impl<B: Backend> AdamW<B> {
     /// The new value of parameter `name` given its gradient.
     pub fn update(
         &mut self,
-        name: &str,
+        name: AdapterParam,
         param: Tensor<B, 2>,
         grad: Tensor<B, 2>,
         lr: f64,
     ) -> Tensor<B, 2> {
         let AdamWConfig { betas: (beta1, beta2), eps, weight_decay } = self.config;
         let t = self.step as i32;
-        let moments = self.state.entry(name.to_string()).or_insert_with(|| Moments {
+        let moments = self.state.entry(name).or_insert_with(|| Moments {
             exp_avg: grad.zeros_like(),
             exp_avg_sq: grad.zeros_like(),
         });
@@ -75,7 +77,7 @@ impl<B: Backend> AdamW<B> {
 }
 
 /// Names of the moment tensors of parameter `name` in a saved state file.
-fn moment_names(name: &str) -> [String; 2] {
+fn moment_names(name: AdapterParam) -> [String; 2] {
     [format!("{name}.exp_avg"), format!("{name}.exp_avg_sq")]
 }
 
@@ -83,17 +85,18 @@ impl<B: Backend> AdamW<B> {
     /// Saves the moments (f32, exactly) to a safetensors file; the step count is the caller's
     /// to keep (it goes in the trainer state).
     pub fn save_state(&self, path: &std::path::Path) -> Result<(), crate::LoraError> {
-        use crate::safetensors_out::{write_safetensors, StoreDtype, TensorEntry};
+        use crate::safetensors_out::{write_safetensors, TensorEntry};
+        use guardtune_model::Dtype;
         let mut entries = Vec::new();
         let mut values = BTreeMap::new();
         for (name, moments) in &self.state {
-            let [avg, avg_sq] = moment_names(name);
+            let [avg, avg_sq] = moment_names(*name);
             for (key, tensor) in [(avg, &moments.exp_avg), (avg_sq, &moments.exp_avg_sq)] {
                 entries.push(TensorEntry { name: key.clone(), shape: tensor.dims().to_vec() });
                 values.insert(key, tensor.clone());
             }
         }
-        write_safetensors(path, &entries, StoreDtype::F32, |name| {
+        write_safetensors(path, &entries, Dtype::F32, |name| {
             Ok(values[name].clone().into_data().convert::<f32>().to_vec::<f32>().expect("f32 data"))
         })
     }
@@ -106,12 +109,13 @@ impl<B: Backend> AdamW<B> {
         device: &B::Device,
     ) -> Result<(), crate::LoraError> {
         use burn::tensor::TensorData;
-        let file = guardtune_model::Checkpoint::open_file(path)?;
+        let file = guardtune_model::Weights::open_file(path)?;
         let mut state = BTreeMap::new();
-        let names: Vec<String> =
-            file.names().filter_map(|n| n.strip_suffix(".exp_avg").map(String::from)).collect();
-        for name in names {
-            let [avg, avg_sq] = moment_names(&name);
+        let names: Vec<&str> = file.names().filter_map(|n| n.strip_suffix(".exp_avg")).collect();
+        for text in names {
+            let name: AdapterParam =
+                text.parse().map_err(|e| crate::LoraError::adapter(path, e))?;
+            let [avg, avg_sq] = moment_names(name);
             let load = |key: &str| -> Result<Tensor<B, 2>, crate::LoraError> {
                 let (shape, values) = file.read(key)?;
                 if shape.len() != 2 {

@@ -29,8 +29,9 @@ use guardtune_model::loss::nll_sum_for_training;
 use guardtune_model::rng::SplitMix64;
 use guardtune_model::{LayerContext, LlamaForCausalLM};
 
-use crate::adapter::{adapter, attached_sites, Site};
-use crate::step::{param_name, Gradients, MicroBatch};
+use crate::adapter::{adapter, attached_sites, param, params_at, Site};
+use crate::layout::Layout;
+use crate::step::{Gradients, StepSettings};
 
 /// Held while a layer draws dropout masks from the backend's generator, which is one per
 /// process (see the module docs).
@@ -77,18 +78,18 @@ struct Recompute<B: AutodiffBackend> {
     device: B::Device,
 }
 
-/// The forward pass of one micro-batch: its summed token loss, and (with `recompute_layers`)
-/// each layer's input for [`backward_into`]. The dropout masks are drawn from `mask_seed`;
-/// give each micro-batch of a run its own.
+/// The forward pass of one micro-batch laid out as `layout`: its summed token loss, and (with
+/// `settings.recompute`) each layer's input for [`backward_into`]. The dropout masks are drawn
+/// from `mask_seed`; give each micro-batch of a run its own.
 pub fn forward_loss<B: AutodiffBackend>(
     model: &LlamaForCausalLM<B>,
-    micro: &MicroBatch,
-    pad_id: u32,
+    layout: &Layout,
+    settings: StepSettings,
     mask_seed: u64,
-    recompute_layers: bool,
     device: &B::Device,
 ) -> Forward<B> {
-    let batch = micro.batch::<B>(pad_id, device);
+    let batch = layout.batch::<B>(settings.pad_id, device);
+    let recompute_layers = settings.recompute;
     let llama = &model.model;
     let context = llama.layer_context(&batch, None);
     let sites = attached_sites(model);
@@ -108,7 +109,7 @@ pub fn forward_loss<B: AutodiffBackend>(
         for layer in 0..llama.layers.len() {
             x = run_layer(layer, x, true);
         }
-        let loss_sum = nll_sum_for_training(model, llama.norm.forward(x), &micro.labels).0;
+        let loss_sum = nll_sum_for_training(model, llama.norm.forward(x), layout.labels()).0;
         return Forward { loss_sum, recompute: None };
     }
     // Every layer from the lowest adapter on is differentiated, the last one in the graph of
@@ -129,7 +130,7 @@ pub fn forward_loss<B: AutodiffBackend>(
             x = run_layer(layer, x, false);
         }
     }
-    let loss_sum = nll_sum_for_training(model, llama.norm.forward(x), &micro.labels).0;
+    let loss_sum = nll_sum_for_training(model, llama.norm.forward(x), layout.labels()).0;
     let recompute =
         Recompute { context, inputs, first, top_input, mask_seed, device: device.clone() };
     Forward { loss_sum, recompute: Some(recompute) }
@@ -172,16 +173,12 @@ fn add_adapter_gradients<B: AutodiffBackend>(
     backward: &B::Gradients,
     grads: &mut Gradients<B>,
 ) {
-    for &site in sites {
-        let lora = adapter(model, site);
-        for (is_a, param) in [(true, &lora.a), (false, &lora.b)] {
-            let Some(grad) = param.val().grad(backward) else { continue };
-            let name = param_name(site, is_a);
-            let summed = match grads.remove(&name) {
-                Some(previous) => previous + grad,
-                None => grad,
-            };
-            grads.insert(name, summed);
-        }
+    for name in params_at(sites) {
+        let Some(grad) = param(model, name).val().grad(backward) else { continue };
+        let summed = match grads.remove(&name) {
+            Some(previous) => previous + grad,
+            None => grad,
+        };
+        grads.insert(name, summed);
     }
 }

@@ -8,15 +8,15 @@ use std::path::Path;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
-use guardtune_model::checkpoint::transpose;
-use guardtune_model::{Checkpoint, LlamaForCausalLM, LowRank, ProjKind};
+use guardtune_model::weights::transpose;
+use guardtune_model::{Dtype, LlamaForCausalLM, LowRank, ProjKind, Weights};
 use serde_json::{json, Value};
 
-use crate::adapter::{adapter, attached_sites, Site};
+use crate::adapter::{adapter_params, attached_sites, param, AdapterParam, Factor, Site};
 use crate::config::{LoraConfig, LoraInit, TargetModules};
 use crate::error::LoraError;
 use crate::files::write_json;
-use crate::safetensors_out::{write_safetensors, StoreDtype, TensorEntry};
+use crate::safetensors_out::{write_safetensors, TensorEntry};
 
 pub const CONFIG_FILE: &str = "adapter_config.json";
 pub const WEIGHTS_FILE: &str = "adapter_model.safetensors";
@@ -30,39 +30,24 @@ pub fn save_adapter<B: Backend>(
     config: &LoraConfig,
     base_model_name_or_path: &str,
     dir: &Path,
-    dtype: StoreDtype,
+    dtype: Dtype,
 ) -> Result<(), LoraError> {
     std::fs::create_dir_all(dir).map_err(|e| LoraError::io(dir, e))?;
     let sites = attached_sites(model);
-    let mut entries = Vec::new();
-    for site in &sites {
-        let lora = adapter(model, *site);
-        let [fan_in, r] = lora.a.val().dims();
-        let fan_out = lora.b.val().dims()[1];
-        entries.push(TensorEntry {
-            name: format!("{}.lora_A.weight", site.peft_prefix()),
-            shape: vec![r, fan_in],
-        });
-        entries.push(TensorEntry {
-            name: format!("{}.lora_B.weight", site.peft_prefix()),
-            shape: vec![fan_out, r],
-        });
-    }
-    let by_name: BTreeMap<String, (Site, bool)> = sites
+    let params = adapter_params(model);
+    let entries: Vec<TensorEntry> = params
         .iter()
-        .flat_map(|s| {
-            [
-                (format!("{}.lora_A.weight", s.peft_prefix()), (*s, true)),
-                (format!("{}.lora_B.weight", s.peft_prefix()), (*s, false)),
-            ]
+        .map(|&name| {
+            // Ours are [in, r] and [r, out]; PEFT's are the transposes.
+            let [rows, cols] = param(model, name).val().dims();
+            TensorEntry { name: name.to_string(), shape: vec![cols, rows] }
         })
         .collect();
+    let by_name: BTreeMap<String, AdapterParam> =
+        params.iter().map(|&name| (name.to_string(), name)).collect();
     write_safetensors(&dir.join(WEIGHTS_FILE), &entries, dtype, |name| {
-        let (site, is_a) = by_name[name];
-        let lora = adapter(model, site);
-        let tensor = if is_a { lora.a.val() } else { lora.b.val() };
+        let tensor = param(model, by_name[name]).val();
         let [rows, cols] = tensor.dims();
-        // Ours are [in, r] and [r, out]; PEFT's are the transposes.
         Ok(transpose(
             &tensor.into_data().convert::<f32>().to_vec::<f32>().expect("f32 data"),
             rows,
@@ -232,13 +217,12 @@ pub fn load_adapter<B: Backend>(
     if !path.exists() {
         return Err(LoraError::adapter(dir, format!("no {WEIGHTS_FILE} in this folder")));
     }
-    let file = Checkpoint::open_file(&path)?;
+    let file = Weights::open_file(&path)?;
     let bad = |msg: String| LoraError::adapter(&path, msg);
     let mut pairs: BTreeMap<Site, (Option<Vec<f32>>, Option<Vec<f32>>)> = BTreeMap::new();
     for name in file.names() {
-        let (site, is_a) = parse_peft_name(name).ok_or_else(|| {
-            bad(format!("unexpected tensor `{name}` (not a LoRA A/B weight of a Llama projection)"))
-        })?;
+        let AdapterParam { site, factor } =
+            name.parse().map_err(|e| bad(format!("unexpected tensor: {e}")))?;
         if site.layer >= model.num_layers() {
             return Err(bad(format!(
                 "tensor `{name}` targets layer {}, but the model has {} layers",
@@ -250,7 +234,10 @@ pub fn load_adapter<B: Backend>(
             let [i, o] = model.projection(site.layer, site.kind).weight.val().dims();
             (i, o)
         };
-        let expected = if is_a { vec![config.r, fan_in] } else { vec![fan_out, config.r] };
+        let expected = match factor {
+            Factor::A => vec![config.r, fan_in],
+            Factor::B => vec![fan_out, config.r],
+        };
         let (shape, values) = file.read(name)?;
         if shape != expected {
             return Err(bad(format!(
@@ -260,10 +247,9 @@ pub fn load_adapter<B: Backend>(
         }
         let entry = pairs.entry(site).or_default();
         let values = transpose(&values, shape[0], shape[1]);
-        if is_a {
-            entry.0 = Some(values)
-        } else {
-            entry.1 = Some(values)
+        match factor {
+            Factor::A => entry.0 = Some(values),
+            Factor::B => entry.1 = Some(values),
         }
     }
     if pairs.is_empty() {
@@ -283,20 +269,4 @@ pub fn load_adapter<B: Backend>(
             Some(LowRank::new(a, b, config.scale(), config.dropout));
     }
     Ok(config)
-}
-
-/// `base_model.model.model.layers.{i}.{block}.{proj}.lora_{A|B}.weight` -> (site, is_a).
-fn parse_peft_name(name: &str) -> Option<(Site, bool)> {
-    let rest = name.strip_prefix("base_model.model.model.layers.")?;
-    let (layer, rest) = rest.split_once('.')?;
-    let (block, rest) = rest.split_once('.')?;
-    let (proj, rest) = rest.split_once('.')?;
-    let is_a = match rest {
-        "lora_A.weight" => true,
-        "lora_B.weight" => false,
-        _ => return None,
-    };
-    let kind = ProjKind::from_name(proj)?;
-    (kind.block() == block).then_some(())?;
-    Some((Site { layer: layer.parse().ok()?, kind }, is_a))
 }

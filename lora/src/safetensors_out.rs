@@ -7,65 +7,10 @@ use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
+use guardtune_model::Dtype;
+
 use crate::error::LoraError;
 use crate::files::write_atomically;
-
-/// The dtype tensors are stored in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StoreDtype {
-    F32,
-    BF16,
-    F16,
-}
-
-impl StoreDtype {
-    /// Parses `f32`, `bf16`, `f16` (and transformers' `float32`, `bfloat16`, `float16`).
-    pub fn parse(name: &str) -> Result<Self, String> {
-        match name {
-            "f32" | "float32" => Ok(StoreDtype::F32),
-            "bf16" | "bfloat16" => Ok(StoreDtype::BF16),
-            "f16" | "float16" => Ok(StoreDtype::F16),
-            other => Err(format!("unknown dtype \"{other}\" (expected f32, bf16 or f16)")),
-        }
-    }
-
-    /// The name transformers writes in `config.json` (`torch_dtype`).
-    pub fn torch_name(self) -> &'static str {
-        match self {
-            StoreDtype::F32 => "float32",
-            StoreDtype::BF16 => "bfloat16",
-            StoreDtype::F16 => "float16",
-        }
-    }
-
-    fn header_name(self) -> &'static str {
-        match self {
-            StoreDtype::F32 => "F32",
-            StoreDtype::BF16 => "BF16",
-            StoreDtype::F16 => "F16",
-        }
-    }
-
-    pub fn size(self) -> usize {
-        match self {
-            StoreDtype::F32 => 4,
-            StoreDtype::BF16 | StoreDtype::F16 => 2,
-        }
-    }
-
-    /// Little-endian bytes of `values`, rounded to nearest-even once.
-    pub fn encode(self, values: &[f32]) -> Vec<u8> {
-        match self {
-            StoreDtype::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            StoreDtype::BF16 => {
-                values.iter().flat_map(|v| half::bf16::from_f32(*v).to_le_bytes()).collect()
-            }
-            StoreDtype::F16 => {
-                values.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect()
-            }
-        }
-    }
-}
 
 /// One tensor to write: its name and shape; values come from the caller's `fill`.
 #[derive(Clone, Debug)]
@@ -75,7 +20,7 @@ pub struct TensorEntry {
 }
 
 impl TensorEntry {
-    pub fn bytes(&self, dtype: StoreDtype) -> usize {
+    pub fn bytes(&self, dtype: Dtype) -> usize {
         self.shape.iter().product::<usize>() * dtype.size()
     }
 }
@@ -85,7 +30,7 @@ impl TensorEntry {
 pub fn write_safetensors(
     path: &Path,
     entries: &[TensorEntry],
-    dtype: StoreDtype,
+    dtype: Dtype,
     mut fill: impl FnMut(&str) -> Result<Vec<f32>, LoraError>,
 ) -> Result<(), LoraError> {
     let mut header = Map::new();
@@ -95,7 +40,7 @@ pub fn write_safetensors(
         let end = offset + entry.bytes(dtype);
         header.insert(
             entry.name.clone(),
-            json!({"dtype": dtype.header_name(), "shape": entry.shape, "data_offsets": [offset, end]}),
+            json!({"dtype": dtype.safetensors_name(), "shape": entry.shape, "data_offsets": [offset, end]}),
         );
         offset = end;
     }

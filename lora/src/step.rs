@@ -1,19 +1,27 @@
-//! The LoRA training step: causal-LM loss averaged over every target token of the optimizer
-//! step (across micro-batches), gradients for the adapters only, global-norm clipping, AdamW.
+//! The LoRA training step, the one every caller runs (the trainer, each data-parallel replica,
+//! `guardtune bench` and the tests): forward and backward of each micro-batch, gradient
+//! accumulation, the sum across replicas, global-norm clipping, AdamW.
 //!
-//! Accumulation divides each micro-batch's summed loss by the whole step's target count, so
-//! `(x1 + x2) / (n1 + n2)` is what gets differentiated, not `x1/n1 + x2/n2` (the classic
+//! The loss is averaged over every target token of the optimizer step (across micro-batches and
+//! replicas): accumulation divides each micro-batch's summed loss by the whole step's target
+//! count, so `(x1 + x2) / (n1 + n2)` is what gets differentiated, not `x1/n1 + x2/n2` (the classic
 //! gradient-accumulation bug).
+//!
+//! Dropout masks are seeded here and nowhere else: micro-batch `k` of optimizer step `s` (counted
+//! over the whole step, whichever replica computes it) draws from `seed + s * micro + k`, so the
+//! masks depend neither on the number of replicas nor on how their threads interleave.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use burn::module::Param;
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, ExecutionError};
 use burn::tensor::{ElementConversion, Tensor};
 use guardtune_model::loss::IGNORE_INDEX;
-use guardtune_model::{Batch, LlamaForCausalLM};
+use guardtune_model::LlamaForCausalLM;
 
-use crate::adapter::{adapter_mut, attached_sites, Site};
+use crate::adapter::{adapter_params, param, param_mut, AdapterParam};
+use crate::layout::{Layout, Sample};
 use crate::optim::AdamW;
 use crate::passes::{backward_into, forward_loss};
 
@@ -34,32 +42,39 @@ impl MicroBatch {
         MicroBatch { input_ids, labels, packed_lengths: None }
     }
 
-    /// The model input: rows padded on the right, or packed samples.
-    pub fn batch<B: burn::tensor::backend::Backend>(
-        &self,
-        pad_id: u32,
-        device: &B::Device,
-    ) -> Batch<B> {
-        match &self.packed_lengths {
-            None => Batch::right_padded(&self.input_ids, pad_id, device),
-            Some(lengths) => {
-                let rows: Vec<Vec<Vec<u32>>> = self
-                    .input_ids
+    /// How the model computes this micro-batch: padded or packed rows, with prefixes shared
+    /// when `share_prefix` (see [`crate::layout`]).
+    pub(crate) fn layout(&self, share_prefix: bool) -> Layout {
+        let rows: Vec<Vec<Sample>> = self
+            .input_ids
+            .iter()
+            .zip(&self.labels)
+            .enumerate()
+            .map(|(r, (ids, labels))| {
+                let lengths = match &self.packed_lengths {
+                    Some(lengths) => lengths[r].clone(),
+                    None => vec![ids.len()],
+                };
+                let mut start = 0;
+                lengths
                     .iter()
-                    .zip(lengths)
-                    .map(|(row, lens)| {
-                        let mut start = 0;
-                        lens.iter()
-                            .map(|&len| {
-                                start += len;
-                                row[start - len..start].to_vec()
-                            })
-                            .collect()
+                    .map(|&len| {
+                        start += len;
+                        Sample {
+                            ids: &ids[start - len..start],
+                            labels: &labels[start - len..start],
+                        }
                     })
-                    .collect();
-                Batch::packed(&rows, pad_id, device)
-            }
-        }
+                    .collect()
+            })
+            .collect();
+        Layout::new(&rows, share_prefix)
+    }
+
+    /// Tokens the model computes for this micro-batch with shared prefixes (padding
+    /// excluded); [`MicroBatch::tokens`] without.
+    pub fn shared_tokens(&self) -> usize {
+        self.layout(true).tokens()
     }
 
     /// Number of predicted tokens (labels after the first position that are not ignored).
@@ -69,34 +84,146 @@ impl MicroBatch {
             .map(|row| row.iter().skip(1).filter(|&&l| l != IGNORE_INDEX).count())
             .sum()
     }
+
+    /// Tokens in the micro-batch, padding excluded.
+    pub fn tokens(&self) -> usize {
+        self.input_ids.iter().map(Vec::len).sum()
+    }
 }
 
-/// Summed adapter gradients of an optimizer step, by PEFT-style parameter name, in our layout.
-pub type Gradients<B> = BTreeMap<String, Tensor<<B as AutodiffBackend>::InnerBackend, 2>>;
+/// Summed adapter gradients of an optimizer step, in our layout (`[in, r]`, `[r, out]`).
+pub type Gradients<B> = BTreeMap<AdapterParam, Tensor<<B as AutodiffBackend>::InnerBackend, 2>>;
 
-/// Name of an adapter parameter: `<peft prefix>.lora_A.weight` or `.lora_B.weight`.
-pub fn param_name(site: Site, is_a: bool) -> String {
-    format!("{}.lora_{}.weight", site.peft_prefix(), if is_a { "A" } else { "B" })
+/// Settings that stay the same for every step of a run.
+#[derive(Clone, Copy, Debug)]
+pub struct StepSettings {
+    /// The run seed: dropout masks are drawn from it (see the module docs).
+    pub seed: u64,
+    /// Clip the global gradient norm to this (`None`: no clipping).
+    pub max_grad_norm: Option<f64>,
+    pub pad_id: u32,
+    /// Per-layer recomputation (`training.gradient_checkpointing`, see [`crate::passes`]).
+    pub recompute: bool,
+    /// Compute a prefix common to a micro-batch's samples once (`training.share_prefix`, see
+    /// [`crate::layout`]).
+    pub share_prefix: bool,
+    /// Wait for the device at the end of each part of the step so that [`StepParts`] are exact
+    /// (`guardtune bench`); training leaves the device to run ahead.
+    pub time_parts: bool,
 }
 
-/// Forward and backward of one micro-batch (see [`forward_loss`] for `mask_seed` and
-/// `recompute_layers`); adds its gradients (of `loss_sum / step_targets`) to `grads` and
-/// returns the micro-batch's summed token loss.
-#[allow(clippy::too_many_arguments)]
-pub fn accumulate<B: AutodiffBackend>(
-    model: &LlamaForCausalLM<B>,
-    micro: &MicroBatch,
-    step_targets: usize,
-    pad_id: u32,
-    mask_seed: u64,
-    recompute_layers: bool,
-    grads: &mut Gradients<B>,
+/// One optimizer step's input, the same for every replica.
+#[derive(Clone, Debug)]
+pub struct StepInput {
+    /// Optimizer steps completed before this one.
+    pub step: usize,
+    /// All micro-batches of the step; a replica computes its [`Share`] of them.
+    pub micro: Vec<MicroBatch>,
+    pub lr: f64,
+}
+
+/// Which micro-batches a replica computes: `k` with `k mod count == index`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Share {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Share {
+    /// The only replica.
+    pub const ALL: Share = Share { index: 0, count: 1 };
+}
+
+/// A replica's contribution to a step, before it is summed with the others'.
+pub struct StepSums<B: AutodiffBackend> {
+    /// Summed token loss of the replica's micro-batches.
+    pub loss_sum: f64,
+    pub grads: Gradients<B>,
+}
+
+/// Milliseconds spent in each part of a step (exact only with [`StepSettings::time_parts`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StepParts {
+    /// Forward passes, including the output head's gradient, which the fused cross-entropy
+    /// computes chunk by chunk during the forward pass.
+    pub forward_ms: f64,
+    pub backward_ms: f64,
+    /// The sum across replicas, clipping and AdamW.
+    pub update_ms: f64,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct StepOutcome {
+    /// Mean token loss of the whole step, over all replicas.
+    pub loss: f64,
+    /// Global gradient norm before clipping (NaN when the step was skipped).
+    pub grad_norm: f64,
+    /// False when the loss was not finite: nothing was updated.
+    pub updated: bool,
+    /// Target tokens of the whole step.
+    pub targets: usize,
+    pub parts: StepParts,
+}
+
+/// One optimizer step: this replica's [`Share`] of the micro-batches forward and backward, the
+/// sums handed to `reduce` (which adds the other replicas' and returns the totals; the identity
+/// for one replica), then clipping and AdamW, unless the loss is not finite.
+pub fn step<B: AutodiffBackend, E: From<ExecutionError>>(
+    model: &mut LlamaForCausalLM<B>,
+    optimizer: &mut AdamW<B::InnerBackend>,
+    input: &StepInput,
+    share: Share,
+    settings: StepSettings,
     device: &B::Device,
-) -> f64 {
-    let forward = forward_loss(model, micro, pad_id, mask_seed, recompute_layers, device);
-    let loss_sum: f64 = forward.loss_sum.clone().into_scalar().elem();
-    backward_into(model, forward, step_targets, grads);
-    loss_sum
+    reduce: impl FnOnce(StepSums<B>) -> Result<StepSums<B>, E>,
+) -> Result<StepOutcome, E> {
+    let targets: usize = input.micro.iter().map(MicroBatch::targets).sum();
+    let mut clock = PartClock::<B>::start(settings.time_parts, device);
+    let mut sums = StepSums { loss_sum: 0.0, grads: Gradients::<B>::new() };
+    let mut parts = StepParts::default();
+    let first_micro = (input.step * input.micro.len()) as u64;
+    for (k, micro) in input.micro.iter().enumerate().skip(share.index).step_by(share.count) {
+        let mask_seed = settings.seed.wrapping_add(first_micro + k as u64);
+        let layout = micro.layout(settings.share_prefix);
+        let forward = forward_loss(model, &layout, settings, mask_seed, device);
+        sums.loss_sum += forward.loss_sum.clone().into_scalar().elem::<f64>();
+        parts.forward_ms += clock.lap()?;
+        backward_into(model, forward, targets, &mut sums.grads);
+        parts.backward_ms += clock.lap()?;
+    }
+    let StepSums { loss_sum, mut grads } = reduce(sums)?;
+    let loss = loss_sum / targets.max(1) as f64;
+    if !loss.is_finite() {
+        return Ok(StepOutcome { loss, grad_norm: f64::NAN, updated: false, targets, parts });
+    }
+    let grad_norm = clip_grad_norm::<B>(&mut grads, settings.max_grad_norm);
+    apply_update(model, optimizer, &grads, input.lr);
+    parts.update_ms = clock.lap()?;
+    Ok(StepOutcome { loss, grad_norm, updated: true, targets, parts })
+}
+
+/// Times the parts of a step, waiting for the device first when asked to.
+struct PartClock<'a, B: AutodiffBackend> {
+    sync: bool,
+    device: &'a B::Device,
+    last: Instant,
+}
+
+impl<'a, B: AutodiffBackend> PartClock<'a, B> {
+    fn start(sync: bool, device: &'a B::Device) -> Self {
+        PartClock { sync, device, last: Instant::now() }
+    }
+
+    /// Milliseconds since the last lap.
+    fn lap(&mut self) -> Result<f64, ExecutionError> {
+        if self.sync {
+            B::sync(self.device)?;
+        }
+        let now = Instant::now();
+        let ms = (now - self.last).as_secs_f64() * 1e3;
+        self.last = now;
+        Ok(ms)
+    }
 }
 
 /// Scales gradients so their global L2 norm is at most `max_norm` (torch's
@@ -119,53 +246,28 @@ pub fn clip_grad_norm<B: AutodiffBackend>(grads: &mut Gradients<B>, max_norm: Op
 }
 
 /// Applies one AdamW step to every adapter parameter that has a gradient.
-pub fn apply_update<B: AutodiffBackend>(
+fn apply_update<B: AutodiffBackend>(
     model: &mut LlamaForCausalLM<B>,
     optimizer: &mut AdamW<B::InnerBackend>,
-    grads: Gradients<B>,
+    grads: &Gradients<B>,
     lr: f64,
 ) {
     optimizer.begin_step();
-    for site in attached_sites(model) {
-        let lora = adapter_mut(model, site);
-        for (is_a, param) in [(true, &mut lora.a), (false, &mut lora.b)] {
-            let name = param_name(site, is_a);
-            let Some(grad) = grads.get(&name) else { continue };
-            let value = optimizer.update(&name, param.val().inner(), grad.clone(), lr);
-            *param = Param::initialized(param.id, Tensor::from_inner(value).require_grad());
-        }
+    for name in adapter_params(model) {
+        let Some(grad) = grads.get(&name) else { continue };
+        let value = optimizer.update(name, param(model, name).val().inner(), grad.clone(), lr);
+        let slot = param_mut(model, name);
+        *slot = Param::initialized(slot.id, Tensor::from_inner(value).require_grad());
     }
 }
 
-/// One optimizer step over `micro_batches` (gradient accumulation); returns the mean token loss
-/// of the step and the gradient norm before clipping.
-pub fn train_step<B: AutodiffBackend>(
+/// [`step`] on a model trained alone, with nothing to sum across replicas.
+pub fn step_alone<B: AutodiffBackend>(
     model: &mut LlamaForCausalLM<B>,
     optimizer: &mut AdamW<B::InnerBackend>,
-    micro_batches: &[MicroBatch],
-    lr: f64,
-    max_grad_norm: Option<f64>,
-    pad_id: u32,
+    input: &StepInput,
+    settings: StepSettings,
     device: &B::Device,
-) -> StepResult {
-    let targets: usize = micro_batches.iter().map(MicroBatch::targets).sum();
-    let mut grads = Gradients::<B>::new();
-    // Each micro-batch's dropout masks are seeded from the optimizer step and its place in it.
-    let first_micro = optimizer.step * micro_batches.len() as u64;
-    let loss_sum: f64 = (first_micro..)
-        .zip(micro_batches)
-        .map(|(k, m)| accumulate(model, m, targets, pad_id, k, false, &mut grads, device))
-        .sum();
-    let grad_norm = clip_grad_norm::<B>(&mut grads, max_grad_norm);
-    apply_update(model, optimizer, grads, lr);
-    StepResult { loss: loss_sum / targets.max(1) as f64, grad_norm, targets }
-}
-
-#[derive(Clone, Copy, Debug)]
-pub struct StepResult {
-    /// Mean token loss of the step (before the update).
-    pub loss: f64,
-    pub grad_norm: f64,
-    /// Target tokens in the step.
-    pub targets: usize,
+) -> Result<StepOutcome, ExecutionError> {
+    step(model, optimizer, input, Share::ALL, settings, device, Ok)
 }

@@ -5,13 +5,12 @@ use burn::backend::{Autodiff, Flex};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
-use guardtune_lora::adapter::{adapter, attached_sites};
 use guardtune_lora::{
-    attach, load_adapter, save_adapter, train_step, AdamW, AdamWConfig, LoraConfig, MicroBatch,
-    StoreDtype, TargetModules,
+    adapter, attach, attached_sites, load_adapter, save_adapter, step_alone, AdamW, AdamWConfig,
+    LoraConfig, MicroBatch, StepInput, StepSettings, TargetModules,
 };
 use guardtune_model::testing::fixture;
-use guardtune_model::{load_model, LlamaForCausalLM, Tokenizer};
+use guardtune_model::{load_model, Dtype, LlamaForCausalLM, Tokenizer};
 
 type AD = Autodiff<Flex>;
 
@@ -64,10 +63,18 @@ fn training_stories260k_keeps_the_base_bit_identical_and_moves_every_adapter() {
         ids.iter().enumerate().map(|(i, &t)| if i < 5 { -100 } else { t as i64 }).collect();
     let micro = vec![MicroBatch::unpacked(vec![ids], vec![labels])];
     let mut optim = AdamW::new(AdamWConfig { weight_decay: 0.01, ..Default::default() });
+    let settings = StepSettings {
+        seed: 0,
+        max_grad_norm: Some(1.0),
+        pad_id: tokenizer.pad_id,
+        recompute: false,
+        share_prefix: true,
+        time_parts: false,
+    };
     let losses: Vec<f64> = (0..3)
-        .map(|_| {
-            train_step(&mut model, &mut optim, &micro, 1e-2, Some(1.0), tokenizer.pad_id, &device)
-                .loss
+        .map(|step| {
+            let input = StepInput { step, micro: micro.clone(), lr: 1e-2 };
+            step_alone(&mut model, &mut optim, &input, settings, &device).unwrap().loss
         })
         .collect();
     assert!(losses[2] < losses[0], "loss should fall: {losses:?}");
@@ -127,7 +134,7 @@ fn an_adapter_for_another_base_is_refused() {
     config.layers = Some(vec![1]);
     attach(&mut small, &config, 1, &device).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    save_adapter(&small, &config, "x", dir.path(), StoreDtype::F32).unwrap();
+    save_adapter(&small, &config, "x", dir.path(), Dtype::F32).unwrap();
     let mut one_layer = small.clone();
     one_layer.model.layers.truncate(1);
     let err = load_adapter(&mut one_layer, dir.path(), &device).unwrap_err().to_string();

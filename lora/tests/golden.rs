@@ -6,14 +6,14 @@ use std::path::Path;
 use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::Backend;
-use guardtune_lora::adapter::{adapter, attached_sites};
-use guardtune_lora::merge::export_merged;
-use guardtune_lora::optim::AdamW;
-use guardtune_lora::step::{accumulate, apply_update, clip_grad_norm, param_name, Gradients};
-use guardtune_lora::{load_adapter, save_adapter, train_step, AdamWConfig, MicroBatch, StoreDtype};
-use guardtune_model::checkpoint::transpose;
+use burn::tensor::backend::ExecutionError;
+use guardtune_lora::{
+    adapter_params, export_merged, load_adapter, param, read_adapter_config, save_adapter, step,
+    AdamW, AdamWConfig, Gradients, MicroBatch, Share, StepInput, StepOutcome, StepSettings,
+};
 use guardtune_model::testing::{fixture, max_abs_diff, GoldenTensors};
-use guardtune_model::{load_model, Batch, Checkpoint, LlamaForCausalLM};
+use guardtune_model::weights::transpose;
+use guardtune_model::{load_model, Batch, Dtype, LlamaForCausalLM, Weights};
 use serde_json::Value;
 
 type B = guardtune_model::testing::TestBackend;
@@ -74,25 +74,49 @@ fn optimizer() -> AdamW<B> {
 
 /// Every adapter tensor in PEFT layout, by PEFT name.
 fn peft_tensors<BK: Backend>(model: &LlamaForCausalLM<BK>) -> Vec<(String, Vec<f32>)> {
-    attached_sites(model)
+    adapter_params(model)
         .into_iter()
-        .flat_map(|site| {
-            let lora = adapter(model, site);
-            [(true, lora.a.val()), (false, lora.b.val())].map(|(is_a, t)| {
-                let [rows, cols] = t.dims();
-                (
-                    param_name(site, is_a),
-                    transpose(&t.into_data().to_vec::<f32>().unwrap(), rows, cols),
-                )
-            })
+        .map(|name| {
+            let t = param(model, name).val();
+            let [rows, cols] = t.dims();
+            (name.to_string(), transpose(&t.into_data().to_vec::<f32>().unwrap(), rows, cols))
         })
         .collect()
 }
 
+/// The trainer's step, settings as in PEFT's reference run (no clipping, no dropout).
+fn settings() -> StepSettings {
+    StepSettings {
+        seed: 0,
+        max_grad_norm: None,
+        pad_id: 0,
+        recompute: false,
+        share_prefix: true,
+        time_parts: false,
+    }
+}
+
+/// One optimizer step on one device; also returns the summed gradients it applied.
+fn step_alone(
+    model: &mut LlamaForCausalLM<AD>,
+    optim: &mut AdamW<B>,
+    micro: &[MicroBatch],
+    step_index: usize,
+    lr: f64,
+) -> (StepOutcome, Gradients<AD>) {
+    let input = StepInput { step: step_index, micro: micro.to_vec(), lr };
+    let mut applied = Gradients::<AD>::new();
+    let outcome = step(model, optim, &input, Share::ALL, settings(), &Default::default(), |sums| {
+        applied = sums.grads.clone();
+        Ok::<_, ExecutionError>(sums)
+    })
+    .unwrap();
+    (outcome, applied)
+}
+
 fn assert_adapter_matches(model: &LlamaForCausalLM<AD>, golden_dir: &str, atol: f32) {
     let reference =
-        Checkpoint::open_file(&fixture(&format!("{golden_dir}/adapter_model.safetensors")))
-            .unwrap();
+        Weights::open_file(&fixture(&format!("{golden_dir}/adapter_model.safetensors"))).unwrap();
     let ours = peft_tensors(model);
     assert_eq!(ours.len(), reference.names().count());
     for (name, values) in ours {
@@ -114,10 +138,10 @@ fn adapter_logits_match_peft() {
 fn merged_export_matches_peft_merge_and_unload() {
     let model = with_adapter::<B>("golden/adapter");
     let out = tempfile::tempdir().unwrap();
-    export_merged(&model, &fixture("golden/tiny-llama31"), out.path(), StoreDtype::F32, u64::MAX)
+    export_merged(&model, &fixture("golden/tiny-llama31"), out.path(), Dtype::F32, u64::MAX)
         .unwrap();
-    let ours = Checkpoint::open_dir(out.path()).unwrap();
-    let reference = Checkpoint::open_dir(&fixture("golden/merged")).unwrap();
+    let ours = Weights::open_dir(out.path()).unwrap();
+    let reference = Weights::open_dir(&fixture("golden/merged")).unwrap();
     assert!(ours.names().eq(reference.names()), "same tensor names");
     for name in reference.names() {
         let (a_shape, a) = ours.read(name).unwrap();
@@ -135,22 +159,10 @@ fn merged_export_matches_peft_merge_and_unload() {
 fn sharded_merged_export_loads_back_identically() {
     let model = with_adapter::<B>("golden/adapter");
     let (single, sharded) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    export_merged(
-        &model,
-        &fixture("golden/tiny-llama31"),
-        single.path(),
-        StoreDtype::BF16,
-        u64::MAX,
-    )
-    .unwrap();
-    export_merged(
-        &model,
-        &fixture("golden/tiny-llama31"),
-        sharded.path(),
-        StoreDtype::BF16,
-        100_000,
-    )
-    .unwrap();
+    export_merged(&model, &fixture("golden/tiny-llama31"), single.path(), Dtype::BF16, u64::MAX)
+        .unwrap();
+    export_merged(&model, &fixture("golden/tiny-llama31"), sharded.path(), Dtype::BF16, 100_000)
+        .unwrap();
     let index: Value = serde_json::from_str(
         &std::fs::read_to_string(sharded.path().join("model.safetensors.index.json")).unwrap(),
     )
@@ -162,10 +174,8 @@ fn sharded_merged_export_loads_back_identically() {
         serde_json::from_str(&std::fs::read_to_string(sharded.path().join("config.json")).unwrap())
             .unwrap();
     assert_eq!(config["torch_dtype"], "bfloat16");
-    let (a, b) = (
-        Checkpoint::open_dir(single.path()).unwrap(),
-        Checkpoint::open_dir(sharded.path()).unwrap(),
-    );
+    let (a, b) =
+        (Weights::open_dir(single.path()).unwrap(), Weights::open_dir(sharded.path()).unwrap());
     for name in a.names() {
         assert_eq!(a.read(name).unwrap(), b.read(name).unwrap(), "{name}");
     }
@@ -177,11 +187,9 @@ fn sharded_merged_export_loads_back_identically() {
 
 #[test]
 fn gradients_losses_and_adapter_after_five_steps_match_peft() {
-    let device = Default::default();
     let mut model = with_adapter::<AD>("golden/adapter_init");
     let mut optim = optimizer();
     let micro = training_batches(2);
-    let targets: usize = micro.iter().map(MicroBatch::targets).sum();
     let expected_losses: Vec<f64> = meta()["losses_per_step_before_update"]
         .as_array()
         .unwrap()
@@ -190,12 +198,8 @@ fn gradients_losses_and_adapter_after_five_steps_match_peft() {
         .collect();
     let g = golden();
     for (step, expected) in expected_losses.iter().enumerate() {
-        let mut grads = Gradients::<AD>::new();
-        let loss = micro
-            .iter()
-            .map(|m| accumulate(&model, m, targets, 0, 0, false, &mut grads, &device))
-            .sum::<f64>()
-            / targets as f64;
+        let (outcome, grads) = step_alone(&mut model, &mut optim, &micro, step, 1e-3);
+        let loss = outcome.loss;
         assert!((loss - expected).abs() < 1e-3, "step {step}: loss {loss} vs {expected}");
         if step < 2 {
             let names = g
@@ -208,7 +212,7 @@ fn gradients_losses_and_adapter_after_five_steps_match_peft() {
                 let name = key.split_once('.').unwrap().1;
                 let (shape, theirs) = g.floats(&key);
                 let ours = grads
-                    .get(name)
+                    .get(&name.parse().unwrap())
                     .map(|t| t.clone().into_data().to_vec::<f32>().unwrap())
                     .unwrap_or_else(|| vec![0.0; theirs.len()]);
                 let ours = transpose(&ours, shape[1], shape[0]);
@@ -220,29 +224,22 @@ fn gradients_losses_and_adapter_after_five_steps_match_peft() {
                 );
             }
         }
-        clip_grad_norm::<AD>(&mut grads, None);
-        apply_update(&mut model, &mut optim, grads, 1e-3);
     }
     assert_adapter_matches(&model, "golden/adapter", 1e-4);
     let final_loss = meta()["loss_after_training"].as_f64().unwrap();
-    let mut unused = Gradients::<AD>::new();
-    let loss = micro
-        .iter()
-        .map(|m| accumulate(&model, m, targets, 0, 0, false, &mut unused, &device))
-        .sum::<f64>()
-        / targets as f64;
+    // A step at learning rate 0 reports the loss and leaves the adapter as it is.
+    let loss = step_alone(&mut model, &mut optim, &micro, expected_losses.len(), 0.0).0.loss;
     assert!((loss - final_loss).abs() < 1e-3, "loss after training {loss} vs {final_loss}");
 }
 
 #[test]
 fn accumulating_two_micro_batches_equals_one_batch() {
-    let device = Default::default();
     let run = |rows_per_micro: usize| {
         let mut model = with_adapter::<AD>("golden/adapter_init");
         let mut optim = optimizer();
         let micro = training_batches(rows_per_micro);
         let losses: Vec<f64> = (0..5)
-            .map(|_| train_step(&mut model, &mut optim, &micro, 1e-3, None, 0, &device).loss)
+            .map(|step| step_alone(&mut model, &mut optim, &micro, step, 1e-3).0.loss)
             .collect();
         (losses, peft_tensors(&model))
     };
@@ -281,8 +278,8 @@ fn read_dir_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 fn export_import_export_gives_identical_files_and_logits() {
     let device = Default::default();
     let model = with_adapter::<B>("golden/adapter");
-    let config = guardtune_lora::peft::read_adapter_config(&fixture("golden/adapter")).unwrap();
-    for dtype in [StoreDtype::F32, StoreDtype::BF16] {
+    let config = read_adapter_config(&fixture("golden/adapter")).unwrap();
+    for dtype in [Dtype::F32, Dtype::BF16] {
         let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         save_adapter(&model, &config, "tiny-llama31", first.path(), dtype).unwrap();
         let mut reloaded = base::<B>();
@@ -294,7 +291,7 @@ fn export_import_export_gives_identical_files_and_logits() {
         );
         save_adapter(&reloaded, &config_back, "tiny-llama31", second.path(), dtype).unwrap();
         assert_eq!(read_dir_files(first.path()), read_dir_files(second.path()), "{dtype:?}");
-        if dtype == StoreDtype::F32 {
+        if dtype == Dtype::F32 {
             assert_eq!(eval_logits(&reloaded), eval_logits(&model));
         }
     }
@@ -303,9 +300,9 @@ fn export_import_export_gives_identical_files_and_logits() {
 #[test]
 fn exported_config_has_peft_fields_and_only_lora_tensors() {
     let model = with_adapter::<B>("golden/adapter");
-    let config = guardtune_lora::peft::read_adapter_config(&fixture("golden/adapter")).unwrap();
+    let config = read_adapter_config(&fixture("golden/adapter")).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    save_adapter(&model, &config, "meta-llama/Llama-3.1-8B-Instruct", dir.path(), StoreDtype::F32)
+    save_adapter(&model, &config, "meta-llama/Llama-3.1-8B-Instruct", dir.path(), Dtype::F32)
         .unwrap();
     let ours: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("adapter_config.json")).unwrap(),
@@ -334,9 +331,9 @@ fn exported_config_has_peft_fields_and_only_lora_tensors() {
         ours["target_modules"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     ours_targets.sort();
     assert_eq!(ours_targets, targets);
-    let file = Checkpoint::open_file(&dir.path().join("adapter_model.safetensors")).unwrap();
+    let file = Weights::open_file(&dir.path().join("adapter_model.safetensors")).unwrap();
     let reference =
-        Checkpoint::open_file(&fixture("golden/adapter/adapter_model.safetensors")).unwrap();
+        Weights::open_file(&fixture("golden/adapter/adapter_model.safetensors")).unwrap();
     assert!(file.names().eq(reference.names()));
 }
 

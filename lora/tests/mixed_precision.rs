@@ -5,10 +5,12 @@
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::backend::Backend;
 use burn::tensor::DType;
-use guardtune_lora::adapter::{adapter, attached_sites};
-use guardtune_lora::{load_adapter, train_step, AdamW, AdamWConfig, MicroBatch};
+use guardtune_lora::{
+    adapter, attached_sites, load_adapter, step_alone, AdamW, AdamWConfig, MicroBatch, StepInput,
+    StepSettings,
+};
 use guardtune_model::testing::{fixture, GoldenTensors};
-use guardtune_model::{load_model_as, Batch, LlamaForCausalLM};
+use guardtune_model::{load_model_as, Batch, Dtype, LlamaForCausalLM};
 use serde_json::Value;
 
 type AD = Autodiff<Flex>;
@@ -16,7 +18,7 @@ type AD = Autodiff<Flex>;
 fn bf16_with_adapter<B: Backend>(adapter_dir: &str) -> LlamaForCausalLM<B> {
     let device = Default::default();
     let mut model =
-        load_model_as::<B>(&fixture("golden/tiny-llama31"), DType::BF16, &device).unwrap().1;
+        load_model_as::<B>(&fixture("golden/tiny-llama31"), Dtype::BF16, &device).unwrap().1;
     load_adapter(&mut model, &fixture(adapter_dir), &device).unwrap();
     model
 }
@@ -94,8 +96,18 @@ fn five_bf16_steps_follow_peft_and_leave_the_base_untouched() {
     let mut optimizer =
         AdamW::new(AdamWConfig { betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.01 });
     let mut losses = Vec::new();
-    for _ in 0..expected.len() {
-        losses.push(train_step(&mut model, &mut optimizer, &micro, 1e-3, None, 0, &device).loss);
+    let settings = StepSettings {
+        seed: 0,
+        max_grad_norm: None,
+        pad_id: 0,
+        recompute: false,
+        share_prefix: true,
+        time_parts: false,
+    };
+    for step in 0..expected.len() {
+        let input = StepInput { step, micro: micro.clone(), lr: 1e-3 };
+        losses
+            .push(step_alone(&mut model, &mut optimizer, &input, settings, &device).unwrap().loss);
     }
     for (step, (ours, theirs)) in losses.iter().zip(&expected).enumerate() {
         assert!(

@@ -6,20 +6,21 @@ use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
 use burn::backend::{Autodiff, Flex};
 use burn::module::Param;
 use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::ExecutionError;
 use burn::tensor::{DType, Tensor, TensorData};
-use guardtune_lora::adapter::{adapter_mut, attached_sites};
-use guardtune_lora::passes::{backward_into, forward_loss};
-use guardtune_lora::step::Gradients;
-use guardtune_lora::{attach, LoraConfig, MicroBatch, TargetModules};
+use guardtune_lora::{
+    adapter_params, attach, param_mut, step, AdamW, AdamWConfig, Factor, LoraConfig, MicroBatch,
+    Share, StepInput, StepSettings, TargetModules,
+};
 use guardtune_model::rng::SplitMix64;
 use guardtune_model::testing::{fixture, max_abs_diff};
-use guardtune_model::{load_model_as, LlamaForCausalLM};
+use guardtune_model::{load_model_as, Dtype, LlamaForCausalLM};
 
 /// stories260K (5 layers, 8 query heads over 4 key/value heads) with adapters whose B is random,
 /// so that every adapter weight has a gradient (PEFT's zero B would leave A's at zero).
 /// The weights are the same for every backend.
 fn guard<B: AutodiffBackend>(
-    dtype: DType,
+    dtype: Dtype,
     layers: Option<Vec<usize>>,
     dropout: f64,
 ) -> LlamaForCausalLM<B> {
@@ -38,13 +39,13 @@ fn guard<B: AutodiffBackend>(
     attach(&mut model, &config, 5, &device).unwrap();
     // Drawn on the host: tests running at once share the backend's generator.
     let mut rng = SplitMix64::new(17);
-    for site in attached_sites(&model) {
-        let lora = adapter_mut(&mut model, site);
-        let [rank, width] = lora.b.val().dims();
+    for name in adapter_params(&model).into_iter().filter(|p| p.factor == Factor::B) {
+        let b = param_mut(&mut model, name);
+        let [rank, width] = b.val().dims();
         let values: Vec<f32> =
             (0..rank * width).map(|_| (rng.next_u64() % 2001) as f32 / 1e4 - 0.1).collect();
-        let b = Tensor::from_data(TensorData::new(values, [rank, width]), &device).require_grad();
-        lora.b = Param::initialized(lora.b.id, b);
+        let value = Tensor::from_data(TensorData::new(values, [rank, width]), &device);
+        *b = Param::initialized(b.id, value.require_grad());
     }
     model
 }
@@ -67,24 +68,37 @@ fn micro_batch() -> MicroBatch {
     }
 }
 
-/// The summed loss and the adapter gradients of one micro-batch.
-fn gradients<B: AutodiffBackend>(
-    model: &LlamaForCausalLM<B>,
-    seed: u64,
-    recompute_layers: bool,
-) -> Grads {
-    let micro = micro_batch();
-    let forward = forward_loss(model, &micro, 0, seed, recompute_layers, &Default::default());
-    let loss = forward.loss_sum.clone().into_scalar().to_string().parse().unwrap();
-    let mut grads = Gradients::<B>::new();
-    backward_into(model, forward, micro.targets(), &mut grads);
-    (
-        loss,
-        grads
-            .into_iter()
-            .map(|(name, g)| (name, g.cast(DType::F32).into_data().to_vec().unwrap()))
-            .collect(),
+/// The summed loss and the adapter gradients of the trainer's step on one micro-batch, its
+/// dropout masks drawn from `seed` (the model itself is left as it is).
+fn gradients<B: AutodiffBackend>(model: &LlamaForCausalLM<B>, seed: u64, recompute: bool) -> Grads {
+    let settings = StepSettings {
+        seed,
+        max_grad_norm: None,
+        pad_id: 0,
+        recompute,
+        share_prefix: true,
+        time_parts: false,
+    };
+    let input = StepInput { step: 0, micro: vec![micro_batch()], lr: 0.0 };
+    let mut captured = None;
+    let mut optimizer = AdamW::new(AdamWConfig::default());
+    step(
+        &mut model.clone(),
+        &mut optimizer,
+        &input,
+        Share::ALL,
+        settings,
+        &Default::default(),
+        |sums| {
+            let grads = sums.grads.iter().map(|(name, g)| {
+                (name.to_string(), g.clone().cast(DType::F32).into_data().to_vec().unwrap())
+            });
+            captured = Some((sums.loss_sum, grads.collect()));
+            Ok::<_, ExecutionError>(sums)
+        },
     )
+    .unwrap();
+    captured.unwrap()
 }
 
 /// Largest difference between two gradient sets, relative to the largest gradient value.
@@ -112,7 +126,7 @@ fn assert_same(graph: &Grads, recomputed: &Grads, tolerance: f64, what: &str) {
 
 #[test]
 fn recomputed_layers_give_the_whole_graphs_gradients_with_dropout() {
-    let model = guard::<Autodiff<Flex>>(DType::F32, None, 0.1);
+    let model = guard::<Autodiff<Flex>>(Dtype::F32, None, 0.1);
     let graph = gradients(&model, 3, false);
     assert_eq!(graph.1.len(), 2 * 7 * 5, "every adapter weight has a gradient");
     assert!(graph.1.iter().all(|(_, g)| g.iter().any(|v| *v != 0.0)));
@@ -122,7 +136,7 @@ fn recomputed_layers_give_the_whole_graphs_gradients_with_dropout() {
     assert!(other_masks > 1e-2, "other masks moved the gradients by only {other_masks}");
     // The trainer's checkpointing backend: recomputed layers with chunked attention inside.
     let checkpointed =
-        gradients(&guard::<Autodiff<Flex, BalancedCheckpointing>>(DType::F32, None, 0.1), 3, true);
+        gradients(&guard::<Autodiff<Flex, BalancedCheckpointing>>(Dtype::F32, None, 0.1), 3, true);
     assert_same(&graph, &checkpointed, 1e-5, "checkpointed");
 }
 
@@ -130,7 +144,7 @@ fn recomputed_layers_give_the_whole_graphs_gradients_with_dropout() {
 fn adapters_on_some_layers_only_stop_the_backward_pass_at_the_lowest() {
     // The last layer (4) is differentiated in the forward pass's graph, the others rerun.
     for layers in [vec![2, 4], vec![4], vec![1, 3]] {
-        let model = guard::<Autodiff<Flex>>(DType::F32, Some(layers.clone()), 0.0);
+        let model = guard::<Autodiff<Flex>>(Dtype::F32, Some(layers.clone()), 0.0);
         let graph = gradients(&model, 0, false);
         assert_eq!(graph.1.len(), 2 * 7 * layers.len());
         assert_same(
@@ -144,7 +158,7 @@ fn adapters_on_some_layers_only_stop_the_backward_pass_at_the_lowest() {
 
 #[test]
 fn a_bf16_base_recomputes_to_the_same_gradients() {
-    let model = guard::<Autodiff<Flex>>(DType::BF16, None, 0.1);
+    let model = guard::<Autodiff<Flex>>(Dtype::BF16, None, 0.1);
     // The same operations in the same order: equal up to bf16 rounding of sums.
     assert_same(&gradients(&model, 8, false), &gradients(&model, 8, true), 1e-2, "bf16");
 }

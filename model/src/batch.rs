@@ -5,6 +5,10 @@
 //! and the key does not come after the query. Real tokens of a sample share a segment; padding
 //! gets segment 0. So padding never leaks into real tokens, packed samples never see each other,
 //! and no row is ever fully masked (a pad token still sees itself), so softmax never yields NaN.
+//!
+//! A row may also hold a prefix shared by several samples, once, followed by each sample's
+//! remaining tokens ([`Batch::from_tokens`]): those tokens name the prefix's segment as their
+//! parent and attend to all of it as well (the prefix comes first in the row).
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
@@ -19,6 +23,24 @@ pub struct Batch<B: Backend> {
     pub positions: Tensor<B, 2, Int>,
     /// `[batch, seq]`: 0 for padding, 1.. for samples.
     pub segments: Tensor<B, 2, Int>,
+    /// `[batch, seq]`: the segment each token's sample continues (a shared prefix), or
+    /// [`NO_PARENT`]; `None` when no token has one.
+    pub parents: Option<Tensor<B, 2, Int>>,
+}
+
+/// Parent segment of a token whose sample continues no shared prefix.
+pub const NO_PARENT: i64 = -1;
+
+/// One token placed explicitly (see [`Batch::from_tokens`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Token {
+    pub id: u32,
+    /// RoPE position.
+    pub position: i64,
+    /// Its sample's segment (1..).
+    pub segment: i64,
+    /// The segment of the prefix its sample continues, or [`NO_PARENT`].
+    pub parent: i64,
 }
 
 impl<B: Backend> Batch<B> {
@@ -66,6 +88,26 @@ impl<B: Backend> Batch<B> {
         })
     }
 
+    /// Rows of explicitly placed tokens, padded on the right: layouts the constructors above do
+    /// not cover, such as a shared prefix followed by the samples that continue it.
+    pub fn from_tokens(rows: &[Vec<Token>], pad_id: u32, device: &B::Device) -> Self {
+        let seq = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let cell = |row: usize, t: usize| match rows[row].get(t) {
+            Some(token) => (token.id, token.position, token.segment),
+            None => (pad_id, t as i64, PAD_SEGMENT),
+        };
+        let mut batch = Self::build(rows.len(), seq, device, cell);
+        if rows.iter().flatten().all(|token| token.parent == NO_PARENT) {
+            return batch;
+        }
+        let parents: Vec<i64> = (0..rows.len())
+            .flat_map(|row| (0..seq).map(move |t| rows[row].get(t).map_or(NO_PARENT, |x| x.parent)))
+            .collect();
+        batch.parents =
+            Some(Tensor::from_data(TensorData::new(parents, [rows.len(), seq]), device));
+        batch
+    }
+
     /// One new token per row at the given positions (a decoding step after a prompt).
     pub fn next_tokens(tokens: &[u32], positions: &[i64], device: &B::Device) -> Self {
         Self::build(tokens.len(), 1, device, |row, _| (tokens[row], positions[row], 1))
@@ -89,11 +131,42 @@ impl<B: Backend> Batch<B> {
             }
         }
         let tensor = |v: Vec<i64>| Tensor::from_data(TensorData::new(v, [batch, seq]), device);
-        Batch { input_ids: tensor(ids), positions: tensor(positions), segments: tensor(segments) }
+        Batch {
+            input_ids: tensor(ids),
+            positions: tensor(positions),
+            segments: tensor(segments),
+            parents: None,
+        }
     }
 
     pub fn dims(&self) -> [usize; 2] {
         self.input_ids.dims()
+    }
+
+    /// The batch's attention bias over its own tokens (no cache): the segment rule, plus each
+    /// token's parent prefix when the batch has shared prefixes.
+    pub fn self_attention_bias(&self) -> Tensor<B, 5> {
+        let Some(parents) = &self.parents else {
+            return Self::attention_bias(&self.segments, &self.segments, 0);
+        };
+        let [batch, seq] = self.dims();
+        let shape = [batch, seq, seq];
+        let key_segments = self.segments.clone().reshape([batch, 1, seq]).expand(shape);
+        let same_segment = self
+            .segments
+            .clone()
+            .reshape([batch, seq, 1])
+            .expand(shape)
+            .equal(key_segments.clone());
+        let in_parent = parents.clone().reshape([batch, seq, 1]).expand(shape).equal(key_segments);
+        let device = self.segments.device();
+        let key_index = Tensor::<B, 1, Int>::arange(0..seq as i64, &device).reshape([1, 1, seq]);
+        let query_index = Tensor::<B, 1, Int>::arange(0..seq as i64, &device).reshape([1, seq, 1]);
+        let causal = key_index.expand(shape).lower_equal(query_index.expand(shape));
+        let allowed = same_segment.bool_or(in_parent).bool_and(causal);
+        Tensor::<B, 3>::zeros(shape, &device)
+            .mask_fill(allowed.bool_not(), f32::NEG_INFINITY)
+            .reshape([batch, 1, 1, seq, seq])
     }
 
     /// Additive attention bias `[batch, 1, 1, queries, keys]`: 0 where query `t` (at absolute

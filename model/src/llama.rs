@@ -19,13 +19,14 @@ use burn::tensor::{DType, Distribution, Tensor, TensorData};
 use crate::attention::attention;
 use crate::batch::Batch;
 use crate::cache::{KvCache, LayerCache};
-use crate::checkpoint::{transpose, Init, WeightSource};
 use crate::config::LlamaConfig;
+use crate::dtype::Dtype;
 use crate::error::ModelError;
 use crate::kernels::dropout::dropout;
 use crate::kernels::rms_norm::rms_norm;
 use crate::kernels::swiglu::swiglu;
 use crate::rope::{HeadRotation, Rope};
+use crate::weights::{transpose, Init, WeightSource};
 
 /// The seven linear layers of a decoder layer, in the order PEFT lists them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -408,7 +409,7 @@ impl<B: Backend> LlamaModel<B> {
     pub fn layer_context(&self, batch: &Batch<B>, cache: Option<&KvCache<B>>) -> LayerContext<B> {
         let bias = match cache {
             Some(cache) => cache.attention_bias(&batch.segments),
-            None => Batch::attention_bias(&batch.segments, &batch.segments, 0),
+            None => batch.self_attention_bias(),
         };
         LayerContext { rotation: self.attention_rotation(batch), bias: bias.cast(self.dtype()) }
     }
@@ -438,21 +439,16 @@ pub struct LlamaForCausalLM<B: Backend> {
 }
 
 impl<B: Backend> LlamaForCausalLM<B> {
-    /// Builds the model from a weight source (a checkpoint or a random initialisation), its
-    /// weights stored in `dtype` (f32 or bf16, whatever the file holds). Every base parameter is
-    /// frozen: it keeps no gradient and gets no optimizer state.
+    /// Builds the model from a weight source (a weights file or a random initialisation), its
+    /// weights stored in `dtype` (whatever the file holds). Every base parameter is frozen: it
+    /// keeps no gradient and gets no optimizer state.
     pub fn load(
         cfg: &LlamaConfig,
         source: Box<dyn WeightSource>,
-        dtype: DType,
+        dtype: Dtype,
         device: &B::Device,
     ) -> Result<Self, ModelError> {
-        if !matches!(dtype, DType::F32 | DType::BF16 | DType::F16) {
-            return Err(ModelError::Invalid(format!(
-                "model dtype {dtype:?} is not supported (expected f32, bf16 or f16)"
-            )));
-        }
-        let mut w = Loader { source, dtype, device: device.clone() };
+        let mut w = Loader { source, dtype: dtype.burn(), device: device.clone() };
         let embed_tokens = Embedding {
             weight: w.matrix("model.embed_tokens.weight", cfg.vocab_size, cfg.hidden_size),
         };

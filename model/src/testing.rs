@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use safetensors::{Dtype, SafeTensors};
 
-use crate::checkpoint::to_f32;
+use crate::weights::to_f32;
 
 /// The backend the parity tests run on: Burn's CPU backend, or CUDA device 0 in a build with
 /// this crate's `cuda` feature (scripts/gpu-check.sh).

@@ -7,7 +7,7 @@ use guardtune_model::cache::KvCache;
 use guardtune_model::llama::Trace;
 use guardtune_model::rope::inverse_frequencies;
 use guardtune_model::testing::{fixture, max_abs_diff, GoldenTensors};
-use guardtune_model::{Checkpoint, LlamaConfig, LlamaForCausalLM};
+use guardtune_model::{LlamaConfig, LlamaForCausalLM, Weights};
 
 type B = guardtune_model::testing::TestBackend;
 
@@ -18,10 +18,14 @@ fn golden() -> GoldenTensors {
 fn load(config_file: &str) -> (LlamaConfig, LlamaForCausalLM<B>) {
     let dir = fixture("golden/tiny-llama31");
     let cfg = LlamaConfig::from_file(&dir.join(config_file)).unwrap();
-    let ckpt = Checkpoint::open_dir(&dir).unwrap();
-    let model =
-        LlamaForCausalLM::load(&cfg, Box::new(ckpt), burn::tensor::DType::F32, &Default::default())
-            .unwrap();
+    let ckpt = Weights::open_dir(&dir).unwrap();
+    let model = LlamaForCausalLM::load(
+        &cfg,
+        Box::new(ckpt),
+        guardtune_model::Dtype::F32,
+        &Default::default(),
+    )
+    .unwrap();
     (cfg, model)
 }
 

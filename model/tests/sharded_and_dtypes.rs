@@ -5,7 +5,7 @@ use std::path::Path;
 
 use burn::backend::Flex;
 use guardtune_model::testing::fixture;
-use guardtune_model::{load_model, Batch, Checkpoint};
+use guardtune_model::{load_model, Batch, Weights};
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 
@@ -22,7 +22,7 @@ fn encode(values: &[f32], dtype: Dtype) -> Vec<u8> {
 
 /// Rewrites stories260K as two shards, the first in `first`, the second in `second` dtype.
 fn write_sharded(dir: &Path, first: Dtype, second: Dtype) {
-    let source = Checkpoint::open_dir(&fixture("models/stories260K")).unwrap();
+    let source = Weights::open_dir(&fixture("models/stories260K")).unwrap();
     let names: Vec<String> = source.names().map(String::from).collect();
     let (head, tail) = names.split_at(names.len() / 2);
     let mut weight_map = BTreeMap::new();
@@ -69,8 +69,8 @@ fn sharded_f32_equals_single_file() {
 fn bf16_and_f16_shards_convert_exactly() {
     let dir = tempfile::tempdir().unwrap();
     write_sharded(dir.path(), Dtype::BF16, Dtype::F16);
-    let original = Checkpoint::open_dir(&fixture("models/stories260K")).unwrap();
-    let converted = Checkpoint::open_dir(dir.path()).unwrap();
+    let original = Weights::open_dir(&fixture("models/stories260K")).unwrap();
+    let converted = Weights::open_dir(dir.path()).unwrap();
     let names: Vec<String> = original.names().map(String::from).collect();
     for (i, name) in names.iter().enumerate() {
         let expected_dtype = if i < names.len() / 2 { Dtype::BF16 } else { Dtype::F16 };
@@ -99,7 +99,7 @@ fn index_pointing_at_the_wrong_shard_is_refused() {
     let index = std::fs::read_to_string(&index_path).unwrap();
     let broken = index.replacen("model-00002-of-00002", "model-00001-of-00002", 1);
     std::fs::write(&index_path, broken).unwrap();
-    let err = Checkpoint::open_dir(dir.path()).err().unwrap().to_string();
+    let err = Weights::open_dir(dir.path()).err().unwrap().to_string();
     assert!(
         err.contains("model.safetensors.index.json") && err.contains("does not contain it"),
         "{err}"

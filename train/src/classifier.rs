@@ -43,7 +43,7 @@ pub struct GuardArgs {
     pub adapter: Option<std::path::PathBuf>,
     /// Dtype of the base: f32, or bf16 (half the memory; fast on GPUs). The adapter stays f32.
     #[arg(long, default_value = "f32")]
-    pub dtype: String,
+    pub dtype: guardtune_model::Dtype,
     /// Conversations generated together (left-padded).
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
@@ -56,8 +56,7 @@ pub struct GuardArgs {
 
 impl GuardArgs {
     pub fn load<B: Backend>(&self, device: &B::Device) -> Result<LoadedGuard<B>> {
-        let dtype = guardtune_model::parse_dtype(&self.dtype)?;
-        LoadedGuard::load(&self.model, self.adapter.as_deref(), dtype, device)
+        LoadedGuard::load(&self.model, self.adapter.as_deref(), self.dtype, device)
     }
 }
 
@@ -72,7 +71,7 @@ impl<B: Backend> LoadedGuard<B> {
     pub fn load(
         model_dir: &std::path::Path,
         adapter: Option<&std::path::Path>,
-        dtype: burn::tensor::DType,
+        dtype: guardtune_model::Dtype,
         device: &B::Device,
     ) -> Result<Self> {
         let (_, model) =

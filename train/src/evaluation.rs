@@ -23,7 +23,7 @@ use crate::plot::{plot_bars, plot_pr_curves};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BenchmarkSpec {
-    pub kind: String,
+    pub kind: SourceKind,
     pub path: PathBuf,
 }
 
@@ -32,8 +32,7 @@ impl BenchmarkSpec {
         let (kind, path) = text
             .split_once('=')
             .ok_or_else(|| anyhow!("--benchmark {text}: expected KIND=PATH"))?;
-        kind.parse::<SourceKind>()?;
-        Ok(BenchmarkSpec { kind: kind.to_string(), path: PathBuf::from(path) })
+        Ok(BenchmarkSpec { kind: kind.parse()?, path: PathBuf::from(path) })
     }
 
     /// The file name without its extensions (`samples-1680.jsonl.gz` -> `samples-1680`).
@@ -85,7 +84,7 @@ pub fn run_benchmark<B: Backend>(
     batch_size: usize,
     progress: &ProgressBar,
 ) -> Result<Vec<PredictionRow>> {
-    let kind: SourceKind = spec.kind.parse()?;
+    let kind = spec.kind;
     // Aegis 1.0 needs a Needs-Caution choice; evaluation follows the Defensive convention.
     let options = LoadOptions { needs_caution: Some(Safety::Unsafe), ..Default::default() };
     let mut examples = load_source(kind, &spec.path, &options)

@@ -4,14 +4,13 @@ use std::path::Path;
 
 use anyhow::Result;
 use burn::tensor::backend::Backend;
-use burn::tensor::DType;
-use guardtune_model::{LlamaConfig, LlamaForCausalLM};
+use guardtune_model::{Dtype, LlamaConfig, LlamaForCausalLM};
 
 /// The base in `dtype` (adapters stay f32 whatever it is).
 pub fn load_model_with_adapter<B: Backend>(
     model_dir: &Path,
     adapter_dir: Option<&Path>,
-    dtype: DType,
+    dtype: Dtype,
     device: &B::Device,
 ) -> Result<(LlamaConfig, LlamaForCausalLM<B>)> {
     let (config, mut model) = guardtune_model::load_model_as::<B>(model_dir, dtype, device)?;

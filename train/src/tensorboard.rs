@@ -1,5 +1,5 @@
-//! TensorBoard event files: writing scalar logs TensorBoard can display, and reading them
-//! back (for tests, and for plotting curves without TensorBoard).
+//! TensorBoard event files: writing scalar logs TensorBoard can display. (The tests read them
+//! back with `train/tests/common/tensorboard_reader.rs`.)
 //!
 //! The format is TFRecord framing around protobuf `Event` messages; both are implemented
 //! here directly (see the submodules) because scalar logging needs only a sliver of them.
@@ -7,7 +7,6 @@
 mod crc32c;
 mod event;
 mod proto;
-mod reader;
 mod record;
 mod writer;
 
@@ -17,7 +16,6 @@ use std::path::Path;
 pub use crc32c::{crc32c, masked_crc32c};
 pub use event::{Event, EventWhat, SummaryValue};
 pub use proto::DecodeError;
-pub use reader::{read_event_file, read_scalars, EventFile, Scalar, ScalarLog};
 pub use record::{encode_record, split_records, CorruptRecord, SplitRecords};
 pub use writer::{EventWriter, FILE_VERSION};
 

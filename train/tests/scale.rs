@@ -7,7 +7,7 @@ use std::path::Path;
 
 use common::{guardtune, small_run_config, stderr, train_losses};
 use guardtune_model::testing::max_abs_diff;
-use guardtune_model::Checkpoint;
+use guardtune_model::Weights;
 
 /// A run's `(step, loss)` pairs and its final adapter's named tensors.
 type Run = (Vec<(u64, f64)>, Vec<(String, Vec<f32>)>);
@@ -22,7 +22,7 @@ fn run(dir: &Path, overrides: &[&str]) -> Run {
     let out = guardtune(&args);
     assert!(out.status.success(), "{overrides:?}: {}", stderr(&out));
     let run = dir.join("run");
-    let adapter = Checkpoint::open_file(&run.join("adapter/adapter_model.safetensors")).unwrap();
+    let adapter = Weights::open_file(&run.join("adapter/adapter_model.safetensors")).unwrap();
     let tensors = adapter.names().map(|n| (n.to_string(), adapter.read(n).unwrap().1)).collect();
     (train_losses(&run), tensors)
 }
@@ -95,4 +95,17 @@ fn uneven_device_shares_are_refused() {
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("training.grad_accumulation"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_shared_prompt_prefix_trains_the_same_adapter_on_two_devices() {
+    // The guard prompt's template and policy are common to every row: with share_prefix (the
+    // default) each micro-batch computes them once. Without dropout the results are the same.
+    let devices = "model.device=[\"cpu:0\", \"cpu:1\"]";
+    let plain = run(
+        tempfile::tempdir().unwrap().path(),
+        &["lora.dropout=0.0", "training.share_prefix=false", devices],
+    );
+    let shared = run(tempfile::tempdir().unwrap().path(), &["lora.dropout=0.0", devices]);
+    assert_same_run(&plain, &shared, 1e-5, 1e-5, "shared prefix");
 }

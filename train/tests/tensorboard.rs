@@ -5,9 +5,12 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::PathBuf;
 
+mod common;
+
+use common::tensorboard_reader::{read_event_file, read_scalars};
 use guardtune::tensorboard::{
-    crc32c, encode_record, masked_crc32c, read_event_file, read_scalars, split_records, Event,
-    EventWhat, EventWriter, SummaryValue, FILE_VERSION,
+    crc32c, encode_record, masked_crc32c, split_records, Event, EventWhat, EventWriter,
+    SummaryValue, FILE_VERSION,
 };
 
 /// A fresh, empty directory for one test.

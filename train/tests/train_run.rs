@@ -6,8 +6,8 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use common::tensorboard_reader::read_scalars;
 use common::{guardtune, small_run_config, stderr, train_losses};
-use guardtune::tensorboard::read_scalars;
 
 fn train(config: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["train", config.to_str().unwrap()];

@@ -9,25 +9,24 @@
 //! rows are split evenly among the devices, each a thread with its own model replica.
 
 use std::path::PathBuf;
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
 use burn::backend::Autodiff;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{DType, Distribution, ElementConversion, Tensor};
-use guardtune_lora::passes::{backward_into, forward_loss};
-use guardtune_lora::step::{apply_update, Gradients};
-use guardtune_lora::{attach, AdamW, AdamWConfig, LoraConfig, LoraInit, MicroBatch, TargetModules};
-use guardtune_model::rng::SplitMix64;
-use guardtune_model::{
-    dtype_name, LlamaConfig, LlamaForCausalLM, ProjKind, RandomInit, RopeScaling,
+use burn::tensor::{Distribution, Tensor};
+use guardtune_lora::{
+    attach, AdamW, AdamWConfig, LoraConfig, LoraInit, MicroBatch, StepInput, StepSettings,
+    TargetModules,
 };
+use guardtune_model::rng::SplitMix64;
+use guardtune_model::{Dtype, LlamaConfig, LlamaForCausalLM, ProjKind, RandomInit, RopeScaling};
 use serde::Serialize;
 
 use crate::device::DevicesJob;
-use crate::trainer::parallel::{Peer, StepOrder, StepSettings};
+use crate::trainer::{BuildReplica, Replica, ReplicaGroup};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -59,11 +58,11 @@ pub struct BenchArgs {
     /// Dtype of the frozen base: f32 or bf16 (adapters and optimizer stay f32). On the CPU
     /// backend bf16 saves memory, not time: its bf16 matmul converts to f32 and back.
     #[arg(long, default_value = "f32")]
-    pub dtype: String,
-    /// Activation checkpointing as `training.gradient_checkpointing` does it: per-layer
+    pub dtype: Dtype,
+    /// Activation recomputation as `training.gradient_checkpointing` does it: per-layer
     /// recomputation, with Burn's balanced strategy and recomputed attention scores inside.
-    #[arg(long)]
-    pub checkpointing: bool,
+    #[arg(long, alias = "checkpointing")]
+    pub recompute: bool,
     /// Compute MFU against this peak (TFLOP/s, e.g. 989 for an H100/H200 in dense bf16) instead of
     /// the measured matmul peak of the backend.
     #[arg(long)]
@@ -94,8 +93,8 @@ pub struct BenchPlan {
     pub seq: usize,
     pub steps: usize,
     pub warmup: usize,
-    pub dtype: DType,
-    pub checkpointing: bool,
+    pub dtype: Dtype,
+    pub recompute: bool,
     /// Side of the square matmul that measures the backend's peak.
     pub peak_matmul_size: usize,
     /// A given peak in GFLOP/s instead of the measured one.
@@ -107,8 +106,8 @@ const PEAK_MATMUL_SIZE: usize = 2048;
 
 impl BenchArgs {
     pub fn plan(&self) -> Result<BenchPlan> {
-        if !matches!(self.dtype.as_str(), "f32" | "bf16") {
-            bail!("unknown --dtype \"{}\" (expected f32 or bf16)", self.dtype);
+        if self.dtype == Dtype::F16 {
+            bail!("--dtype f16 is not supported for training (expected f32 or bf16)");
         }
         let (mut model, batch, seq, steps, warmup) = match self.shape.as_str() {
             "small" => (small_shape(), 8, 128, 20, 3),
@@ -142,8 +141,8 @@ impl BenchArgs {
             seq: self.seq.unwrap_or(seq),
             steps: self.steps.unwrap_or(steps),
             warmup: self.warmup.unwrap_or(warmup),
-            dtype: guardtune_model::parse_dtype(&self.dtype)?,
-            checkpointing: self.checkpointing,
+            dtype: self.dtype,
+            recompute: self.recompute,
             peak_matmul_size: PEAK_MATMUL_SIZE,
             declared_peak_gflop_s: self.peak_tflops.map(|t| t * 1e3),
         };
@@ -301,7 +300,7 @@ impl DevicesJob for BenchArgs {
 
     fn run<B: Backend>(self, devices: Vec<B::Device>) -> Result<()> {
         let plan = self.plan()?;
-        let report = if plan.checkpointing {
+        let report = if plan.recompute {
             run_bench::<Autodiff<B, BalancedCheckpointing>>(&plan, &devices)?
         } else {
             run_bench::<Autodiff<B>>(&plan, &devices)?
@@ -315,51 +314,54 @@ impl DevicesJob for BenchArgs {
     }
 }
 
-/// Milliseconds spent in each part of one step.
-#[derive(Clone, Copy, Debug)]
-struct StepTimes {
-    forward: f64,
-    backward: f64,
-    optimizer: f64,
-    total: f64,
-}
-
-/// Builds the model (one replica per device), runs warm-up and timed steps, and measures the
-/// matmul peak.
+/// Builds the replicas (one per device), runs warm-up and timed steps through the trainer's
+/// [`ReplicaGroup`] and its one LoRA step, and measures the matmul peak.
 pub fn run_bench<B: AutodiffBackend>(
     plan: &BenchPlan,
     devices: &[B::Device],
 ) -> Result<BenchReport> {
     let flops = LoraFlops::new(&plan.model, &plan.lora, plan.seq)?;
     let device = devices.first().context("no device given")?;
-    if plan.batch % devices.len() != 0 {
-        bail!("--batch {} does not split evenly over {} devices", plan.batch, devices.len());
+    let count = devices.len();
+    if plan.batch % count != 0 {
+        bail!("--batch {} does not split evenly over {count} devices", plan.batch);
     }
-    let replicas =
-        devices.iter().map(|device| replica::<B>(plan, device)).collect::<Result<Vec<_>>>()?;
-    let (losses, times) = match <[_; 1]>::try_from(replicas) {
-        Ok([(mut model, mut optimizer)]) => {
-            let mut data = SplitMix64::new(1234);
-            let mut losses = Vec::new();
-            let mut times = Vec::new();
-            for step in 0..plan.warmup + plan.steps {
-                let micro =
-                    random_micro_batch(&mut data, plan.batch, plan.seq, plan.model.vocab_size);
-                let (loss, t) = timed_step(
-                    &mut model,
-                    &mut optimizer,
-                    &micro,
-                    step as u64,
-                    plan.checkpointing,
-                    device,
-                )?;
-                losses.push(loss);
-                times.push(t);
-            }
-            (losses, times)
-        }
-        Err(replicas) => data_parallel_steps(plan, replicas, devices)?,
+    // As in the reference script: no clipping; the parts of a step are timed exactly with one
+    // device (with several they overlap across replicas and only the whole step is timed).
+    let settings = StepSettings {
+        seed: 1,
+        max_grad_norm: None,
+        pad_id: 0,
+        recompute: plan.recompute,
+        share_prefix: true,
+        time_parts: count == 1,
     };
+    let model_plan = plan.clone();
+    let build: BuildReplica<B> =
+        Arc::new(move |device: &B::Device| replica::<B>(&model_plan, device));
+    let mut replicas = ReplicaGroup::spawn(devices, settings, build)?;
+    let mut data = SplitMix64::new(1234);
+    let (mut losses, mut times) = (Vec::new(), Vec::new());
+    for step in 0..plan.warmup + plan.steps {
+        let micro = (0..count)
+            .map(|_| {
+                random_micro_batch(&mut data, plan.batch / count, plan.seq, plan.model.vocab_size)
+            })
+            .collect();
+        let start = Instant::now();
+        let outcome = replicas.step(StepInput { step, micro, lr: 1e-4 })?;
+        B::sync(device)?;
+        let total = start.elapsed().as_secs_f64() * 1e3;
+        let part = |ms: f64| if count == 1 { ms } else { f64::NAN };
+        losses.push(outcome.loss);
+        times.push(StepTimes {
+            forward: part(outcome.parts.forward_ms),
+            backward: part(outcome.parts.backward_ms),
+            optimizer: part(outcome.parts.update_ms),
+            total,
+        });
+    }
+    drop(replicas);
     let times = times[plan.warmup.min(times.len())..].to_vec();
     // Read before the peak matmul below, whose operands are not part of training.
     let peak_rss =
@@ -369,7 +371,7 @@ pub fn run_bench<B: AutodiffBackend>(
         None => {
             let peak =
                 matmul_peak_gflop_s::<B::InnerBackend>(plan.peak_matmul_size, plan.dtype, device)?;
-            (peak, format!("{} {1}x{1}x{1}", dtype_name(plan.dtype), plan.peak_matmul_size))
+            (peak, format!("{} {1}x{1}x{1}", plan.dtype, plan.peak_matmul_size))
         }
     };
     let total_s: f64 = times.iter().map(|t: &StepTimes| t.total).sum::<f64>() / 1e3;
@@ -379,9 +381,9 @@ pub fn run_bench<B: AutodiffBackend>(
     Ok(BenchReport {
         shape: plan.shape.clone(),
         backend: B::name(device),
-        devices: devices.len(),
-        dtype: dtype_name(plan.dtype).to_string(),
-        gradient_checkpointing: plan.checkpointing,
+        devices: count,
+        dtype: plan.dtype.name().to_string(),
+        gradient_checkpointing: plan.recompute,
         batch: plan.batch,
         seq: plan.seq,
         layers: plan.model.num_hidden_layers,
@@ -411,12 +413,18 @@ pub fn run_bench<B: AutodiffBackend>(
     })
 }
 
+/// Milliseconds spent in each part of one step.
+#[derive(Clone, Copy, Debug)]
+struct StepTimes {
+    forward: f64,
+    backward: f64,
+    optimizer: f64,
+    total: f64,
+}
+
 /// A randomly initialised model of the plan's shape with adapters attached, and its
 /// optimizer; every call draws the same weights.
-fn replica<B: AutodiffBackend>(
-    plan: &BenchPlan,
-    device: &B::Device,
-) -> Result<(LlamaForCausalLM<B>, AdamW<B::InnerBackend>)> {
+fn replica<B: AutodiffBackend>(plan: &BenchPlan, device: &B::Device) -> Result<Replica<B>> {
     // Weights drawn on the device: an 8B shape is ready in seconds.
     B::seed(device, 0);
     let mut model = LlamaForCausalLM::<B>::load(
@@ -426,122 +434,7 @@ fn replica<B: AutodiffBackend>(
         device,
     )?;
     attach(&mut model, &plan.lora, 1, device)?;
-    Ok((model, AdamW::<B::InnerBackend>::new(AdamWConfig::default())))
-}
-
-/// The steps of [`run_bench`] shared among several devices, each replica in its own thread
-/// stepping through the trainer's data-parallel [`Peer`]; the step time is the wall time from
-/// handing out the step to the last device's finishing it. The parts of a step overlap across
-/// devices, so only the whole step is timed (its parts are reported as NaN).
-fn data_parallel_steps<B: AutodiffBackend>(
-    plan: &BenchPlan,
-    replicas: Vec<(LlamaForCausalLM<B>, AdamW<B::InnerBackend>)>,
-    devices: &[B::Device],
-) -> Result<(Vec<f64>, Vec<StepTimes>)> {
-    let count = devices.len();
-    let settings = StepSettings {
-        seed: 1,
-        max_grad_norm: None,
-        pad_id: 0,
-        recompute_layers: plan.checkpointing,
-    };
-    std::thread::scope(|scope| {
-        let (finished, outcomes) = mpsc::channel::<Result<f64>>();
-        let mut orders = Vec::new();
-        for (index, ((mut model, mut optimizer), device)) in
-            replicas.into_iter().zip(devices).enumerate()
-        {
-            let (order_sender, order_receiver) = mpsc::channel::<StepOrder>();
-            orders.push(order_sender);
-            let finished = finished.clone();
-            scope.spawn(move || {
-                let peer = match Peer::<B>::join(index, count, device) {
-                    Ok(peer) => peer,
-                    Err(e) => return drop(finished.send(Err(e))),
-                };
-                for order in order_receiver {
-                    let outcome = peer.step(&mut model, &mut optimizer, &order, settings, device);
-                    let synced = outcome.and_then(|o| {
-                        B::sync(device).map(|_| o.loss).map_err(|e| anyhow::anyhow!("{e:?}"))
-                    });
-                    if finished.send(synced).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        let mut data = SplitMix64::new(1234);
-        let (mut losses, mut times) = (Vec::new(), Vec::new());
-        for step in 0..plan.warmup + plan.steps {
-            let micro: Vec<MicroBatch> = (0..count)
-                .map(|_| {
-                    random_micro_batch(
-                        &mut data,
-                        plan.batch / count,
-                        plan.seq,
-                        plan.model.vocab_size,
-                    )
-                })
-                .collect();
-            let order = StepOrder { step, micro: Arc::new(micro), lr: 1e-4 };
-            let start = Instant::now();
-            for device in &orders {
-                device
-                    .send(order.clone())
-                    .map_err(|_| anyhow::anyhow!("a data-parallel device stopped"))?;
-            }
-            let mut loss = f64::NAN;
-            for _ in 0..count {
-                loss = outcomes
-                    .recv()
-                    .map_err(|_| anyhow::anyhow!("a data-parallel device stopped"))??;
-            }
-            let total = start.elapsed().as_secs_f64() * 1e3;
-            losses.push(loss);
-            times.push(StepTimes {
-                forward: f64::NAN,
-                backward: f64::NAN,
-                optimizer: f64::NAN,
-                total,
-            });
-        }
-        // Hanging up ends the devices' loops.
-        drop(orders);
-        Ok((losses, times))
-    })
-}
-
-/// One optimizer step (no clipping, as in the reference), timed part by part; returns the mean
-/// token loss.
-fn timed_step<B: AutodiffBackend>(
-    model: &mut LlamaForCausalLM<B>,
-    optimizer: &mut AdamW<B::InnerBackend>,
-    micro: &MicroBatch,
-    mask_seed: u64,
-    recompute_layers: bool,
-    device: &B::Device,
-) -> Result<(f64, StepTimes)> {
-    let targets = micro.targets();
-    let start = Instant::now();
-    let forward = forward_loss(model, micro, 0, mask_seed, recompute_layers, device);
-    let loss_sum: f64 = forward.loss_sum.clone().into_scalar().elem();
-    B::sync(device)?;
-    let forward_done = Instant::now();
-    let mut grads = Gradients::<B>::new();
-    backward_into(model, forward, targets, &mut grads);
-    B::sync(device)?;
-    let backward_done = Instant::now();
-    apply_update(model, optimizer, grads, 1e-4);
-    B::sync(device)?;
-    let done = Instant::now();
-    let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
-    let times = StepTimes {
-        forward: ms(start, forward_done),
-        backward: ms(forward_done, backward_done),
-        optimizer: ms(backward_done, done),
-        total: ms(start, done),
-    };
-    Ok((loss_sum / targets.max(1) as f64, times))
+    Ok(Replica { model, optimizer: AdamW::<B::InnerBackend>::new(AdamWConfig::default()) })
 }
 
 /// `batch` rows of `seq` uniformly random token ids; every next token is a target.
@@ -554,7 +447,8 @@ fn random_micro_batch(rng: &mut SplitMix64, batch: usize, seq: usize, vocab: usi
 }
 
 /// The best of a few timed `n x n x n` matmuls in `dtype` on the backend, in GFLOP/s.
-fn matmul_peak_gflop_s<B: Backend>(n: usize, dtype: DType, device: &B::Device) -> Result<f64> {
+fn matmul_peak_gflop_s<B: Backend>(n: usize, dtype: Dtype, device: &B::Device) -> Result<f64> {
+    let dtype = dtype.burn();
     let a = Tensor::<B, 2>::random([n, n], Distribution::Default, (device, dtype));
     let b = Tensor::<B, 2>::random([n, n], Distribution::Default, (device, dtype));
     let mut best = f64::INFINITY;
@@ -652,7 +546,7 @@ mod tests {
         assert_eq!(flops.per_token, 47_716_352);
     }
 
-    fn tiny_plan(dtype: DType, checkpointing: bool) -> BenchPlan {
+    fn tiny_plan(dtype: Dtype, recompute: bool) -> BenchPlan {
         BenchPlan {
             shape: "tiny".into(),
             model: llama31(64, 32, 48, 2, 4, 2),
@@ -662,7 +556,7 @@ mod tests {
             steps: 1,
             warmup: 1,
             dtype,
-            checkpointing,
+            recompute,
             peak_matmul_size: 32,
             declared_peak_gflop_s: None,
         }
@@ -671,7 +565,7 @@ mod tests {
     #[test]
     fn one_step_on_a_tiny_shape() {
         let report =
-            run_bench::<Autodiff<Flex>>(&tiny_plan(DType::F32, false), &[Default::default()])
+            run_bench::<Autodiff<Flex>>(&tiny_plan(Dtype::F32, false), &[Default::default()])
                 .unwrap();
         assert_eq!(report.timed_steps, 1);
         assert!(report.tokens_per_s > 0.0 && report.mfu > 0.0);
@@ -689,7 +583,7 @@ mod tests {
 
     #[test]
     fn bf16_base_with_checkpointing() {
-        let plan = tiny_plan(DType::BF16, true);
+        let plan = tiny_plan(Dtype::BF16, true);
         let report =
             run_bench::<Autodiff<Flex, BalancedCheckpointing>>(&plan, &[Default::default()])
                 .unwrap();
@@ -703,7 +597,7 @@ mod tests {
         // That replicas take the same steps as one device is the trainer's test
         // (train/tests/scale.rs); the weights here come from the backend's global generator,
         // which other tests of this binary draw from concurrently.
-        let plan = BenchPlan { steps: 2, ..tiny_plan(DType::F32, false) };
+        let plan = BenchPlan { steps: 2, ..tiny_plan(Dtype::F32, false) };
         let two =
             run_bench::<Autodiff<Flex>>(&plan, &[Default::default(), Default::default()]).unwrap();
         assert_eq!((two.devices, two.timed_steps), (2, 2));
@@ -724,9 +618,11 @@ mod tests {
             #[command(flatten)]
             bench: BenchArgs,
         }
-        let cli = Cli::parse_from(["bench", "--dtype", "f8"]);
-        let err = cli.bench.plan().unwrap_err().to_string();
+        let err = Cli::try_parse_from(["bench", "--dtype", "f8"]).err().unwrap().to_string();
         assert!(err.contains("f8") && err.contains("bf16"), "{err}");
+        let cli = Cli::parse_from(["bench", "--dtype", "f16"]);
+        let err = cli.bench.plan().unwrap_err().to_string();
+        assert!(err.contains("f16") && err.contains("bf16"), "{err}");
         let cli = Cli::parse_from(["bench", "--shape", "llama31-8b", "--peak-tflops", "989"]);
         let plan = cli.bench.plan().unwrap();
         assert_eq!(

@@ -5,10 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, Result};
 use burn::tensor::backend::Backend;
-use guardtune_lora::merge::export_merged;
-use guardtune_lora::peft::read_adapter_config;
-use guardtune_lora::safetensors_out::parse_size;
-use guardtune_lora::{save_adapter, StoreDtype};
+use guardtune_lora::{export_merged, parse_size, read_adapter_config, save_adapter};
+use guardtune_model::Dtype;
 
 use crate::device::BackendJob;
 use crate::model_dir::load_model_with_adapter;
@@ -29,7 +27,7 @@ pub struct ExportArgs {
     pub merge: bool,
     /// Stored dtype: f32, bf16 or f16 (default: f32 for adapters, the base's dtype when merging).
     #[arg(long)]
-    pub dtype: Option<String>,
+    pub dtype: Option<Dtype>,
     /// Largest shard of a merged model (e.g. 5GB, 500MB, 2GiB).
     #[arg(long, default_value = "5GB")]
     pub shard_size: String,
@@ -42,20 +40,16 @@ impl BackendJob for ExportArgs {
     type Output = ();
 
     fn run<B: Backend>(self, device: B::Device) -> Result<()> {
-        let (config, model) = load_model_with_adapter::<B>(
-            &self.model,
-            Some(&self.adapter),
-            burn::tensor::DType::F32,
-            &device,
-        )?;
-        let dtype = match (&self.dtype, self.merge) {
-            (Some(name), _) => StoreDtype::parse(name).map_err(|e| anyhow!(e))?,
-            (None, false) => StoreDtype::F32,
+        let (config, model) =
+            load_model_with_adapter::<B>(&self.model, Some(&self.adapter), Dtype::F32, &device)?;
+        let dtype = match (self.dtype, self.merge) {
+            (Some(dtype), _) => dtype,
+            (None, false) => Dtype::F32,
             (None, true) => config
                 .stored_dtype
                 .as_deref()
-                .and_then(|d| StoreDtype::parse(d).ok())
-                .unwrap_or(StoreDtype::F32),
+                .and_then(|d| d.parse::<Dtype>().ok())
+                .unwrap_or(Dtype::F32),
         };
         if self.merge {
             let shard_size = parse_size(&self.shard_size).map_err(|e| anyhow!(e))?;
@@ -74,7 +68,7 @@ impl BackendJob for ExportArgs {
 
 /// The `base_model_name_or_path` the adapter already names, kept on rewrite.
 fn adapter_base_name(adapter: &std::path::Path) -> Option<String> {
-    let text = std::fs::read_to_string(adapter.join(guardtune_lora::peft::CONFIG_FILE)).ok()?;
+    let text = std::fs::read_to_string(adapter.join(guardtune_lora::ADAPTER_CONFIG_FILE)).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
     json.get("base_model_name_or_path")?.as_str().map(String::from)
 }

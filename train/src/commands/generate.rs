@@ -40,7 +40,7 @@ impl BackendJob for GenerateArgs {
         let (_, model) = load_model_with_adapter::<B>(
             &self.model,
             self.adapter.as_deref(),
-            burn::tensor::DType::F32,
+            guardtune_model::Dtype::F32,
             &device,
         )?;
         let ids = if self.chat {

@@ -4,10 +4,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use burn::backend::Flex;
-use guardtune_lora::safetensors_out::{write_safetensors, StoreDtype, TensorEntry};
-use guardtune_model::checkpoint::Recorder;
+use guardtune_lora::{write_safetensors, TensorEntry};
+use guardtune_model::weights::Recorder;
+use guardtune_model::Dtype;
 use guardtune_model::{LlamaConfig, LlamaForCausalLM, RandomInit};
 
 #[derive(clap::Args)]
@@ -28,19 +29,19 @@ pub struct InitModelArgs {
     pub std: f32,
     /// Stored dtype: f32, bf16 or f16.
     #[arg(long, default_value = "f32")]
-    pub dtype: String,
+    pub dtype: Dtype,
 }
 
 pub fn init_model(args: &InitModelArgs) -> Result<()> {
     let config = LlamaConfig::from_file(&args.config)?;
-    let dtype = StoreDtype::parse(&args.dtype).map_err(|e| anyhow!(e))?;
+    let dtype = args.dtype;
     let recorder = Recorder::new(RandomInit::new(args.seed, args.std));
     let tensors = recorder.tensors.clone();
     // Building the model walks every tensor in checkpoint naming; the recorder keeps them.
     LlamaForCausalLM::<Flex>::load(
         &config,
         Box::new(recorder),
-        burn::tensor::DType::F32,
+        guardtune_model::Dtype::F32,
         &Default::default(),
     )?;
     let tensors = std::mem::take(&mut *tensors.lock().expect("not poisoned"));

@@ -48,7 +48,7 @@ impl BackendJob for PerplexityArgs {
         let (config, model) = load_model_with_adapter::<B>(
             &self.model,
             self.adapter.as_deref(),
-            burn::tensor::DType::F32,
+            guardtune_model::Dtype::F32,
             &device,
         )?;
         let ids = tokenizer.encode(&text, true)?;

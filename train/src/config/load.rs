@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::{DocumentMut, Item, Table, Value};
 
+use guardtune_model::Dtype;
+
 use super::RunConfig;
 
 /// A config problem: `file:line: key: message` (line and key when known).
@@ -154,12 +156,6 @@ fn check(config: &RunConfig) -> Result<(), (String, String)> {
     }
     config.lora.validate().map_err(|m| ("lora".to_string(), m))?;
     for benchmark in &config.eval.benchmarks {
-        if benchmark.kind.parse::<guardtune_data::SourceKind>().is_err() {
-            return err(
-                "eval.benchmarks",
-                format!("unknown benchmark kind \"{}\"", benchmark.kind),
-            );
-        }
         if !benchmark.path.exists() {
             return err("eval.benchmarks", format!("{} does not exist", benchmark.path.display()));
         }
@@ -186,8 +182,8 @@ fn check(config: &RunConfig) -> Result<(), (String, String)> {
             return err("training.warmup_ratio", format!("must be in [0, 1], got {r}"));
         }
     }
-    if !matches!(config.model.dtype.as_str(), "f32" | "bf16") {
-        return err("model.dtype", format!("expected f32 or bf16, got \"{}\"", config.model.dtype));
+    if config.model.dtype == Dtype::F16 {
+        return err("model.dtype", "expected f32 or bf16, got \"f16\"".into());
     }
     let devices = config.model.device.names();
     if let Err(e) = crate::device::parse_devices(&devices) {
@@ -202,11 +198,8 @@ fn check(config: &RunConfig) -> Result<(), (String, String)> {
             ),
         );
     }
-    if !matches!(config.output.adapter_dtype.as_str(), "f32" | "bf16") {
-        return err(
-            "output.adapter_dtype",
-            format!("expected f32 or bf16, got \"{}\"", config.output.adapter_dtype),
-        );
+    if config.output.adapter_dtype == Dtype::F16 {
+        return err("output.adapter_dtype", "expected f32 or bf16, got \"f16\"".into());
     }
     if config.output.save_every_steps == Some(0)
         || config.eval.every_steps == Some(0)

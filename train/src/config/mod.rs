@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use guardtune_data::BlendConfig;
 use guardtune_lora::LoraConfig;
+use guardtune_model::Dtype;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -32,15 +33,15 @@ pub struct ModelSection {
     /// Dtype the frozen base is stored and computed in: `f32`, or `bf16` (half the memory;
     /// fast on GPUs). Adapters, their gradients and the optimizer state are always f32.
     #[serde(default = "default_dtype")]
-    pub dtype: String,
+    pub dtype: Dtype,
     /// `cpu`, `cuda` or `cuda:N`; a list (`["cuda:0", "cuda:1"]`) trains data-parallel, each
     /// device taking a share of every step's micro-batches.
     #[serde(default)]
     pub device: Devices,
 }
 
-fn default_dtype() -> String {
-    "f32".into()
+fn default_dtype() -> Dtype {
+    Dtype::F32
 }
 
 /// One device name or a list of them, as written in the config.
@@ -126,6 +127,16 @@ pub struct TrainingSection {
     /// cheap element-wise activations. About one more forward pass of compute.
     #[serde(default)]
     pub gradient_checkpointing: bool,
+    /// Compute a token prefix common to the samples of a micro-batch once (guard examples share
+    /// the template and policy, ~400 tokens): the loss and gradients are those of the unshared
+    /// computation (see `guardtune_lora`'s layout module); with LoRA dropout the shared tokens
+    /// draw one mask.
+    #[serde(default = "yes")]
+    pub share_prefix: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn one() -> usize {
@@ -178,5 +189,5 @@ pub struct OutputSection {
     pub keep_last: Option<usize>,
     /// Dtype of exported adapters: f32 (default) or bf16.
     #[serde(default = "default_dtype")]
-    pub adapter_dtype: String,
+    pub adapter_dtype: Dtype,
 }

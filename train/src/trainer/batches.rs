@@ -2,21 +2,25 @@
 //! resumed run sees exactly the batches an uninterrupted one would.
 //!
 //! Each epoch shuffles the examples; consecutive windows of the shuffled order are sorted by
-//! length and cut into micro-batches (bucketing: little padding), whose order is shuffled again
-//! within the window. With packing, the shuffled examples are instead laid end to end into rows
+//! their first tokens, then by length, and cut into micro-batches (bucketing: rows of one prompt
+//! prefix together, little padding), whose order is shuffled again within the window. With packing, the shuffled examples are instead laid end to end into rows
 //! of at most `row_len` tokens. Epochs follow one another in one endless stream; optimizer step
 //! `s` takes micro-batches `s * accumulation ..`.
 
+use guardtune_data::seeding::{rng_for, shuffle};
 use guardtune_data::Tokenized;
 use guardtune_lora::MicroBatch;
 use guardtune_model::loss::IGNORE_INDEX;
-use guardtune_model::rng::SplitMix64;
 
 /// Micro-batches per bucketing window: enough to sort by length, few enough to stay random.
 const WINDOW_MICRO_BATCHES: usize = 32;
 
-pub struct BatchPlan<'a> {
-    examples: &'a [Tokenized],
+/// Leading tokens by which rows are grouped before length (see `layout`): enough to tell a
+/// guard prompt's policy from a topic-following system prompt.
+const PREFIX_KEY_TOKENS: usize = 64;
+
+pub struct BatchPlan {
+    examples: Vec<Tokenized>,
     micro_batch_size: usize,
     /// With packing: the row length.
     packing: Option<usize>,
@@ -25,14 +29,19 @@ pub struct BatchPlan<'a> {
     epoch: Option<(usize, Vec<Vec<Vec<usize>>>)>,
 }
 
-impl<'a> BatchPlan<'a> {
+impl BatchPlan {
     pub fn new(
-        examples: &'a [Tokenized],
+        examples: Vec<Tokenized>,
         micro_batch_size: usize,
         packing: Option<usize>,
         seed: u64,
     ) -> Self {
         BatchPlan { examples, micro_batch_size, packing, seed, epoch: None }
+    }
+
+    /// Examples in the plan.
+    pub fn len(&self) -> usize {
+        self.examples.len()
     }
 
     /// Micro-batches in one epoch.
@@ -58,12 +67,11 @@ impl<'a> BatchPlan<'a> {
     }
 
     fn layout(&self, epoch: usize) -> Vec<Vec<Vec<usize>>> {
-        let mut rng =
-            SplitMix64::new(self.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = rng_for(self.seed, &format!("batches:epoch-{epoch}"));
         let mut order: Vec<usize> = (0..self.examples.len()).collect();
-        shuffle(&mut order, &mut rng);
+        shuffle(&mut rng, &mut order);
         match self.packing {
-            Some(row_len) => pack(&order, self.examples, row_len)
+            Some(row_len) => pack(&order, &self.examples, row_len)
                 .chunks(self.micro_batch_size)
                 .map(<[Vec<usize>]>::to_vec)
                 .collect(),
@@ -72,12 +80,18 @@ impl<'a> BatchPlan<'a> {
                 let mut micro_batches = Vec::new();
                 for chunk in order.chunks(window) {
                     let mut chunk = chunk.to_vec();
-                    chunk.sort_by_key(|&i| (self.examples[i].len(), i));
+                    // Rows that begin alike (the same template and policy) go together, so a
+                    // micro-batch can compute their common prefix once; then by length, for
+                    // little padding.
+                    chunk.sort_by_key(|&i| {
+                        let ids = &self.examples[i].input_ids;
+                        (&ids[..ids.len().min(PREFIX_KEY_TOKENS)], ids.len(), i)
+                    });
                     let mut micro: Vec<Vec<Vec<usize>>> = chunk
                         .chunks(self.micro_batch_size)
                         .map(|m| m.iter().map(|&i| vec![i]).collect())
                         .collect();
-                    shuffle(&mut micro, &mut rng);
+                    shuffle(&mut rng, &mut micro);
                     micro_batches.extend(micro);
                 }
                 micro_batches
@@ -124,14 +138,6 @@ fn pack(order: &[usize], examples: &[Tokenized], row_len: usize) -> Vec<Vec<usiz
     rows
 }
 
-/// Fisher-Yates with the portable generator.
-fn shuffle<T>(items: &mut [T], rng: &mut SplitMix64) {
-    for i in (1..items.len()).rev() {
-        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-        items.swap(i, j);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,8 +153,8 @@ mod tests {
     #[test]
     fn every_example_once_per_epoch_and_the_same_plan_for_the_same_seed() {
         let data = examples(&[3, 9, 4, 7, 1, 8, 2, 6, 5, 10]);
-        let mut a = BatchPlan::new(&data, 3, None, 7);
-        let mut b = BatchPlan::new(&data, 3, None, 7);
+        let mut a = BatchPlan::new(data.clone(), 3, None, 7);
+        let mut b = BatchPlan::new(data.clone(), 3, None, 7);
         assert_eq!(a.micro_batches_per_epoch(), 4);
         let seen: Vec<u32> =
             (0..4).flat_map(|i| a.micro_batch(i).input_ids.into_iter().map(|r| r[0])).collect();
@@ -166,7 +172,7 @@ mod tests {
     #[test]
     fn packing_fills_rows_and_masks_sample_starts() {
         let data = examples(&[3, 4, 2, 5, 1]);
-        let mut plan = BatchPlan::new(&data, 2, Some(6), 1);
+        let mut plan = BatchPlan::new(data.clone(), 2, Some(6), 1);
         let total: usize = (0..plan.micro_batches_per_epoch())
             .map(|i| {
                 let micro = plan.micro_batch(i);

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 use guardtune_lora::files::{sync_dir, write_json};
-use guardtune_lora::{save_adapter, AdamW, LoraConfig, StoreDtype};
+use guardtune_lora::{save_adapter, AdamW, LoraConfig};
+use guardtune_model::Dtype;
 use guardtune_model::LlamaForCausalLM;
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,7 @@ pub struct TrainerState {
     pub seed: u64,
 }
 
+#[derive(Clone)]
 pub struct Checkpoint {
     pub dir: PathBuf,
     pub state: TrainerState,
@@ -53,7 +55,7 @@ pub fn save<B: AutodiffBackend>(
         std::fs::remove_dir_all(&tmp)?;
     }
     std::fs::create_dir_all(&tmp)?;
-    save_adapter(model, lora, base_name, &tmp, StoreDtype::F32)?;
+    save_adapter(model, lora, base_name, &tmp, Dtype::F32)?;
     optimizer.save_state(&tmp.join(OPTIMIZER_FILE))?;
     write_json(&tmp.join(STATE_FILE), &serde_json::to_value(state)?)?;
     sync_dir(&tmp)?;

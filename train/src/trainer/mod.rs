@@ -1,44 +1,46 @@
-//! `guardtune train`: the training loop.
-//!
-//! Reads the blend, tokenises it with the model's chat template, attaches LoRA adapters to the
-//! frozen base and runs AdamW steps with gradient accumulation, clipping and the learning-rate
-//! schedule; logs to metrics.jsonl, TensorBoard and a progress bar; evaluates the validation
-//! loss; writes resumable checkpoints; and ends with the adapter in PEFT format in `adapter/`.
+//! `guardtune train`: the training run, in the shape of torchtune's LoRA recipe. It reads top
+//! to bottom: [`Trainer::setup`] prepares the run folder, the data, the schedule and the model
+//! replicas (resuming from a checkpoint when asked); [`Trainer::train`] runs the loop, calling
+//! [`Trainer::step`], [`Trainer::evaluate`] and [`Trainer::save`]; the run ends with the adapter in
+//! PEFT format in `adapter/` and a `loss.png`.
 
 mod batches;
 mod checkpoint;
 mod evaluate;
 mod log;
-pub mod parallel;
+mod loss_plot;
+mod replicas;
+mod run_data;
 mod schedule;
 
 pub use batches::BatchPlan;
 pub use checkpoint::{complete as complete_checkpoints, TrainerState};
+pub use replicas::{BuildReplica, Replica, ReplicaGroup};
 pub use schedule::LrSchedule;
 
-use std::path::Path;
-use std::sync::{mpsc, Arc};
-use std::time::Instant;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
 use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use guardtune_data::{build_blend, GuardTokenizer, Tokenized};
-use guardtune_lora::{attach, save_adapter, AdamW, AdamWConfig, MicroBatch, StoreDtype};
-use guardtune_model::LlamaForCausalLM;
+use guardtune_lora::files::write_atomically;
+use guardtune_lora::{
+    attach, save_adapter, AdamW, AdamWConfig, StepInput, StepOutcome, StepSettings,
+};
+use indicatif::ProgressBar;
 
 use crate::classifier::{Classifier, DEFAULT_MAX_NEW_TOKENS};
-use crate::config::RunConfig;
+use crate::config::{RunConfig, TrainingSection};
 use crate::evaluation::{run_benchmark, summarize};
 use crate::memory::{mib, peak_rss_bytes};
-use indicatif::ProgressBar;
+use checkpoint::Checkpoint;
 use log::RunLog;
-use parallel::{Peer, StepOrder, StepSettings};
-
-/// The validation loss (if there is a validation set) and every logged evaluation value.
-type Evaluation = (Option<f64>, Vec<(String, f64)>);
+use run_data::RunData;
 
 /// What a finished run reports.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -59,339 +61,283 @@ pub fn train<B: Backend>(
 ) -> Result<TrainSummary> {
     // Burn's activation checkpointing is a type parameter of its autodiff backend.
     if config.training.gradient_checkpointing {
-        run::<Autodiff<B, BalancedCheckpointing>>(config, resume, devices)
+        Trainer::<Autodiff<B, BalancedCheckpointing>>::setup(config, resume, devices)?.train()
     } else {
-        run::<Autodiff<B>>(config, resume, devices)
+        Trainer::<Autodiff<B>>::setup(config, resume, devices)?.train()
     }
 }
 
-/// A frozen base with adapters attached, and its optimizer: what each device trains. Built the
-/// same way on every device (same seed, same checkpoint), so all start identical.
-fn trainee<B: AutodiffBackend>(
-    config: &RunConfig,
-    resume_from: Option<&checkpoint::Checkpoint>,
-    device: &B::Device,
-) -> Result<(LlamaForCausalLM<B>, AdamW<B::InnerBackend>)> {
-    let t = &config.training;
-    let dtype = guardtune_model::parse_dtype(&config.model.dtype)?;
-    let (_, mut model) = guardtune_model::load_model_as::<B>(&config.model.path, dtype, device)?;
-    attach(&mut model, &config.lora, t.seed, device)?;
-    let mut optimizer = AdamW::<B::InnerBackend>::new(AdamWConfig {
-        betas: (t.betas[0], t.betas[1]),
-        eps: t.eps,
-        weight_decay: t.weight_decay,
-    });
-    if let Some(ckpt) = resume_from {
-        checkpoint::restore(ckpt, &mut model, &mut optimizer, device)?;
-    }
-    Ok((model, optimizer))
+/// A training run in progress.
+pub struct Trainer<B: AutodiffBackend> {
+    config: RunConfig,
+    run_dir: PathBuf,
+    data: RunData,
+    plan: BatchPlan,
+    schedule: LrSchedule,
+    /// Steps completed before this process started (a resumed run).
+    start: usize,
+    replicas: ReplicaGroup<B>,
+    log: RunLog,
+    /// Training time and tokens, for throughput (evaluation and checkpoints excluded).
+    training_time: Duration,
+    tokens_seen: usize,
+    first_validation: Option<f64>,
+    last_validation: Option<f64>,
 }
 
-/// A device of a data-parallel run other than the first, and its links to the first.
-struct Follower<B: AutodiffBackend> {
-    index: usize,
-    count: usize,
-    device: B::Device,
-    settings: StepSettings,
-    /// Says whether building the model worked.
-    ready: mpsc::Sender<Result<()>>,
-    /// The steps to compute, until the first device hangs up.
-    orders: mpsc::Receiver<StepOrder>,
-}
+impl<B: AutodiffBackend> Trainer<B> {
+    /// Prepares the run folder, the data and its batch plan, the learning-rate schedule and the
+    /// replicas (the frozen base with adapters, from the newest checkpoint when resuming).
+    pub fn setup(config: &RunConfig, resume: bool, devices: Vec<B::Device>) -> Result<Self> {
+        let run_dir = config.output.dir.clone();
+        prepare_run_dir(&run_dir, resume)?;
+        let resolved = toml::to_string_pretty(config).context("cannot serialise the config")?;
+        write_atomically(&run_dir.join("config.toml"), |out| out.write_all(resolved.as_bytes()))?;
 
-impl<B: AutodiffBackend> Follower<B> {
-    /// Builds this device's copy of the model, says whether that worked, then computes its share
-    /// of every step it is sent.
-    fn run(self, config: &RunConfig, resume_from: Option<&checkpoint::Checkpoint>) -> Result<()> {
-        let (mut model, mut optimizer) = match trainee::<B>(config, resume_from, &self.device) {
-            Ok(built) => {
-                let _ = self.ready.send(Ok(()));
-                built
+        let mut data = RunData::load(config, &run_dir)?;
+        let t = &config.training;
+        let row_len = t.max_seq_len.unwrap_or(config.data.max_seq_len);
+        let packing = t.packing.then_some(row_len);
+        let train = std::mem::take(&mut data.train);
+        let mut plan = BatchPlan::new(train, t.micro_batch_size, packing, t.seed);
+        let schedule = schedule(t, &mut plan);
+
+        let resume_from = if resume { checkpoint::latest(&run_dir)? } else { None };
+        if let Some(ckpt) = &resume_from {
+            let (old, total) = (&ckpt.state, schedule.total_steps);
+            if old.seed != t.seed || old.total_steps != total {
+                bail!(
+                    "{}: checkpoint was made with seed {} and {} steps; this config has seed {} and {total} steps",
+                    ckpt.dir.display(), old.seed, old.total_steps, t.seed
+                );
             }
-            Err(e) => {
-                let _ = self.ready.send(Err(anyhow!("device {}: {e:#}", self.index)));
-                return Ok(());
-            }
+        }
+        let start = resume_from.as_ref().map_or(0, |c| c.state.step);
+        let settings = StepSettings {
+            seed: t.seed,
+            max_grad_norm: t.max_grad_norm,
+            pad_id: data.tokenizer.pad_id,
+            recompute: t.gradient_checkpointing,
+            share_prefix: t.share_prefix,
+            time_parts: false,
         };
-        let mut orders = self.orders.into_iter();
-        let Some(first) = orders.next() else { return Ok(()) };
-        let peer = Peer::<B>::join(self.index, self.count, &self.device)?;
-        for order in std::iter::once(first).chain(orders) {
-            if !peer.step(&mut model, &mut optimizer, &order, self.settings, &self.device)?.updated
-            {
-                break;
+        let build = replica_builder::<B>(config.clone(), resume_from);
+        let replicas = ReplicaGroup::spawn(&devices, settings, build)?;
+        let log = RunLog::open(&run_dir, start, schedule.total_steps)?;
+        log.println(format!(
+            "{} training / {} validation examples, {} micro-batches per epoch, {} steps ({}){}",
+            plan.len(),
+            data.validation.len(),
+            plan.micro_batches_per_epoch(),
+            schedule.total_steps,
+            match start {
+                0 => "from scratch".to_string(),
+                start => format!("resuming after step {start}"),
+            },
+            match devices.len() {
+                1 => String::new(),
+                n => format!(", data parallel over {n} devices"),
+            }
+        ));
+        Ok(Trainer {
+            config: config.clone(),
+            run_dir,
+            data,
+            plan,
+            schedule,
+            start,
+            replicas,
+            log,
+            training_time: Duration::ZERO,
+            tokens_seen: 0,
+            first_validation: None,
+            last_validation: None,
+        })
+    }
+
+    /// The training loop: evaluate the starting point (unless resuming), then step, evaluating
+    /// and saving at the configured cadence and at the end.
+    pub fn train(mut self) -> Result<TrainSummary> {
+        if self.start == 0 {
+            self.first_validation = self.evaluate(0)?;
+        }
+        let total = self.schedule.total_steps;
+        for step in self.start..total {
+            self.step(step)?;
+            let done = step + 1;
+            let every = |n: Option<usize>| n.is_some_and(|n| done % n == 0) || done == total;
+            if every(self.config.eval.every_steps) {
+                self.last_validation = self.evaluate(done)?.or(self.last_validation);
+            }
+            if every(self.config.output.save_every_steps) {
+                self.save(done)?;
             }
         }
-        Ok(())
+        self.finish()
     }
-}
 
-fn run<B: AutodiffBackend>(
-    config: &RunConfig,
-    resume: bool,
-    devices: Vec<B::Device>,
-) -> Result<TrainSummary> {
-    let run_dir = &config.output.dir;
-    prepare_run_dir(run_dir, resume)?;
-    let resolved =
-        toml::to_string_pretty(config).context("cannot serialise the resolved config")?;
-    guardtune_lora::files::write_atomically(&run_dir.join("config.toml"), |out| {
-        std::io::Write::write_all(out, resolved.as_bytes())
-    })?;
-
-    // Data: the blend, rendered with the model's own chat template and tokenised.
-    let tokenizer = GuardTokenizer::from_model_dir(&config.model.path)?;
-    let blend = build_blend(&config.data, Path::new("."), &tokenizer)?;
-    guardtune_lora::files::write_atomically(&run_dir.join("blend.md"), |out| {
-        std::io::Write::write_all(out, blend.report.to_markdown().as_bytes())
-    })?;
-    let tokenize = |examples: &[guardtune_data::GuardExample]| -> Result<Vec<Tokenized>> {
-        examples.iter().map(|e| tokenizer.tokenize(e).map_err(Into::into)).collect()
-    };
-    let train_set = tokenize(&blend.train)?;
-    let mut validation = tokenize(&blend.validation)?;
-    if let Some(cap) = config.eval.max_examples {
-        validation.truncate(cap);
-    }
-    if train_set.is_empty() {
-        bail!("the blend has no training examples");
-    }
-    let model_tokenizer = guardtune_model::Tokenizer::from_model_dir(&config.model.path)?;
-    let pad_id = model_tokenizer.pad_id;
-
-    let t = &config.training;
-    let row_len = t.max_seq_len.unwrap_or(config.data.max_seq_len);
-    let mut plan =
-        BatchPlan::new(&train_set, t.micro_batch_size, t.packing.then_some(row_len), t.seed);
-    let total_steps = match (t.max_steps, t.epochs) {
-        (Some(steps), _) => steps,
-        (None, Some(epochs)) => ((epochs * plan.micro_batches_per_epoch() as f64)
-            / t.grad_accumulation as f64)
-            .ceil() as usize,
-        (None, None) => unreachable!("checked when the config was loaded"),
-    };
-    let warmup = t
-        .warmup_steps
-        .unwrap_or_else(|| (t.warmup_ratio.unwrap_or(0.0) * total_steps as f64).round() as usize);
-    let schedule = LrSchedule {
-        peak: t.lr,
-        min: t.min_lr,
-        warmup_steps: warmup,
-        total_steps,
-        kind: t.schedule,
-    };
-
-    let resume_from = if resume { checkpoint::latest(run_dir)? } else { None };
-    if let Some(ckpt) = &resume_from {
-        if ckpt.state.seed != t.seed || ckpt.state.total_steps != total_steps {
-            bail!("{}: checkpoint was made with seed {} and {} steps; this config has seed {} and {total_steps} steps", ckpt.dir.display(), ckpt.state.seed, ckpt.state.total_steps, t.seed);
+    /// Optimizer step `step` (0-based) on every replica, logged.
+    pub fn step(&mut self, step: usize) -> Result<StepOutcome> {
+        let started = Instant::now();
+        let accumulation = self.config.training.grad_accumulation;
+        let micro =
+            (0..accumulation).map(|k| self.plan.micro_batch(step * accumulation + k)).collect();
+        let input = StepInput { step, micro, lr: self.schedule.lr(step) };
+        let tokens: usize = input.micro.iter().map(|m| m.tokens()).sum();
+        // What computing each micro-batch's common prompt prefix once saves (share_prefix).
+        let computed: usize = match self.config.training.share_prefix {
+            true => input.micro.iter().map(|m| m.shared_tokens()).sum(),
+            false => tokens,
+        };
+        let outcome = self.replicas.step(input.clone())?;
+        if !outcome.updated {
+            self.log.finish();
+            let last = checkpoint::complete(&self.run_dir)?.pop();
+            let last = last.map_or("none".into(), |(dir, _)| dir.display().to_string());
+            bail!(
+                "loss is {} at step {}: stopped before updating; last good checkpoint: {last}",
+                outcome.loss,
+                step + 1
+            );
         }
+        B::sync(self.replicas.device())?;
+        self.training_time += started.elapsed();
+        self.tokens_seen += tokens;
+        let rate = self.tokens_seen as f64 / self.training_time.as_secs_f64();
+        let (done, loss, lr) = (step + 1, outcome.loss, input.lr);
+        let values = [
+            ("train/loss", loss),
+            ("train/lr", lr),
+            ("train/grad_norm", outcome.grad_norm),
+            ("train/tokens_per_second", rate),
+            ("train/shared_token_fraction", 1.0 - computed as f64 / tokens.max(1) as f64),
+        ];
+        self.log.record(done, &values)?;
+        if done % self.config.training.log_every_steps == 0 || done == self.schedule.total_steps {
+            self.log.progress(done, format!("loss {loss:.4}  lr {lr:.2e}  {rate:.0} tok/s"));
+        }
+        Ok(outcome)
     }
-    let start = resume_from.as_ref().map_or(0, |c| c.state.step);
 
-    // Model: the frozen base plus adapters (seeded), on the first device; the other devices
-    // build their own copies in their threads.
-    let device = devices[0].clone();
-    let (mut model, mut optimizer) = trainee::<B>(config, resume_from.as_ref(), &device)?;
-    let settings = StepSettings {
-        seed: t.seed,
-        max_grad_norm: t.max_grad_norm,
-        pad_id,
-        recompute_layers: t.gradient_checkpointing,
-    };
-    let mut log = RunLog::open(run_dir, start, total_steps)?;
-    log.println(format!(
-        "{} training / {} validation examples, {} micro-batches per epoch, {total_steps} steps ({}){}",
-        train_set.len(),
-        validation.len(),
-        plan.micro_batches_per_epoch(),
-        if start > 0 { format!("resuming after step {start}") } else { "from scratch".into() },
-        if devices.len() > 1 { format!(", data parallel over {} devices", devices.len()) } else { String::new() }
-    ));
-
-    let eval_batch = config.eval.batch_size.unwrap_or(t.micro_batch_size);
-    // Validation loss, then F1/AUPRC of each configured benchmark, on the model without dropout.
-    let evaluate = |model: &LlamaForCausalLM<B>| -> Result<Evaluation> {
-        let inner = model.valid();
-        let loss = evaluate::validation_loss(&inner, &validation, eval_batch, pad_id, &device);
+    /// The validation loss, then F1/AUPRC of each configured benchmark, on the leader's model
+    /// without dropout; logged at `step`. Returns the validation loss, if there is a set.
+    pub fn evaluate(&mut self, step: usize) -> Result<Option<f64>> {
+        let model = self.replicas.leader().model.valid();
+        let device = self.replicas.device().clone();
+        let (eval, pad_id) = (&self.config.eval, self.data.tokenizer.pad_id);
+        let batch = eval.batch_size.unwrap_or(self.config.training.micro_batch_size);
+        let loss = evaluate::validation_loss(&model, &self.data.validation, batch, pad_id, &device);
         let mut values: Vec<(String, f64)> =
-            loss.map(|l| ("eval/loss".to_string(), l)).into_iter().collect();
+            loss.map(|l| ("eval/loss".into(), l)).into_iter().collect();
         let classifier = Classifier {
-            model: &inner,
-            prompts: &tokenizer,
-            tokenizer: &model_tokenizer,
+            model: &model,
+            prompts: &self.data.prompts,
+            tokenizer: &self.data.tokenizer,
             max_new_tokens: DEFAULT_MAX_NEW_TOKENS,
-            device: device.clone(),
+            device,
         };
-        for spec in &config.eval.benchmarks {
-            let rows = run_benchmark(
-                &classifier,
-                spec,
-                config.eval.benchmark_max_examples,
-                eval_batch,
-                &ProgressBar::hidden(),
-            )?;
+        for spec in &eval.benchmarks {
+            let hidden = ProgressBar::hidden();
+            let rows =
+                run_benchmark(&classifier, spec, eval.benchmark_max_examples, batch, &hidden)?;
             for level in summarize(&rows) {
                 let tag = format!("eval/{}/{}", level.benchmark, level.level);
                 values.push((format!("{tag}/f1"), level.metrics.f1));
                 values.extend(level.metrics.auprc.map(|a| (format!("{tag}/auprc"), a)));
             }
         }
-        Ok((loss, values))
-    };
-    let record_eval = |log: &mut RunLog, step: usize, values: &[(String, f64)]| -> Result<()> {
-        let tagged: Vec<(&str, f64)> = values.iter().map(|(t, v)| (t.as_str(), *v)).collect();
-        log.record(step, &tagged)?;
-        let text: Vec<String> = values
-            .iter()
-            .map(|(t, v)| format!("{} {v:.4}", t.trim_start_matches("eval/")))
-            .collect();
-        log.println(format!("step {step}: {}", text.join(", ")));
-        Ok(())
-    };
-    let mut first_validation = None;
-    let mut last_validation = None;
-    let adapter_dtype =
-        StoreDtype::parse(&config.output.adapter_dtype).map_err(anyhow::Error::msg)?;
-    let base_name = config.model.path.display().to_string();
-    // Throughput counts training time only (not evaluation or checkpoints).
-    let mut training_time = std::time::Duration::ZERO;
-    let mut tokens_seen = 0usize;
-    std::thread::scope(|scope| -> Result<()> {
-        // The other devices build their copies while this one evaluates, and say when ready;
-        // each joins the collective on its first step, so a device that failed to start
-        // cannot leave the others waiting.
-        let count = devices.len();
-        let (ready_sender, ready) = mpsc::channel::<Result<()>>();
-        let mut orders = Vec::new();
-        let mut followers = Vec::new();
-        for (index, follower_device) in devices.iter().enumerate().skip(1) {
-            let (sender, receiver) = mpsc::channel();
-            let follower = Follower::<B> {
-                index,
-                count,
-                device: follower_device.clone(),
-                settings,
-                ready: ready_sender.clone(),
-                orders: receiver,
-            };
-            let resume_from = resume_from.as_ref();
-            followers.push(scope.spawn(move || follower.run(config, resume_from)));
-            orders.push(sender);
+        if !values.is_empty() {
+            let tagged: Vec<(&str, f64)> = values.iter().map(|(t, v)| (t.as_str(), *v)).collect();
+            self.log.record(step, &tagged)?;
+            let text: Vec<String> = values
+                .iter()
+                .map(|(t, v)| format!("{} {v:.4}", t.trim_start_matches("eval/")))
+                .collect();
+            self.log.println(format!("step {step}: {}", text.join(", ")));
         }
-        drop(ready_sender);
-        let led = (|| -> Result<()> {
-            if start == 0 {
-                let (loss, values) = evaluate(&model)?;
-                if !values.is_empty() {
-                    record_eval(&mut log, 0, &values)?;
-                }
-                first_validation = loss;
-            }
-            for _ in 1..count {
-                ready
-                    .recv()
-                    .map_err(|_| anyhow!("a data-parallel device stopped while starting"))??;
-            }
-            let mut peer = None;
-            for step in start..total_steps {
-                let step_started = Instant::now();
-                let micro: Vec<MicroBatch> = (0..t.grad_accumulation)
-                    .map(|k| plan.micro_batch(step * t.grad_accumulation + k))
-                    .collect();
-                let tokens: usize = micro.iter().flat_map(|m| &m.input_ids).map(Vec::len).sum();
-                let lr = schedule.lr(step);
-                let order = StepOrder { step, micro: Arc::new(micro), lr };
-                for follower in &orders {
-                    follower
-                        .send(order.clone())
-                        .map_err(|_| anyhow!("a data-parallel device stopped"))?;
-                }
-                let peer = match &peer {
-                    Some(peer) => peer,
-                    None => peer.insert(Peer::<B>::join(0, count, &device)?),
-                };
-                let outcome = peer.step(&mut model, &mut optimizer, &order, settings, &device)?;
-                let loss = outcome.loss;
-                if !outcome.updated {
-                    log.finish();
-                    let last = checkpoint::complete(run_dir)?
-                        .pop()
-                        .map(|(dir, _)| dir.display().to_string())
-                        .unwrap_or_else(|| "none".into());
-                    bail!("loss is {loss} at step {}: stopped before updating; last good checkpoint: {last}", step + 1);
-                }
+        Ok(loss)
+    }
 
-                B::sync(&device)?;
-                training_time += step_started.elapsed();
-                tokens_seen += tokens;
-                let rate = tokens_seen as f64 / training_time.as_secs_f64();
-                let done = step + 1;
-                log.record(
-                    done,
-                    &[
-                        ("train/loss", loss),
-                        ("train/lr", lr),
-                        ("train/grad_norm", outcome.grad_norm),
-                        ("train/tokens_per_second", rate),
-                    ],
-                )?;
-                if done % t.log_every_steps == 0 || done == total_steps {
-                    log.progress(done, format!("loss {loss:.4}  lr {lr:.2e}  {rate:.0} tok/s"));
-                }
-                let eval_now =
-                    config.eval.every_steps.is_some_and(|n| done % n == 0) || done == total_steps;
-                if eval_now {
-                    let (loss, values) = evaluate(&model)?;
-                    if !values.is_empty() {
-                        record_eval(&mut log, done, &values)?;
-                    }
-                    last_validation = loss.or(last_validation);
-                }
-                if config.output.save_every_steps.is_some_and(|n| done % n == 0)
-                    || done == total_steps
-                {
-                    log.flush()?;
-                    let state = TrainerState { step: done, total_steps, seed: t.seed };
-                    checkpoint::save(
-                        run_dir,
-                        &model,
-                        &config.lora,
-                        &base_name,
-                        &optimizer,
-                        &state,
-                        config.output.keep_last,
-                    )?;
-                }
-            }
-            Ok(())
-        })();
-        // Hanging up ends the other devices' loops.
-        drop(orders);
-        for follower in followers {
-            follower.join().map_err(|_| anyhow!("a data-parallel device panicked"))??;
+    /// A resumable checkpoint after `step` steps (metrics made durable first, so a checkpoint
+    /// never names a step whose numbers could be lost).
+    pub fn save(&mut self, step: usize) -> Result<()> {
+        self.log.flush()?;
+        let t = &self.config.training;
+        let state = TrainerState { step, total_steps: self.schedule.total_steps, seed: t.seed };
+        let Replica { model, optimizer } = self.replicas.leader();
+        let (lora, keep) = (&self.config.lora, self.config.output.keep_last);
+        checkpoint::save(&self.run_dir, model, lora, &self.base_name(), optimizer, &state, keep)?;
+        loss_plot::write_loss_plot(&self.run_dir)
+    }
+
+    /// The final adapter, and the summary.
+    fn finish(mut self) -> Result<TrainSummary> {
+        self.log.flush()?;
+        self.log.finish();
+        let dtype = self.config.output.adapter_dtype;
+        let adapter_dir = self.run_dir.join("adapter");
+        let model = &self.replicas.leader().model;
+        save_adapter(model, &self.config.lora, &self.base_name(), &adapter_dir, dtype)?;
+        loss_plot::write_loss_plot(&self.run_dir)?;
+        let summary = TrainSummary {
+            steps: self.schedule.total_steps,
+            first_validation_loss: self.first_validation,
+            last_validation_loss: self.last_validation,
+            tokens_per_second: self.tokens_seen as f64 / self.training_time.as_secs_f64().max(1e-9),
+            peak_rss_bytes: peak_rss_bytes(),
+        };
+        println!(
+            "done: {} steps, {:.0} tokens/s, peak memory {}; adapter in {}",
+            summary.steps,
+            summary.tokens_per_second,
+            summary.peak_rss_bytes.map(mib).unwrap_or_else(|| "unknown".into()),
+            adapter_dir.display()
+        );
+        Ok(summary)
+    }
+
+    /// The base model as the adapter's `base_model_name_or_path` names it.
+    fn base_name(&self) -> String {
+        self.config.model.path.display().to_string()
+    }
+}
+
+/// The learning-rate schedule of a run: its length from `max_steps`, or from `epochs` over the
+/// plan's micro-batches.
+fn schedule(t: &TrainingSection, plan: &mut BatchPlan) -> LrSchedule {
+    let total_steps = match (t.max_steps, t.epochs) {
+        (Some(steps), _) => steps,
+        (None, Some(epochs)) => {
+            let micro_batches = epochs * plan.micro_batches_per_epoch() as f64;
+            (micro_batches / t.grad_accumulation as f64).ceil() as usize
         }
-        led
-    })?;
-    log.flush()?;
-    log.finish();
-    save_adapter(&model, &config.lora, &base_name, &run_dir.join("adapter"), adapter_dtype)?;
-
-    let summary = TrainSummary {
-        steps: total_steps,
-        first_validation_loss: first_validation,
-        last_validation_loss: last_validation,
-        tokens_per_second: tokens_seen as f64 / training_time.as_secs_f64().max(1e-9),
-        peak_rss_bytes: peak_rss_bytes(),
+        (None, None) => unreachable!("checked when the config was loaded"),
     };
-    println!(
-        "done: {} steps, {:.0} tokens/s, peak memory {}; adapter in {}",
-        summary.steps,
-        summary.tokens_per_second,
-        summary.peak_rss_bytes.map(mib).unwrap_or_else(|| "unknown".into()),
-        run_dir.join("adapter").display()
-    );
-    Ok(summary)
+    let warmup = t
+        .warmup_steps
+        .unwrap_or_else(|| (t.warmup_ratio.unwrap_or(0.0) * total_steps as f64).round() as usize);
+    LrSchedule { peak: t.lr, min: t.min_lr, warmup_steps: warmup, total_steps, kind: t.schedule }
+}
+
+/// Builds a replica on any device: the base, adapters from the run seed, and the checkpoint's
+/// adapters and optimizer state when resuming. Every device gets the same one.
+fn replica_builder<B: AutodiffBackend>(
+    config: RunConfig,
+    resume_from: Option<Checkpoint>,
+) -> BuildReplica<B> {
+    Arc::new(move |device: &B::Device| {
+        let t = &config.training;
+        let (_, mut model) =
+            guardtune_model::load_model_as::<B>(&config.model.path, config.model.dtype, device)?;
+        attach(&mut model, &config.lora, t.seed, device)?;
+        let betas = (t.betas[0], t.betas[1]);
+        let adamw = AdamWConfig { betas, eps: t.eps, weight_decay: t.weight_decay };
+        let mut optimizer = AdamW::<B::InnerBackend>::new(adamw);
+        if let Some(ckpt) = &resume_from {
+            checkpoint::restore(ckpt, &mut model, &mut optimizer, device)?;
+        }
+        Ok(Replica { model, optimizer })
+    })
 }
 
 /// Creates the run folder; refuses to overwrite a finished or started run unless resuming.

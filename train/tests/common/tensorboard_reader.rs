@@ -1,12 +1,16 @@
-//! Reading event files back: checksummed records, decoded events, scalar series.
+//! Reading TensorBoard event files back, for the tests: checksummed records, decoded events,
+//! scalar series. The library only writes them.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::event::{Event, EventWhat};
-use super::record::split_records;
-use super::with_path;
+use guardtune::tensorboard::{split_records, Event, EventWhat};
+
+/// Prefixes an I/O error with the path it concerns, keeping its kind.
+fn with_path(error: io::Error, path: &Path) -> io::Error {
+    io::Error::new(error.kind(), format!("{}: {error}", path.display()))
+}
 
 /// The events of one file, in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,10 +71,10 @@ pub fn read_event_file(path: impl AsRef<Path>) -> io::Result<EventFile> {
 }
 
 /// Reads the scalars of an event file, or of a run directory: every file whose name
-/// contains `tfevents`, in name order (creation order for [`super::EventWriter`]'s
+/// contains `tfevents`, in name order (creation order for `EventWriter`'s
 /// names), as TensorBoard does. A directory without event files gives an empty log.
 ///
-/// A `SessionLog.START` event at step `s` (see [`super::EventWriter::resume`]) drops the
+/// A `SessionLog.START` event at step `s` (see `EventWriter::resume`) drops the
 /// scalars read so far with step `>= s`, matching TensorBoard's purge of orphaned data.
 pub fn read_scalars(path: impl AsRef<Path>) -> io::Result<ScalarLog> {
     let path = path.as_ref();

@@ -1,4 +1,4 @@
-//! Reading Hugging Face safetensors checkpoints: one `model.safetensors` or a sharded set listed
+//! Reading Hugging Face safetensors weights (a model folder's checkpoint files): one `model.safetensors` or a sharded set listed
 //! by `model.safetensors.index.json`, stored as f32, bf16 or f16 (f64 too), memory-mapped and
 //! converted tensor by tensor, so an 8B checkpoint never sits in memory twice.
 //!
@@ -86,7 +86,7 @@ fn describe_safetensors_error(path: &Path, err: safetensors::SafeTensorError) ->
 }
 
 /// The tensors of a checkpoint folder, read on demand.
-pub struct Checkpoint {
+pub struct Weights {
     /// Where problems are reported: the single file, or the index of a sharded set.
     origin: PathBuf,
     shards: Vec<Shard>,
@@ -101,7 +101,7 @@ struct ShardIndex {
     weight_map: BTreeMap<String, String>,
 }
 
-impl Checkpoint {
+impl Weights {
     /// Opens `<dir>/model.safetensors.index.json` if present, else `<dir>/model.safetensors`.
     pub fn open_dir(dir: &Path) -> Result<Self, ModelError> {
         let index = dir.join("model.safetensors.index.json");
@@ -122,7 +122,7 @@ impl Checkpoint {
     pub fn open_file(path: &Path) -> Result<Self, ModelError> {
         let shard = Shard::open(path)?;
         let names = shard.tensors().names().into_iter().map(|n| (n.to_string(), 0)).collect();
-        Ok(Checkpoint {
+        Ok(Weights {
             origin: path.to_path_buf(),
             shards: vec![shard],
             names,
@@ -156,7 +156,7 @@ impl Checkpoint {
             }
             names.insert(name.clone(), shard);
         }
-        Ok(Checkpoint {
+        Ok(Weights {
             origin: index_path.to_path_buf(),
             shards,
             names,
@@ -190,7 +190,7 @@ impl Checkpoint {
     }
 }
 
-impl WeightSource for Checkpoint {
+impl WeightSource for Weights {
     fn tensor(&mut self, name: &str, shape: &[usize], _init: Init) -> Option<Vec<f32>> {
         self.used.insert(name.to_string());
         if !self.names.contains_key(name) {
