@@ -211,7 +211,14 @@ impl<'a> Operands<'a> {
     }
 
     /// The query block `rows` of the heads of group `kv` as `[group * rows, d]`, head-major.
-    fn gather(&self, t: &View, b: usize, kv: usize, rows: &std::ops::Range<usize>, out: &mut [f32]) {
+    fn gather(
+        &self,
+        t: &View,
+        b: usize,
+        kv: usize,
+        rows: &std::ops::Range<usize>,
+        out: &mut [f32],
+    ) {
         let d = self.geo.head_dim;
         let mut chunks = out.chunks_exact_mut(d);
         for g in 0..self.geo.group {
@@ -222,7 +229,14 @@ impl<'a> Operands<'a> {
     }
 
     /// `scores [group * rows, hi - lo] = q_block kᵀ` for keys `lo..hi` of head group `kv`.
-    fn scores(&self, q_block: &[f32], b: usize, kv: usize, (lo, hi): (usize, usize), out: &mut [f32]) {
+    fn scores(
+        &self,
+        q_block: &[f32],
+        b: usize,
+        kv: usize,
+        (lo, hi): (usize, usize),
+        out: &mut [f32],
+    ) {
         let (d, rows, n) = (self.geo.head_dim, q_block.len() / self.geo.head_dim, hi - lo);
         // SAFETY: `q_block` is [rows, d] and `out` [rows, n]; the keys lo..hi of head `kv` are
         // in `k` under its strides.
@@ -262,10 +276,8 @@ fn forward(ops: &Operands) -> (Vec<f32>, Vec<f32>) {
     let mut lse = vec![0f32; geo.batch * geo.queries * heads];
     let mut blocks = Vec::new();
     let per_row = (geo.queries * heads * geo.head_dim, geo.queries * heads);
-    for (b, (out, lse)) in out
-        .chunks_mut(per_row.0.max(1))
-        .zip(lse.chunks_mut(per_row.1.max(1)))
-        .enumerate()
+    for (b, (out, lse)) in
+        out.chunks_mut(per_row.0.max(1)).zip(lse.chunks_mut(per_row.1.max(1))).enumerate()
     {
         let chunks = out
             .chunks_mut(QUERY_BLOCK * heads * geo.head_dim)
@@ -297,7 +309,8 @@ fn forward_block(ops: &Operands, block: ForwardBlock) {
         ops.scores(&q_block, block.b, kv, (lo, hi), &mut scores);
         for (r, row) in scores.chunks_exact_mut(n).enumerate() {
             let (g, i) = (r / n_rows, r % n_rows);
-            let max = vector::add_max(row, ops.bias(block.b, kv, g, block.rows.start + i, (lo, hi)));
+            let max =
+                vector::add_max(row, ops.bias(block.b, kv, g, block.rows.start + i, (lo, hi)));
             let sum = vector::exp_shifted_sum(row, max);
             vector::scale(row, 1.0 / sum);
             block.lse[i * heads + kv * geo.group + g] = max + sum.ln();
@@ -444,11 +457,11 @@ fn backward(
     let geo = ops.geo;
     let (heads, d) = (geo.heads(), geo.head_dim);
     let blocks_per_row = geo.queries.div_ceil(QUERY_BLOCK).max(1);
-    let parts = (2 * rayon::current_num_threads()).div_ceil(geo.batch.max(1)).clamp(1, blocks_per_row);
+    let parts =
+        (2 * rayon::current_num_threads()).div_ceil(geo.batch.max(1)).clamp(1, blocks_per_row);
     let mut dq = vec![0f32; geo.batch * geo.queries * heads * d];
-    let mut tasks: Vec<BackwardTask> = (0..geo.batch * parts)
-        .map(|i| BackwardTask { b: i / parts, blocks: Vec::new() })
-        .collect();
+    let mut tasks: Vec<BackwardTask> =
+        (0..geo.batch * parts).map(|i| BackwardTask { b: i / parts, blocks: Vec::new() }).collect();
     for (b, row) in dq.chunks_mut((geo.queries * heads * d).max(1)).enumerate() {
         for (j, block) in row.chunks_mut(QUERY_BLOCK * heads * d).enumerate() {
             let start = j * QUERY_BLOCK;
@@ -510,18 +523,34 @@ fn backward_block(
         d_scores.resize(n_block * n, 0.0);
         ops.scores(&q_block, b, kv, (lo, hi), &mut probs);
         // The row's global index in the token-major output and log-sum-exps.
-        let at = |r: usize| ((b * geo.queries + rows.start + r % n_rows) * heads) + kv * geo.group + r / n_rows;
+        let at = |r: usize| {
+            ((b * geo.queries + rows.start + r % n_rows) * heads) + kv * geo.group + r / n_rows
+        };
         for (r, row) in probs.chunks_exact_mut(n).enumerate() {
             let t = rows.start + r % n_rows;
             vector::exp_biased(row, ops.bias(b, kv, r / n_rows, t, (lo, hi)), lse[at(r)]);
         }
-        let (dk, dv) = (&mut dk[(lo * geo.kv_heads + kv) * d..], &mut dv[(lo * geo.kv_heads + kv) * d..]);
+        let (dk, dv) =
+            (&mut dk[(lo * geo.kv_heads + kv) * d..], &mut dv[(lo * geo.kv_heads + kv) * d..]);
         // SAFETY (all four products): `probs` and `d_scores` are [n_block, n], the blocks
         // [n_block, d]; `dk` and `dv` hold keys lo..hi of head `kv` at row stride `kv_stride`;
         // `k` and `v` hold them under their strides.
         unsafe {
             // dV += Pᵀ dO
-            matmul(n, d, n_block, dv.as_mut_ptr(), kv_stride, probs.as_ptr(), 1, n as isize, d_out_block.as_ptr(), d as isize, 1, true);
+            matmul(
+                n,
+                d,
+                n_block,
+                dv.as_mut_ptr(),
+                kv_stride,
+                probs.as_ptr(),
+                1,
+                n as isize,
+                d_out_block.as_ptr(),
+                d as isize,
+                1,
+                true,
+            );
             // dP = dO Vᵀ
             matmul(
                 n_block,
@@ -560,7 +589,20 @@ fn backward_block(
                 false,
             );
             // dK += dSᵀ Q
-            matmul(n, d, n_block, dk.as_mut_ptr(), kv_stride, d_scores.as_ptr(), 1, n as isize, q_block.as_ptr(), d as isize, 1, true);
+            matmul(
+                n,
+                d,
+                n_block,
+                dk.as_mut_ptr(),
+                kv_stride,
+                d_scores.as_ptr(),
+                1,
+                n as isize,
+                q_block.as_ptr(),
+                d as isize,
+                1,
+                true,
+            );
         }
         for (r, src) in dq_block.chunks_exact(d).enumerate() {
             let (g, i) = (r / n_rows, r % n_rows);
