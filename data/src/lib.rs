@@ -24,7 +24,7 @@ mod jinja_functions;
 mod loaders;
 mod prompt;
 mod rows;
-mod seeding;
+pub mod seeding;
 pub mod taxonomy;
 mod tokenize;
 mod verdict;

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 
 /// The generator for `purpose` (for example `"sample:aegis2"`) under `seed`.
-pub(crate) fn rng_for(seed: u64, purpose: &str) -> ChaCha8Rng {
+pub fn rng_for(seed: u64, purpose: &str) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let digest = Sha256::digest(purpose.as_bytes());
     let mut stream = [0u8; 8];
@@ -20,7 +20,7 @@ pub(crate) fn rng_for(seed: u64, purpose: &str) -> ChaCha8Rng {
 }
 
 /// A uniform integer in `0..n` (`n > 0`), by rejection so that it is unbiased.
-pub(crate) fn below(rng: &mut ChaCha8Rng, n: usize) -> usize {
+pub fn below(rng: &mut ChaCha8Rng, n: usize) -> usize {
     let n = n as u64;
     // 2^64 mod n: values above u64::MAX - excess would make small results more likely.
     let excess = (u64::MAX % n + 1) % n;
