@@ -100,6 +100,7 @@ path = "{sst}"
 [eval]
 max_examples = 6
 batch_size = 6
+max_new_tokens = 24
 "#,
         xstest = root.join("data/fixtures/xstest/xstest_prompts.csv").display(),
         sst = root.join("data/fixtures/simplesafetytests/test_cases.csv").display(),
@@ -164,9 +165,10 @@ fn check_runs_and_report(dir: &Path, seeds: &[u64]) -> SweepResults {
     for variant in &results.variants {
         assert_eq!(variant.runs.len(), seeds.len());
         for run in &variant.runs {
-            let text =
-                std::fs::read_to_string(dir.join("runs").join(&run.run).join("eval/predictions.jsonl"))
-                    .unwrap();
+            let text = std::fs::read_to_string(
+                dir.join("runs").join(&run.run).join("eval/predictions.jsonl"),
+            )
+            .unwrap();
             let rows: Vec<PredictionRow> =
                 text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
             for (c, column) in results.columns.iter().enumerate() {
@@ -320,7 +322,10 @@ fn weight_and_enabled_overrides_reach_the_blend() {
         trains(blend(&["data.sources.moderation.weight=3"])),
         vec![("xstest".into(), 16), ("moderation".into(), 48)]
     );
-    assert_eq!(trains(blend(&["data.sources.xstest.enabled=false"])), vec![("moderation".into(), 64)]);
+    assert_eq!(
+        trains(blend(&["data.sources.xstest.enabled=false"])),
+        vec![("moderation".into(), 64)]
+    );
     let out = guardtune(&["blend", base.to_str().unwrap(), "--set", "data.sources.nope.weight=1"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("no data source is named \"nope\""), "{}", stderr(&out));
@@ -351,7 +356,7 @@ fn bad_sweep_files_are_refused_with_file_and_key() {
             assert!(err.contains(piece), "`{piece}` not in: {err}");
         }
     };
-    refused(text.replace("output = ", "outptu = "), &["--dry-run"], &["sweep.toml:3", "outptu"]);
+    refused(text.replace("output = ", "outptu = "), &["--dry-run"], &["sweep.toml:4", "outptu"]);
     refused(text.replace("seeds = [1]", "seeds = []"), &["--dry-run"], &["sweep.toml", "seeds"]);
     refused(
         text.replace("\"training.max_steps\"", "\"training.max_stepz\""),
@@ -401,11 +406,17 @@ fn the_emitted_slurm_script_runs_each_task_with_bash() {
     check_blends(&results);
 
     // A changed config: refused, then retrained with --force.
-    let changed = std::fs::read_to_string(&file).unwrap().replace("[set]\n", "[set]\n\"training.lr\" = 1e-3\n");
+    let changed = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("[set]\n", "[set]\n\"training.lr\" = 1e-3\n");
     std::fs::write(&file, changed).unwrap();
     let out = sweep(&file, &["--only", "both:1"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("another config") && stderr(&out).contains("--force"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("another config") && stderr(&out).contains("--force"),
+        "{}",
+        stderr(&out)
+    );
     let out = sweep(&file, &["--only", "both:1", "--force"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let config = std::fs::read_to_string(dir.path().join("runs/both-seed1/config.toml")).unwrap();
@@ -419,7 +430,12 @@ fn the_emitted_slurm_script_runs_each_task_with_bash() {
 fn the_slurm_array_runs_on_a_local_slurm() {
     let start = repo_root().join("scripts/slurm-local.sh");
     let out = Command::new("bash").arg(&start).output().unwrap();
-    assert!(out.status.success(), "slurm-local.sh: {}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(
+        out.status.success(),
+        "slurm-local.sh: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = write_sweep(dir.path(), &[1], 2);
     let out = sweep(&file, &["--emit", "slurm", "--cpus-per-run", "1", "--time", "00:20:00"]);
@@ -428,7 +444,12 @@ fn the_slurm_array_runs_on_a_local_slurm() {
         .args(["--wait", dir.path().join("slurm-array.sh").to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "sbatch: {}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(
+        out.status.success(),
+        "sbatch: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
     let out = sweep(&file, &["--report"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let results = results(dir.path());

@@ -51,8 +51,10 @@ pub fn load_run_config(path: &Path, overrides: &[String]) -> Result<RunConfig, C
         apply_override(&mut doc, assignment)
             .map_err(|msg| ConfigError::new(path, format!("--set {assignment}: {msg}")))?;
     }
-    super::sources::remove_disabled_sources(&mut doc)
-        .map_err(|message| ConfigError { key: Some("data.sources".into()), ..ConfigError::new(path, message) })?;
+    super::sources::remove_disabled_sources(&mut doc).map_err(|message| ConfigError {
+        key: Some("data.sources".into()),
+        ..ConfigError::new(path, message)
+    })?;
     let resolved_text = doc.to_string();
     let mut config: RunConfig = toml::from_str(&resolved_text)
         .map_err(|e| located(path, &resolved_text, e.span(), e.message()))?;

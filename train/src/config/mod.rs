@@ -7,8 +7,8 @@
 mod load;
 mod sources;
 
-pub use load::{load_run_config, ConfigError};
 pub(crate) use load::located;
+pub use load::{load_run_config, ConfigError};
 
 use std::path::PathBuf;
 

@@ -7,7 +7,11 @@ use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, Value};
 
 /// Sets `KEY` (possibly dotted, e.g. `filter.label`) of the source `NAME`, where `rest` is
 /// `NAME.KEY`. Source names may contain dots: the longest name that fits is taken.
-pub(super) fn set_source_key(doc: &mut DocumentMut, rest: &str, value: Value) -> Result<(), String> {
+pub(super) fn set_source_key(
+    doc: &mut DocumentMut,
+    rest: &str,
+    value: Value,
+) -> Result<(), String> {
     let sources = sources_mut(doc)?;
     let names: Vec<String> = sources
         .iter()
@@ -20,7 +24,10 @@ pub(super) fn set_source_key(doc: &mut DocumentMut, rest: &str, value: Value) ->
         .max_by_key(|(_, n)| n.len())
     else {
         let wanted = rest.split('.').next().unwrap_or(rest);
-        return Err(format!("no data source is named \"{wanted}\" (sources: {})", names.join(", ")));
+        return Err(format!(
+            "no data source is named \"{wanted}\" (sources: {})",
+            names.join(", ")
+        ));
     };
     let key = &rest[name.len() + 1..];
     let parts: Vec<&str> = key.split('.').collect();
@@ -53,13 +60,13 @@ pub(super) fn remove_disabled_sources(doc: &mut DocumentMut) -> Result<(), Strin
         let name = table.get("name").and_then(Item::as_str).unwrap_or("?").to_string();
         let enabled = match table.remove("enabled") {
             None => true,
-            Some(item) => item.as_bool().ok_or_else(|| {
-                format!("source \"{name}\": enabled must be true or false")
-            })?,
+            Some(item) => item
+                .as_bool()
+                .ok_or_else(|| format!("source \"{name}\": enabled must be true or false"))?,
         };
-        let weight = table.get("weight").and_then(|w| {
-            w.as_float().or_else(|| w.as_integer().map(|i| i as f64))
-        });
+        let weight = table
+            .get("weight")
+            .and_then(|w| w.as_float().or_else(|| w.as_integer().map(|i| i as f64)));
         keep.push(enabled && weight != Some(0.0));
     }
     if !keep.contains(&true) {
@@ -77,10 +84,8 @@ pub(super) fn remove_disabled_sources(doc: &mut DocumentMut) -> Result<(), Strin
 
 /// `[[data.sources]]` as an array of tables (an inline `sources = [{...}]` is converted).
 fn sources_mut(doc: &mut DocumentMut) -> Result<&mut ArrayOfTables, String> {
-    let data = doc
-        .get_mut("data")
-        .and_then(Item::as_table_mut)
-        .ok_or("the config has no [data] table")?;
+    let data =
+        doc.get_mut("data").and_then(Item::as_table_mut).ok_or("the config has no [data] table")?;
     let item = data.get_mut("sources").ok_or("the config has no [[data.sources]]")?;
     if let Some(array) = item.as_array() {
         let mut tables = ArrayOfTables::new();
@@ -90,5 +95,6 @@ fn sources_mut(doc: &mut DocumentMut) -> Result<&mut ArrayOfTables, String> {
         }
         *item = Item::ArrayOfTables(tables);
     }
-    item.as_array_of_tables_mut().ok_or_else(|| "data.sources must be [[data.sources]] tables".into())
+    item.as_array_of_tables_mut()
+        .ok_or_else(|| "data.sources must be [[data.sources]] tables".into())
 }

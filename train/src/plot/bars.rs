@@ -118,18 +118,23 @@ pub fn plot_bars_with_intervals<S: AsRef<str>>(
             )
         }))?;
         // Whiskers: the interval as a line across the bar's middle, with end caps.
-        chart.draw_series(intervals.iter().take(rows).enumerate().flat_map(|(index, &(low, high))| {
-            let middle = row_bottom(index) + 0.5;
-            let cap = (0.5 - BAR_GAP) * 0.6;
-            [
-                PathElement::new([(low, middle), (high, middle)], BLACK.stroke_width(2)),
-                PathElement::new([(low, middle - cap), (low, middle + cap)], BLACK.stroke_width(2)),
-                PathElement::new(
-                    [(high, middle - cap), (high, middle + cap)],
-                    BLACK.stroke_width(2),
-                ),
-            ]
-        }))?;
+        chart.draw_series(intervals.iter().take(rows).enumerate().flat_map(
+            |(index, &(low, high))| {
+                let middle = row_bottom(index) + 0.5;
+                let cap = (0.5 - BAR_GAP) * 0.6;
+                [
+                    PathElement::new([(low, middle), (high, middle)], BLACK.stroke_width(2)),
+                    PathElement::new(
+                        [(low, middle - cap), (low, middle + cap)],
+                        BLACK.stroke_width(2),
+                    ),
+                    PathElement::new(
+                        [(high, middle - cap), (high, middle + cap)],
+                        BLACK.stroke_width(2),
+                    ),
+                ]
+            },
+        ))?;
         // Names and values go on the whole canvas: the plotting area would clip them.
         let name_style = text(TICK_LABEL_SIZE).pos(Pos::new(HPos::Right, VPos::Center));
         let value_style = text(TICK_LABEL_SIZE).pos(Pos::new(HPos::Left, VPos::Center));

@@ -26,6 +26,8 @@ pub fn save_blend_report(config: &RunConfig, run_dir: &Path) -> Result<()> {
     let json = blend_report(config)
         .with_context(|| format!("the blend of {}", run_dir.display()))?
         .to_json();
-    guardtune_lora::files::write_atomically(&path, |f| std::io::Write::write_all(f, json.as_bytes()))?;
+    guardtune_lora::files::write_atomically(&path, |f| {
+        std::io::Write::write_all(f, json.as_bytes())
+    })?;
     Ok(())
 }

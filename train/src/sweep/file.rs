@@ -18,6 +18,7 @@
 //! path = "../../data/fixtures/xstest/xstest_prompts.csv"
 //! [eval]
 //! max_examples = 450                      # per benchmark, spread evenly over the file
+//! batch_size = 8                          # and max_new_tokens: as `guardtune eval`
 //! ```
 //!
 //! Relative paths (`base`, `output`, benchmark paths, and path values under `set`) are
@@ -70,6 +71,9 @@ pub struct SweepEval {
     /// Conversations classified together (`eval --batch-size`, default 8).
     #[serde(default)]
     pub batch_size: Option<usize>,
+    /// Longest verdict generated (`eval --max-new-tokens`, default 50).
+    #[serde(default)]
+    pub max_new_tokens: Option<usize>,
 }
 
 /// A variant with its overrides as `key=value` strings (paths already made absolute).
@@ -126,11 +130,19 @@ impl SweepFile {
             }
             spec.path = dir.join(&spec.path);
             if !spec.path.exists() {
-                return Err(fail("benchmark.path", format!("{} does not exist", spec.path.display())));
+                return Err(fail(
+                    "benchmark.path",
+                    format!("{} does not exist", spec.path.display()),
+                ));
             }
         }
-        if let Some(name) = duplicate(&benchmarks.iter().map(BenchmarkSpec::name).collect::<Vec<_>>()) {
-            return Err(fail("benchmark", format!("two benchmarks are named \"{name}\" (after their files)")));
+        if let Some(name) =
+            duplicate(&benchmarks.iter().map(BenchmarkSpec::name).collect::<Vec<_>>())
+        {
+            return Err(fail(
+                "benchmark",
+                format!("two benchmarks are named \"{name}\" (after their files)"),
+            ));
         }
         let common = overrides(&raw.set, &dir).map_err(|m| fail("set", m))?;
         let variants = variants(raw.variant, &raw.grid, &dir).map_err(|(k, m)| fail(&k, m))?;
@@ -175,13 +187,19 @@ fn variants(
             ));
         }
         if base.iter().any(|v| v.name == raw.name) {
-            return Err(("variant.name".into(), format!("two variants are named \"{}\"", raw.name)));
+            return Err((
+                "variant.name".into(),
+                format!("two variants are named \"{}\"", raw.name),
+            ));
         }
         let overrides = overrides(&raw.set, dir).map_err(|m| ("variant.set".to_string(), m))?;
         base.push(Variant { name: raw.name.clone(), overrides });
     }
     if base.is_empty() {
-        base.push(Variant { name: if grid.is_empty() { "base" } else { "" }.into(), overrides: vec![] });
+        base.push(Variant {
+            name: if grid.is_empty() { "base" } else { "" }.into(),
+            overrides: vec![],
+        });
     }
     for (key, values) in grid {
         let values = values

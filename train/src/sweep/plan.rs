@@ -139,7 +139,10 @@ impl Selection {
                         .parse()
                         .map_err(|_| anyhow!("--only {item}: expected VARIANT[:SEED]"))?;
                     if !sweep.seeds.contains(&seed) {
-                        bail!("--only {item}: seed {seed} is not one of the sweep's seeds {:?}", sweep.seeds);
+                        bail!(
+                            "--only {item}: seed {seed} is not one of the sweep's seeds {:?}",
+                            sweep.seeds
+                        );
                     }
                     (name, Some(seed))
                 }
@@ -155,7 +158,6 @@ impl Selection {
     }
 
     fn includes(&self, variant: &str, seed: u64) -> bool {
-        self.0.is_empty()
-            || self.0.iter().any(|(v, s)| v == variant && s.is_none_or(|s| s == seed))
+        self.0.is_empty() || self.0.iter().any(|(v, s)| v == variant && s.is_none_or(|s| s == seed))
     }
 }

@@ -91,9 +91,8 @@ impl Launcher {
                 self.fresh_state(run)?
             }
             Action::Train => self.fresh_state(run)?,
-            Action::Resume | Action::Evaluate => {
-                RunState::read(&run.dir)?.ok_or_else(|| anyhow!("{}: state vanished", run.dir.display()))?
-            }
+            Action::Resume | Action::Evaluate => RunState::read(&run.dir)?
+                .ok_or_else(|| anyhow!("{}: state vanished", run.dir.display()))?,
         };
         if !state.trained {
             save_blend_report(&run.config, &run.dir)?;
@@ -105,7 +104,8 @@ impl Launcher {
         say("evaluating");
         let out = eval_dir(&run.dir);
         if out.exists() {
-            std::fs::remove_dir_all(&out).with_context(|| format!("{}: cannot remove", out.display()))?;
+            std::fs::remove_dir_all(&out)
+                .with_context(|| format!("{}: cannot remove", out.display()))?;
         }
         self.child(&eval_args(sweep, run), &run.dir, "eval")?;
         state.eval_hash = Some(run.eval_hash.clone());
@@ -153,7 +153,8 @@ impl Launcher {
 /// `train BASE --set ... --resume`: the same overrides the plan resolved, so the child's
 /// config (and the config.toml it saves) is the planned one.
 fn train_args(sweep: &SweepFile, run: &PlannedRun) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec!["train".into(), sweep.base.clone().into(), "--resume".into()];
+    let mut args: Vec<OsString> =
+        vec!["train".into(), sweep.base.clone().into(), "--resume".into()];
     for assignment in &run.overrides {
         args.push("--set".into());
         args.push(assignment.into());
@@ -188,6 +189,9 @@ fn eval_args(sweep: &SweepFile, run: &PlannedRun) -> Vec<OsString> {
     }
     if let Some(n) = sweep.eval.batch_size {
         args.extend(["--batch-size".into(), n.to_string().into()]);
+    }
+    if let Some(n) = sweep.eval.max_new_tokens {
+        args.extend(["--max-new-tokens".into(), n.to_string().into()]);
     }
     args
 }

@@ -115,7 +115,11 @@ fn script(
     text += &format!("DEFAULT_GUARDTUNE={}\n", quote(&exe.display().to_string()));
     text += "GUARDTUNE=\"${GUARDTUNE:-$DEFAULT_GUARDTUNE}\"\n";
     text += "RUNS=(";
-    text += &runs.iter().map(|r| quote(&format!("{}:{}", r.variant, r.seed))).collect::<Vec<_>>().join(" ");
+    text += &runs
+        .iter()
+        .map(|r| quote(&format!("{}:{}", r.variant, r.seed)))
+        .collect::<Vec<_>>()
+        .join(" ");
     text += ")\n";
     text += "TASK=\"${SLURM_ARRAY_TASK_ID:?submit this script with sbatch (or set SLURM_ARRAY_TASK_ID)}\"\n";
     text += "if [ \"$TASK\" -lt 0 ] || [ \"$TASK\" -ge \"${#RUNS[@]}\" ]; then\n";
@@ -144,10 +148,9 @@ fn devices(gpus: usize) -> String {
     match gpus {
         0 => "\"cpu\"".to_string(),
         1 => "\"cuda:0\"".to_string(),
-        n => format!(
-            "[{}]",
-            (0..n).map(|i| format!("\"cuda:{i}\"")).collect::<Vec<_>>().join(", ")
-        ),
+        n => {
+            format!("[{}]", (0..n).map(|i| format!("\"cuda:{i}\"")).collect::<Vec<_>>().join(", "))
+        }
     }
 }
 

@@ -35,7 +35,8 @@ impl RunState {
     }
 
     pub fn write(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create", dir.display()))?;
         let text = serde_json::to_string_pretty(self)?;
         guardtune_lora::files::write_atomically(&dir.join(STATE_FILE), |f| {
             std::io::Write::write_all(f, text.as_bytes())
@@ -82,9 +83,12 @@ impl Action {
 /// Decides what `run` needs from its folder's contents.
 pub fn action(run: &PlannedRun) -> Result<Action> {
     let Some(state) = RunState::read(&run.dir)? else {
-        let foreign = ["metrics.jsonl", "adapter", "checkpoints"].iter().any(|f| run.dir.join(f).exists());
+        let foreign =
+            ["metrics.jsonl", "adapter", "checkpoints"].iter().any(|f| run.dir.join(f).exists());
         return Ok(if foreign {
-            Action::Changed { reason: format!("{} holds a run this sweep did not start", run.dir.display()) }
+            Action::Changed {
+                reason: format!("{} holds a run this sweep did not start", run.dir.display()),
+            }
         } else {
             Action::Train
         });

@@ -53,8 +53,8 @@ pub fn collect(runs: &[PlannedRun]) -> Result<(Vec<RunOutputs>, Vec<String>)> {
 }
 
 fn read_predictions(path: &Path) -> Result<Vec<PredictionRow>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
@@ -68,8 +68,8 @@ fn read_predictions(path: &Path) -> Result<Vec<PredictionRow>> {
 /// Train and validation losses by step; a run's log is written by its trainer, one JSON object
 /// per line.
 fn read_losses(path: &Path) -> Result<(Vec<(f64, f64)>, Vec<(f64, f64)>)> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
     let (mut train, mut validation) = (Vec::new(), Vec::new());
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let entry: Value = serde_json::from_str(line)

@@ -24,11 +24,14 @@ pub const REPORT_FILE: &str = "report.md";
 /// Writes results.json, report.md and the charts for the finished runs of `runs`.
 pub fn write_report(sweep: &SweepFile, runs: &[PlannedRun]) -> Result<SweepResults> {
     let (outputs, missing) = collect::collect(runs)?;
-    let name = sweep.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let name =
+        sweep.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let results = results::results(name, sweep.seeds.clone(), &outputs, missing)?;
     let plots = plots::write_plots(&sweep.dir, &results, &outputs)?;
     let write = |file: &str, text: &str| -> Result<()> {
-        guardtune_lora::files::write_atomically(&sweep.dir.join(file), |f| f.write_all(text.as_bytes()))?;
+        guardtune_lora::files::write_atomically(&sweep.dir.join(file), |f| {
+            f.write_all(text.as_bytes())
+        })?;
         Ok(())
     };
     write(RESULTS_FILE, &serde_json::to_string_pretty(&results)?)?;

@@ -24,7 +24,13 @@ pub fn write_plots(dir: &Path, results: &SweepResults, runs: &[RunOutputs]) -> R
         }
     }
     if !losses.is_empty() {
-        plot_lines(dir.join("loss_curves.png"), "Training and validation loss", &losses, "step", "loss")?;
+        plot_lines(
+            dir.join("loss_curves.png"),
+            "Training and validation loss",
+            &losses,
+            "step",
+            "loss",
+        )?;
         written.push("loss_curves.png".to_string());
     }
 
@@ -53,7 +59,11 @@ pub fn write_plots(dir: &Path, results: &SweepResults, runs: &[RunOutputs]) -> R
                     .rows
                     .iter()
                     .filter(|r| r.benchmark == column.benchmark && r.level == column.level)
-                    .map(|r| Prediction { label: r.label == "unsafe", predicted: None, score: r.score })
+                    .map(|r| Prediction {
+                        label: r.label == "unsafe",
+                        predicted: None,
+                        score: r.score,
+                    })
                     .collect();
                 let curve = precision_recall_curve(&predictions).ok()?;
                 Some((run.run.name(), curve.iter().map(|p| (p.recall, p.precision)).collect()))

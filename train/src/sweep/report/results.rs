@@ -186,7 +186,9 @@ fn variant_results(
     v: usize,
 ) -> VariantResults {
     let runs: Vec<RunResults> = group.iter().map(|run| run_results(run, columns)).collect();
-    let ci = |f: &dyn Fn(&Vec<Vec<f64>>) -> f64| Some(interval(&draws.iter().map(f).collect::<Vec<_>>()));
+    let ci = |f: &dyn Fn(&Vec<Vec<f64>>) -> f64| {
+        Some(interval(&draws.iter().map(f).collect::<Vec<_>>()))
+    };
     let average = |row: &[f64]| row.iter().sum::<f64>() / row.len().max(1) as f64;
     let f1 = (0..columns.len())
         .map(|c| Estimate::of(&runs.iter().map(|r| r.f1[c]).collect::<Vec<_>>(), ci(&|d| d[v][c])))

@@ -29,9 +29,8 @@ impl Estimate {
     pub fn of(values: &[f64], ci95: Option<[f64; 2]>) -> Estimate {
         let n = values.len() as f64;
         let mean = values.iter().sum::<f64>() / n;
-        let std = (values.len() > 1).then(|| {
-            (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
-        });
+        let std = (values.len() > 1)
+            .then(|| (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
         Estimate { mean, std, ci95 }
     }
 }
