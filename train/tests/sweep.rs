@@ -428,7 +428,7 @@ fn the_emitted_slurm_script_runs_each_task_with_bash() {
 #[test]
 #[ignore]
 fn the_slurm_array_runs_on_a_local_slurm() {
-    let start = repo_root().join("scripts/slurm-local.sh");
+    let start = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/slurm-local.sh");
     let out = Command::new("bash").arg(&start).output().unwrap();
     assert!(
         out.status.success(),

@@ -7,7 +7,7 @@ use anyhow::{anyhow, bail, Result};
 use sha2::{Digest, Sha256};
 
 use super::file::SweepFile;
-use crate::config::{load_run_config, Devices, RunConfig};
+use crate::config::{load_run_config, ConfigError, Devices, RunConfig};
 
 /// One run of the sweep.
 #[derive(Clone, Debug)]
@@ -130,7 +130,12 @@ fn sha256_hex(bytes: &[u8]) -> String {
 struct Selection(Vec<(String, Option<u64>)>);
 
 impl Selection {
+    /// A bad `--only` is a usage error (a [`ConfigError`] naming the sweep file).
     fn parse(sweep: &SweepFile, only: &[String]) -> Result<Selection> {
+        Self::pick(sweep, only).map_err(|e| ConfigError::new(&sweep.path, e.to_string()).into())
+    }
+
+    fn pick(sweep: &SweepFile, only: &[String]) -> Result<Selection> {
         let mut picked = Vec::new();
         for item in only {
             let (name, seed) = match item.split_once(':') {
