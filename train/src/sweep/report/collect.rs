@@ -11,14 +11,17 @@ use crate::sweep::blend::BLEND_FILE;
 use crate::sweep::plan::PlannedRun;
 use crate::sweep::state::{eval_dir, RunState};
 
+/// `(step, value)` points of one logged series.
+pub type Curve = Vec<(f64, f64)>;
+
 /// A finished run's outputs.
 pub struct RunOutputs {
     pub run: PlannedRun,
     pub rows: Vec<PredictionRow>,
     /// `(step, train/loss)` of every logged step.
-    pub train_loss: Vec<(f64, f64)>,
+    pub train_loss: Curve,
     /// `(step, eval/loss)` of every validation.
-    pub validation_loss: Vec<(f64, f64)>,
+    pub validation_loss: Curve,
     /// The run's blend report (blend.json), when present.
     pub blend: Option<Value>,
 }
@@ -67,7 +70,7 @@ fn read_predictions(path: &Path) -> Result<Vec<PredictionRow>> {
 
 /// Train and validation losses by step; a run's log is written by its trainer, one JSON object
 /// per line.
-fn read_losses(path: &Path) -> Result<(Vec<(f64, f64)>, Vec<(f64, f64)>)> {
+fn read_losses(path: &Path) -> Result<(Curve, Curve)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read", path.display()))?;
     let (mut train, mut validation) = (Vec::new(), Vec::new());
