@@ -8,4 +8,5 @@ pub mod export;
 pub mod generate;
 pub mod init_model;
 pub mod perplexity;
+pub mod sweep;
 pub mod train;
