@@ -4,6 +4,8 @@
 # (default 1), one at a time, under `nice -n 19`; a later run resumes where the last one stopped.
 #
 #   scripts/fuzz.sh [MINUTES] [TARGET ...]     targets: the folders of fuzz/corpus/
+#   FUZZ_DATA_ONLY=1 scripts/fuzz.sh ...       only the data targets (rows_*, verdict): no Burn
+#                                              in the instrumented build, so it builds much faster
 #
 # Prints, per target: executions (this run and all runs), execs/s, coverage (edges found of the
 # map, AFL's bitmap_cvg), and crashes and hangs saved under fuzz/out/TARGET/default/. A crash is
@@ -14,15 +16,24 @@ cd "$(dirname "$0")/.."
 
 minutes=${1:-1}
 shift || true
+if [ "${FUZZ_DATA_ONLY:-0}" = 1 ]; then
+    features=(--no-default-features --features afl,data-only)
+    target_dir=target-data
+    default_targets=(rows_json rows_jsonl rows_csv rows_parquet rows_gzip verdict)
+else
+    features=(--features afl)
+    target_dir=target
+    mapfile -t default_targets < <(ls fuzz/corpus)
+fi
 if [ $# -gt 0 ]; then
     targets=("$@")
 else
-    mapfile -t targets < <(ls fuzz/corpus)
+    targets=("${default_targets[@]}")
 fi
 
-command -v cargo-afl >/dev/null || nice -n 19 cargo install cargo-afl --locked
-(cd fuzz && nice -n 19 cargo afl build --release --features afl)
-binary=fuzz/target/release/fuzz-afl
+command -v cargo-afl >/dev/null || nice cargo install cargo-afl --locked
+(cd fuzz && CARGO_TARGET_DIR=$target_dir nice cargo afl build --release "${features[@]}")
+binary=fuzz/$target_dir/release/fuzz-afl
 
 export AFL_SKIP_CPUFREQ=1 AFL_NO_AFFINITY=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1
 export AFL_NO_UI=1 AFL_QUIET=1
