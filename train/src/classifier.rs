@@ -74,13 +74,13 @@ impl<B: Backend> LoadedGuard<B> {
         dtype: guardtune_model::Dtype,
         device: &B::Device,
     ) -> Result<Self> {
+        // The tokenizers first: they refuse a model that cannot embed their ids before the
+        // weights are read.
+        let tokenizer = Tokenizer::from_model_dir(model_dir)?;
+        let prompts = GuardTokenizer::from_model_dir(model_dir)?;
         let (_, model) =
             crate::model_dir::load_model_with_adapter::<B>(model_dir, adapter, dtype, device)?;
-        Ok(LoadedGuard {
-            model,
-            prompts: GuardTokenizer::from_model_dir(model_dir)?,
-            tokenizer: Tokenizer::from_model_dir(model_dir)?,
-        })
+        Ok(LoadedGuard { model, prompts, tokenizer })
     }
 
     pub fn classifier(&self, max_new_tokens: usize, device: B::Device) -> Classifier<'_, B> {
@@ -112,6 +112,10 @@ impl<B: Backend> Classifier<'_, B> {
     ) -> Result<Vec<Classification>> {
         let prompts: Vec<Vec<u32>> =
             examples.iter().map(|e| self.prompts.encode_prompt(e)).collect::<Result<_, _>>()?;
+        for (example, prompt) in examples.iter().zip(&prompts) {
+            let what = format!("example `{}` ({})", example.id, example.source);
+            self.tokenizer.check_fits(prompt.len(), &what)?;
+        }
         let outputs = generate_greedy(
             self.model,
             &prompts,

@@ -9,6 +9,7 @@ pub mod evaluation;
 pub mod memory;
 pub mod metrics;
 pub mod model_dir;
+pub mod model_inputs;
 pub mod plot;
 pub mod sweep;
 pub mod tensorboard;
