@@ -19,10 +19,11 @@ pub mod testing;
 pub mod tokenizer;
 
 pub use batch::Batch;
+pub use cache::{common_prefix_len, KvCache, PrefixCache};
 pub use checkpoint::{Checkpoint, RandomInit, WeightSource};
 pub use config::{LlamaConfig, RopeScaling};
 pub use error::ModelError;
-pub use generate::generate_greedy;
+pub use generate::{continue_greedy, generate_greedy, Continuation, Greedy};
 pub use llama::{DecoderLayer, LayerContext, LlamaForCausalLM, LowRank, ProjKind, Projection};
 pub use tokenizer::Tokenizer;
 
