@@ -10,5 +10,6 @@ pub mod memory;
 pub mod metrics;
 pub mod model_dir;
 pub mod plot;
+pub mod prefix_slot;
 pub mod tensorboard;
 pub mod trainer;

@@ -222,6 +222,7 @@ fn run<B: AutodiffBackend>(
             tokenizer: &model_tokenizer,
             max_new_tokens: DEFAULT_MAX_NEW_TOKENS,
             device: device.clone(),
+            prefix_cache: Default::default(),
         };
         for spec in &config.eval.benchmarks {
             let rows = run_benchmark(
