@@ -38,7 +38,8 @@ fn prompts(tokenizer: &Tokenizer, policy: &str, users: &[&str]) -> Vec<Vec<u32>>
 /// The logits after `ids`, from a full forward pass of that row alone.
 fn logits_after(model: &LlamaForCausalLM<B>, ids: &[u32]) -> Vec<f32> {
     let device = Default::default();
-    let hidden = model.model.forward(&Batch::<B>::right_padded(&[ids.to_vec()], 0, &device), None, None);
+    let hidden =
+        model.model.forward(&Batch::<B>::right_padded(&[ids.to_vec()], 0, &device), None, None);
     let logits: Tensor<B, 3> = model.logits(last_position(hidden));
     logits.into_data().to_vec::<f32>().unwrap()
 }
@@ -85,8 +86,9 @@ fn check(
     let prefix = PrefixCache::build(model, &prompts[0][..prefix_len], &device);
     let suffixes: Vec<Vec<u32>> = prompts.iter().map(|p| p[prefix_len..].to_vec()).collect();
     let settings = Greedy { max_new_tokens: MAX_NEW, stop_ids: stop, pad_id: 2, watch: &WATCH };
-    let rows = continue_greedy(model, prefix.rows(prompts.len()), &suffixes, drafts, &settings, &device)
-        .unwrap();
+    let rows =
+        continue_greedy(model, prefix.rows(prompts.len()), &suffixes, drafts, &settings, &device)
+            .unwrap();
     for (r, (row, prompt)) in rows.iter().zip(prompts).enumerate() {
         let (tokens, logits) = greedy_alone(model, prompt, stop);
         assert_eq!(row.tokens, tokens, "row {r}, draft {:?}", drafts[r]);
@@ -145,20 +147,29 @@ fn edge_cases() {
     check(&model, &rows, len - 1, &[Vec::new()], &stop);
     check(&model, &rows, len - 1, &[vec![5, 6]], &stop);
     // Rows with nothing in common, one of them a single token.
-    let mixed = vec![vec![tokenizer.encode("Hello there", false).unwrap(), vec![1]].concat(), vec![7]];
+    let mixed =
+        vec![vec![tokenizer.encode("Hello there", false).unwrap(), vec![1]].concat(), vec![7]];
     assert_eq!(common_prefix_len(mixed.iter().map(Vec::as_slice)), 0);
     check(&model, &mixed, 0, &[vec![3], Vec::new()], &stop);
     // No tokens to generate: only the teacher-forced scores.
     let device = Default::default();
     let settings = Greedy { max_new_tokens: 0, stop_ids: &stop, pad_id: 2, watch: &WATCH };
     let prefix = PrefixCache::build(&model, &rows[0][..len - 1], &device);
-    let out = continue_greedy(&model, prefix.rows(1), &[rows[0][len - 1..].to_vec()], &[vec![9]], &settings, &device)
-        .unwrap();
+    let out = continue_greedy(
+        &model,
+        prefix.rows(1),
+        &[rows[0][len - 1..].to_vec()],
+        &[vec![9]],
+        &settings,
+        &device,
+    )
+    .unwrap();
     assert!(out[0].tokens.is_empty() && out[0].watched.is_empty());
     let forced = watched(&logits_after(&model, &[&rows[0][..], &[9]].concat()));
     assert!(max_abs_diff(&out[0].after_draft, &forced) < 1e-4);
     // Bad calls are errors, not panics.
-    let err = continue_greedy(&model, prefix.rows(1), &[Vec::new()], &[Vec::new()], &settings, &device);
+    let err =
+        continue_greedy(&model, prefix.rows(1), &[Vec::new()], &[Vec::new()], &settings, &device);
     assert!(err.unwrap_err().to_string().contains("prompt 0 is empty"));
     let err = continue_greedy(&model, prefix.rows(1), &[vec![1]], &[], &settings, &device);
     assert!(err.unwrap_err().to_string().contains("0 drafts for 1 rows"));

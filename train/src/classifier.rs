@@ -193,7 +193,8 @@ impl<B: Backend> Classifier<'_, B> {
             pad_id: self.tokenizer.pad_id,
             watch: &watch,
         };
-        let (cache, suffixes) = self.prefix_cache.prepare(self.model, prompts, policy, &self.device)?;
+        let (cache, suffixes) =
+            self.prefix_cache.prepare(self.model, prompts, policy, &self.device)?;
         let drafts = vec![user.tokens.clone(); prompts.len()];
         let rows = continue_greedy(self.model, cache, &suffixes, &drafts, &settings, &self.device)?;
         self.prefix_cache.count_generated(rows.iter().map(|r| r.tokens.as_slice()), &user.tokens);
@@ -235,7 +236,8 @@ impl<B: Backend> Classifier<'_, B> {
         if forced.is_empty() {
             return Ok(());
         }
-        let prompts: Vec<Vec<u32>> = forced.iter().map(|&(i, _)| context.prompts[i].clone()).collect();
+        let prompts: Vec<Vec<u32>> =
+            forced.iter().map(|&(i, _)| context.prompts[i].clone()).collect();
         let drafts: Vec<Vec<u32>> =
             forced.iter().map(|&(_, w)| context.responses[w].tokens.clone()).collect();
         let watch = [context.responses[0].pair, context.responses[1].pair].concat();
@@ -247,7 +249,8 @@ impl<B: Backend> Classifier<'_, B> {
         };
         let (cache, suffixes) =
             self.prefix_cache.prepare(self.model, &prompts, context.policy, &self.device)?;
-        let scored = continue_greedy(self.model, cache, &suffixes, &drafts, &settings, &self.device)?;
+        let scored =
+            continue_greedy(self.model, cache, &suffixes, &drafts, &settings, &self.device)?;
         for (&(i, which), row) in forced.iter().zip(scored) {
             let pair = 2 * which..2 + 2 * which;
             results[i].response_unsafe_probability =

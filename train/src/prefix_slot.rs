@@ -92,7 +92,8 @@ impl<B: Backend> PrefixSlot<B> {
         for tokens in outputs {
             stats.rows += 1;
             stats.generated_tokens += tokens.len();
-            stats.openings_kept += usize::from(tokens.len() > opening.len() && tokens.starts_with(opening));
+            stats.openings_kept +=
+                usize::from(tokens.len() > opening.len() && tokens.starts_with(opening));
         }
         self.stats.set(stats);
     }

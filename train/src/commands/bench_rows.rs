@@ -275,7 +275,14 @@ fn shared_prefix_fraction(batches: &[&[Tokens]]) -> f64 {
 pub fn print_report(r: &RowsReport) {
     println!(
         "{} {} on {} ({}), rows {}: batch {}, {} warm-up + {} timed batches",
-        r.tool, r.mode_name(), r.model, r.dtype, r.rows, r.batch, r.warmup, r.steps
+        r.tool,
+        r.mode_name(),
+        r.model,
+        r.dtype,
+        r.rows,
+        r.batch,
+        r.warmup,
+        r.steps
     );
     println!(
         "examples/s {:.2}  tokens/s {:.1}  ms/batch {:.0}  peak RSS {:.0} MiB",
