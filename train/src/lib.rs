@@ -12,5 +12,6 @@ pub mod model_dir;
 pub mod model_inputs;
 pub mod plot;
 pub mod sweep;
+pub mod prefix_slot;
 pub mod tensorboard;
 pub mod trainer;

@@ -1,6 +1,7 @@
 //! One module per subcommand of the `guardtune` binary.
 
 pub mod bench;
+pub mod bench_rows;
 pub mod blend;
 pub mod classify;
 pub mod eval;
