@@ -16,9 +16,10 @@ use anyhow::{bail, Context, Result};
 use burn::backend::Autodiff;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use guardtune_data::{parse_verdict, Verdict, IGNORE_INDEX};
-use guardtune_lora::step::train_step;
-use guardtune_lora::{attach, AdamW, AdamWConfig, MicroBatch};
-use guardtune_model::{common_prefix_len, dtype_name, Tokenizer};
+use guardtune_lora::{
+    attach, step_alone, AdamW, AdamWConfig, MicroBatch, StepInput, StepSettings,
+};
+use guardtune_model::{common_prefix_len, Tokenizer};
 use serde::{Deserialize, Serialize};
 
 use super::bench::BenchArgs;
@@ -126,7 +127,7 @@ pub fn run<B: Backend>(args: &BenchArgs, devices: &[B::Device]) -> Result<RowsRe
         model: model_dir.display().to_string(),
         rows: rows_path.display().to_string(),
         backend: B::name(device),
-        dtype: dtype_name(plan.dtype).to_string(),
+        dtype: plan.dtype.name().to_string(),
         batch,
         warmup,
         steps: timed.len(),
@@ -210,7 +211,15 @@ fn train<B: AutodiffBackend>(
 ) -> Result<(Vec<Timed>, Extra)> {
     let mut optimizer = AdamW::<B::InnerBackend>::new(AdamWConfig::default());
     let (mut times, mut losses) = (Vec::new(), Vec::new());
-    for rows in batches {
+    let settings = StepSettings {
+        seed: 0,
+        max_grad_norm: None,
+        pad_id,
+        recompute: false,
+        share_prefix: true,
+        time_parts: false,
+    };
+    for (step, rows) in batches.iter().enumerate() {
         let input_ids: Vec<Vec<u32>> =
             rows.iter().map(|r| [&r.prompt[..], &r.completion].concat()).collect();
         let labels = rows
@@ -223,7 +232,8 @@ fn train<B: AutodiffBackend>(
         let tokens = input_ids.iter().map(Vec::len).sum();
         let micro = MicroBatch::unpacked(input_ids, labels);
         let start = Instant::now();
-        let step = train_step(model, &mut optimizer, &[micro], 2e-4, None, pad_id, device);
+        let input = StepInput { step, micro: vec![micro], lr: 2e-4 };
+        let step = step_alone(model, &mut optimizer, &input, settings, device)?;
         B::sync(device)?;
         times.push(Timed { seconds: start.elapsed().as_secs_f64(), tokens });
         losses.push(step.loss);

@@ -115,7 +115,7 @@ fn eval_hash(config_hash: &str, sweep: &SweepFile) -> Result<String> {
         .iter()
         .map(|b| {
             let path = b.path.strip_prefix(&sweep.dir).unwrap_or(&b.path);
-            (b.kind.clone(), path.display().to_string())
+            (b.kind.to_string(), path.display().to_string())
         })
         .collect();
     let text = serde_json::to_string(&(config_hash, benchmarks, &sweep.eval))?;

@@ -174,7 +174,7 @@ fn eval_args(sweep: &SweepFile, run: &PlannedRun) -> Vec<OsString> {
         "--adapter".into(),
         run.dir.join("adapter").into(),
         "--dtype".into(),
-        config.model.dtype.clone().into(),
+        config.model.dtype.to_string().into(),
         "--device".into(),
         device.into(),
         "--out".into(),
