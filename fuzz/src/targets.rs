@@ -113,7 +113,7 @@ mod model_targets {
     use std::path::Path;
 
     use guardtune_data::{GuardTokenizer, Role, Turn};
-    use guardtune_model::{Checkpoint, LlamaConfig, LlamaForCausalLM, RandomInit, Tokenizer};
+    use guardtune_model::{Dtype, LlamaConfig, LlamaForCausalLM, RandomInit, Tokenizer, Weights};
 
     use super::{scratch, write, Target};
 
@@ -137,7 +137,7 @@ mod model_targets {
     /// A safetensors file: opened, every tensor listed and read as f32.
     fn safetensors(data: &[u8]) {
         let path = write(&scratch(), "model.safetensors", data);
-        if let Ok(checkpoint) = Checkpoint::open_file(&path) {
+        if let Ok(checkpoint) = Weights::open_file(&path) {
             let names: Vec<String> = checkpoint.names().map(String::from).collect();
             for name in names {
                 let _ = checkpoint.dtype(&name);
@@ -190,7 +190,7 @@ mod model_targets {
                 let model = LlamaForCausalLM::load(
                     &config,
                     Box::new(RandomInit::new(0, 0.02)),
-                    burn::tensor::DType::F32,
+                    Dtype::F32,
                     &Default::default(),
                 )
                 .expect("the tiny model builds");

@@ -11,7 +11,7 @@ pub mod metrics;
 pub mod model_dir;
 pub mod model_inputs;
 pub mod plot;
-pub mod sweep;
 pub mod prefix_slot;
+pub mod sweep;
 pub mod tensorboard;
 pub mod trainer;

@@ -48,13 +48,8 @@ fn rows_benchmark_in_both_modes() {
     let bad = dir.path().join("bad.jsonl");
     std::fs::write(&bad, "{\"prompt\": 1}\n").unwrap();
     let model = repo_root().join("fixtures/models/tiny-smollm2");
-    let output = guardtune(&[
-        "bench",
-        "--model",
-        model.to_str().unwrap(),
-        "--rows",
-        bad.to_str().unwrap(),
-    ]);
+    let output =
+        guardtune(&["bench", "--model", model.to_str().unwrap(), "--rows", bad.to_str().unwrap()]);
     assert!(!output.status.success());
     assert!(stderr(&output).contains("bad.jsonl: row 1"), "{}", stderr(&output));
 }

@@ -3,16 +3,16 @@
 //! SmolLM2-shaped model with SmolLM2's real tokenizer and chat template.
 
 use burn::backend::Flex;
-use burn::tensor::DType;
 use guardtune::classifier::{Classification, Classifier, LoadedGuard};
 use guardtune::prefix_slot::choose_prefix;
 use guardtune_data::{GuardExample, Policy};
 use guardtune_model::testing::fixture;
+use guardtune_model::Dtype;
 
 type B = Flex;
 
 fn guard() -> LoadedGuard<B> {
-    LoadedGuard::load(&fixture("models/tiny-smollm2"), None, DType::F32, &Default::default())
+    LoadedGuard::load(&fixture("models/tiny-smollm2"), None, Dtype::F32, &Default::default())
         .unwrap()
 }
 

@@ -16,9 +16,7 @@ use anyhow::{bail, Context, Result};
 use burn::backend::Autodiff;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use guardtune_data::{parse_verdict, Verdict, IGNORE_INDEX};
-use guardtune_lora::{
-    attach, step_alone, AdamW, AdamWConfig, MicroBatch, StepInput, StepSettings,
-};
+use guardtune_lora::{attach, step_alone, AdamW, AdamWConfig, MicroBatch, StepInput, StepSettings};
 use guardtune_model::{common_prefix_len, Tokenizer};
 use serde::{Deserialize, Serialize};
 

@@ -102,7 +102,6 @@ impl<B: AutodiffBackend> ReplicaGroup<B> {
             for follower in &self.followers {
                 follower.reply("while starting")?;
             }
-            self.peer = Some(Peer::join(0, count, &self.device)?);
         }
         let input = Arc::new(input);
         for follower in &self.followers {
@@ -111,7 +110,12 @@ impl<B: AutodiffBackend> ReplicaGroup<B> {
                 return Err(anyhow!("a data-parallel device stopped"));
             }
         }
-        let peer = self.peer.as_ref().expect("joined above");
+        // Joining returns once every replica has joined, which the others do on their first
+        // step: they must have it first.
+        let peer = match &self.peer {
+            Some(peer) => peer,
+            None => self.peer.insert(Peer::join(0, count, &self.device)?),
+        };
         let Replica { model, optimizer } = &mut self.leader;
         let outcome = peer.step(model, optimizer, &input, self.settings, &self.device)?;
         for follower in &self.followers {
