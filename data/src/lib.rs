@@ -22,6 +22,7 @@ mod error;
 mod example;
 mod jinja_functions;
 mod loaders;
+mod plain_text;
 mod prompt;
 mod rows;
 pub mod seeding;

@@ -4,6 +4,7 @@
 use crate::chat_template::ChatTemplate;
 use crate::error::DataError;
 use crate::example::{GuardExample, Turn};
+use crate::plain_text::PlainText;
 use crate::prompt::{render_prompt_messages, render_target};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -50,9 +51,13 @@ pub struct RenderedExample {
 }
 
 /// A tokenizer and the chat template of the same model.
+///
+/// Message text never produces special tokens: only the template's markup does (see
+/// [`crate::plain_text`]), so a conversation cannot close the guard's turn.
 pub struct GuardTokenizer {
     tokenizer: Tokenizer,
     template: ChatTemplate,
+    plain_text: PlainText,
     /// Ids of the tokenizer's special added tokens; the first one after the answer closes it.
     special_ids: BTreeSet<u32>,
 }
@@ -81,7 +86,8 @@ impl GuardTokenizer {
             .filter(|(_, token)| token.special)
             .map(|(id, _)| id)
             .collect();
-        Ok(GuardTokenizer { tokenizer, template, special_ids })
+        let plain_text = PlainText::new(&tokenizer)?;
+        Ok(GuardTokenizer { tokenizer, template, plain_text, special_ids })
     }
 
     /// The underlying tokenizer (for decoding generated ids).
@@ -101,21 +107,50 @@ impl GuardTokenizer {
     /// and with the answer as an assistant message, and requiring the first to be a prefix of the
     /// second; a template for which it is not cannot be masked reliably and is an error.
     pub fn render(&self, example: &GuardExample) -> Result<RenderedExample, DataError> {
+        let (prompt, full) = self.render_escaped(example)?;
+        self.unescape_pair(example, &prompt, &full)
+    }
+
+    /// The prompt and the whole conversation rendered from escaped messages (special-token
+    /// strings in message text replaced by placeholders), the first a prefix of the second.
+    fn render_escaped(&self, example: &GuardExample) -> Result<(String, String), DataError> {
         example.check_trainable().map_err(|detail| example_error(example, detail))?;
         let mut messages = render_prompt_messages(example);
         let answer =
             render_target(&example.target).map_err(|e| example_error(example, e.to_string()))?;
-        let prompt = self.template.render(&messages, true)?;
         messages.push(Turn::assistant(answer));
+        let messages = self.escape_messages(&messages);
+        let prompt = self.template.render(&messages[..messages.len() - 1], true)?;
         let full = self.template.render(&messages, false)?;
-        match full.strip_prefix(prompt.as_str()) {
-            Some(completion) => Ok(RenderedExample { completion: completion.to_string(), prompt }),
-            None => Err(DataError::Template(format!(
+        if !full.starts_with(prompt.as_str()) {
+            return Err(DataError::Template(format!(
                 "for example `{}` the rendering with the answer does not start with the rendering with the \
                  generation prompt, so the answer cannot be located",
                 example.id
-            ))),
+            )));
         }
+        Ok((prompt, full))
+    }
+
+    fn unescape_pair(
+        &self,
+        example: &GuardExample,
+        prompt: &str,
+        full: &str,
+    ) -> Result<RenderedExample, DataError> {
+        let unescape =
+            |text: &str| self.plain_text.unescape(text).map_err(|e| with_example(example, e));
+        Ok(RenderedExample {
+            prompt: unescape(prompt)?,
+            completion: unescape(&full[prompt.len()..])?,
+        })
+    }
+
+    fn escape_messages(&self, messages: &[Turn]) -> Vec<Turn> {
+        messages
+            .iter()
+            .map(|turn| Turn { role: turn.role, content: self.plain_text.escape(&turn.content) })
+            .collect()
     }
 
     /// Tokenises a trainable example. Labels cover the answer and the first special token after
@@ -134,13 +169,10 @@ impl GuardTokenizer {
         &self,
         example: &GuardExample,
     ) -> Result<(RenderedExample, Tokenized), DataError> {
-        let rendered = self.render(example)?;
+        let (prompt, full) = self.render_escaped(example)?;
+        let rendered = self.unescape_pair(example, &prompt, &full)?;
         let boundary = rendered.prompt.len();
-        let text = format!("{}{}", rendered.prompt, rendered.completion);
-        let encoding = self
-            .tokenizer
-            .encode(text.as_str(), self.needs_added_special_tokens(&text))
-            .map_err(|e| DataError::Tokenizer(format!("example `{}`: {e}", example.id)))?;
+        let encoding = self.encode_escaped(&full).map_err(|e| with_example(example, e))?;
         let ids = encoding.get_ids();
         let offsets = encoding.get_offsets();
         if let Some(i) = offsets.iter().position(|&(start, end)| start < boundary && end > boundary)
@@ -174,18 +206,35 @@ impl GuardTokenizer {
     /// Token ids of the prompt the guard answers at inference (generation prompt included). Works
     /// for any example, including benchmark rows whose labels are unknown.
     pub fn encode_prompt(&self, example: &GuardExample) -> Result<Vec<u32>, DataError> {
-        let prompt = self.template.render(&render_prompt_messages(example), true)?;
-        let encoding = self
-            .tokenizer
-            .encode(prompt.as_str(), self.needs_added_special_tokens(&prompt))
-            .map_err(|e| DataError::Tokenizer(format!("example `{}`: {e}", example.id)))?;
-        Ok(encoding.get_ids().to_vec())
+        self.encode_chat(&render_prompt_messages(example), true)
+            .map_err(|e| with_example(example, e))
     }
 
-    /// Whether the tokenizer's post-processor should add its special tokens (the BOS): only when
-    /// the template has not already written the BOS.
-    fn needs_added_special_tokens(&self, text: &str) -> bool {
-        !self.template.starts_with_bos(text)
+    /// Token ids of `messages` rendered through the chat template (with `add_generation_prompt`,
+    /// ending where the assistant's answer begins). Message text is plain text: only the
+    /// template's markup produces special tokens.
+    pub fn encode_chat(
+        &self,
+        messages: &[Turn],
+        add_generation_prompt: bool,
+    ) -> Result<Vec<u32>, DataError> {
+        let escaped =
+            self.template.render(&self.escape_messages(messages), add_generation_prompt)?;
+        Ok(self.encode_escaped(&escaped)?.get_ids().to_vec())
+    }
+
+    /// Encodes a rendering of escaped messages. The tokenizer's post-processor adds its special
+    /// tokens (the BOS) only when the template has not already written the BOS: never doubled.
+    fn encode_escaped(&self, escaped: &str) -> Result<tokenizers::Encoding, DataError> {
+        self.plain_text.encode(escaped, !self.template.starts_with_bos(escaped))
+    }
+}
+
+/// `error` with the example it concerns, unless it already names one.
+fn with_example(example: &GuardExample, error: DataError) -> DataError {
+    match error {
+        DataError::Example { .. } => error,
+        other => example_error(example, other.to_string()),
     }
 }
 

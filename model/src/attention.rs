@@ -25,6 +25,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 
+use crate::kernels::attention::fused_attention;
 use crate::kernels::softmax::softmax_with_bias;
 use crate::kernels::{same_type, Recorded};
 
@@ -33,7 +34,9 @@ const CHUNK_SCORES: usize = 64 << 20;
 
 /// `softmax(q kᵀ + bias) v` per head (see the module docs for shapes).
 ///
-/// Under activation checkpointing (`Autodiff<_, BalancedCheckpointing>`, the trainer's
+/// On Burn's CPU backend in f32 (with or without autodiff) one host kernel computes it in blocks
+/// of query rows, skipping masked keys, and keeps no scores ([`crate::kernels::attention`]).
+/// Elsewhere, under activation checkpointing (`Autodiff<_, BalancedCheckpointing>`, the trainer's
 /// `gradient_checkpointing` switch) the scores are recomputed in the backward pass instead of
 /// kept. Everywhere else the plain computation runs: it is faster on the CPU backend, and without
 /// autodiff its scores are freed layer by layer anyway.
@@ -43,6 +46,10 @@ pub fn attention<B: Backend>(
     v: Tensor<B, 5>,
     bias: Tensor<B, 5>,
 ) -> Tensor<B, 5> {
+    let (q, k, v, bias) = match fused_attention((q, k, v, bias)) {
+        Ok(out) => return out,
+        Err(inputs) => inputs,
+    };
     let chunk = chunk_rows(&q, &k);
     let inputs = match recomputed::<B, burn::backend::Flex>((q, k, v, bias), chunk) {
         Ok(out) => return out,

@@ -1,10 +1,17 @@
 //! The key/value cache for incremental decoding: each layer's rotated keys and values so far,
 //! and the segment id of every cached position so new queries get the same masking rule.
+//!
+//! A cache of one row can hold a prefix that many sequences share (a guard's policy prompt):
+//! [`PrefixCache`] computes it once, and [`KvCache::broadcast`] lends it to every row of a batch,
+//! whose own tokens then continue at the positions after it.
+
+use std::ops::Range;
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::batch::Batch;
+use crate::batch::{Batch, PAD_SEGMENT};
+use crate::llama::LlamaForCausalLM;
 
 /// One layer's cached keys and values, `[batch, kv_heads, cached, head_dim]`.
 pub struct LayerCache<B: Backend> {
@@ -50,6 +57,54 @@ impl<B: Backend> KvCache<B> {
         self.len() == 0
     }
 
+    /// Rows of the cached batch (0 before the first step).
+    pub fn rows(&self) -> usize {
+        self.segments.as_ref().map_or(0, |s| s.dims()[0])
+    }
+
+    /// This cache lent to `rows` rows: a cache of one row is broadcast (its keys and values are
+    /// shared until the rows append their own, when each layer's concatenation copies them once);
+    /// an empty cache stays empty, and a cache of `rows` rows is shared as it is.
+    ///
+    /// Panics if the cache holds another number of rows: a caller's bug, never user input.
+    pub fn broadcast(&self, rows: usize) -> Self {
+        let cached = self.rows();
+        assert!(
+            cached <= 1 || cached == rows,
+            "a cache of {cached} rows cannot be broadcast to {rows} rows"
+        );
+        let expand = |t: &Tensor<B, 4>| {
+            let [_, heads, len, d] = t.dims();
+            t.clone().expand([rows, heads, len, d])
+        };
+        KvCache {
+            layers: self
+                .layers
+                .iter()
+                .map(|layer| LayerCache {
+                    kv: layer.kv.as_ref().map(|(k, v)| (expand(k), expand(v))),
+                })
+                .collect(),
+            segments: self.segments.as_ref().map(|s| s.clone().expand([rows, s.dims()[1]])),
+        }
+    }
+
+    /// Makes cached positions invisible to every later query, as padding is: `(row, columns)`
+    /// pairs, columns counted from the first cached position. Used to drop the keys of draft
+    /// tokens that decoding did not accept.
+    pub fn hide(&mut self, spans: &[(usize, Range<usize>)]) {
+        let Some(segments) = self.segments.take() else { return };
+        let [rows, len] = segments.dims();
+        let device = segments.device();
+        let mut values: Vec<i64> = segments.into_data().iter::<i64>().collect();
+        for (row, columns) in spans {
+            for column in columns.clone() {
+                values[row * len + column] = PAD_SEGMENT;
+            }
+        }
+        self.segments = Some(Tensor::from_data(TensorData::new(values, [rows, len]), &device));
+    }
+
     pub(crate) fn layer(&mut self, i: usize) -> &mut LayerCache<B> {
         &mut self.layers[i]
     }
@@ -70,4 +125,44 @@ impl<B: Backend> KvCache<B> {
             None => segments.clone(),
         });
     }
+}
+
+/// The keys and values of a token prefix that many sequences start with, computed once as a
+/// batch of one (positions 0..len, one segment) and lent to each batch with [`Self::rows`].
+pub struct PrefixCache<B: Backend> {
+    ids: Vec<u32>,
+    cache: KvCache<B>,
+}
+
+impl<B: Backend> PrefixCache<B> {
+    /// Runs `ids` through the model once (nothing runs for an empty prefix).
+    pub fn build(model: &LlamaForCausalLM<B>, ids: &[u32], device: &B::Device) -> Self {
+        let mut cache = KvCache::new(model.num_layers());
+        if !ids.is_empty() {
+            let batch = Batch::right_padded(&[ids.to_vec()], 0, device);
+            // Only the keys and values are wanted; the hidden states are dropped.
+            drop(model.model.forward(&batch, Some(&mut cache), None));
+        }
+        PrefixCache { ids: ids.to_vec(), cache }
+    }
+
+    /// The prefix's token ids.
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
+    /// A cache for a batch of `rows` sequences that all start with the prefix; their remaining
+    /// tokens take positions from `ids().len()` on.
+    pub fn rows(&self, rows: usize) -> KvCache<B> {
+        self.cache.broadcast(rows)
+    }
+}
+
+/// Length of the longest common prefix of `rows` (0 for no rows).
+pub fn common_prefix_len<'a>(rows: impl IntoIterator<Item = &'a [u32]>) -> usize {
+    let mut rows = rows.into_iter();
+    let Some(first) = rows.next() else { return 0 };
+    rows.fold(first.len(), |len, row| {
+        first[..len].iter().zip(row).take_while(|(a, b)| a == b).count()
+    })
 }

@@ -139,9 +139,10 @@ impl LlamaConfig {
             return Err("attention_dropout other than 0 is not supported".into());
         }
 
+        check_positive_shape(&raw)?;
         let heads = raw.num_attention_heads;
         let kv_heads = raw.num_key_value_heads.unwrap_or(heads);
-        if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 {
+        if heads % kv_heads != 0 {
             return Err(format!(
                 "num_attention_heads ({heads}) must be a positive multiple of num_key_value_heads ({kv_heads})"
             ));
@@ -156,8 +157,16 @@ impl LlamaConfig {
                 ))
             }
         };
-        if head_dim % 2 != 0 {
-            return Err(format!("head_dim {head_dim} must be even for rotary embeddings"));
+        if head_dim == 0 || head_dim % 2 != 0 {
+            return Err(format!(
+                "head_dim is {head_dim}; it must be positive and even for rotary embeddings"
+            ));
+        }
+        if !(raw.rms_norm_eps.is_finite() && raw.rms_norm_eps > 0.0) {
+            return Err(format!(
+                "rms_norm_eps is {}; expected a positive number",
+                raw.rms_norm_eps
+            ));
         }
 
         let (rope_theta, rope_scaling) = parse_rope(&raw)?;
@@ -187,13 +196,41 @@ impl LlamaConfig {
     }
 }
 
+/// Every size of the model must be positive: a zero makes empty tensors that fail (or divide by
+/// zero) far from the cause. Names the first key that is 0.
+fn check_positive_shape(raw: &RawConfig) -> Result<(), String> {
+    let sizes = [
+        ("vocab_size", Some(raw.vocab_size)),
+        ("hidden_size", Some(raw.hidden_size)),
+        ("intermediate_size", Some(raw.intermediate_size)),
+        ("num_hidden_layers", Some(raw.num_hidden_layers)),
+        ("num_attention_heads", Some(raw.num_attention_heads)),
+        ("num_key_value_heads", raw.num_key_value_heads),
+        ("head_dim", raw.head_dim),
+        ("max_position_embeddings", raw.max_position_embeddings),
+    ];
+    match sizes.iter().find(|(_, value)| *value == Some(0)) {
+        Some((key, _)) => Err(format!("{key} is 0; expected a positive size")),
+        None => Ok(()),
+    }
+}
+
+/// A positive, finite number from RoPE settings (a zero or negative factor gives inf/NaN angles).
+fn positive(value: f64, key: &str) -> Result<f64, String> {
+    if value.is_finite() && value > 0.0 {
+        Ok(value)
+    } else {
+        Err(format!("{key} is {value}; expected a positive number"))
+    }
+}
+
 /// RoPE settings from either `rope_theta` + `rope_scaling` (transformers 4) or
 /// `rope_parameters` (transformers 5, which carries `rope_theta` inside).
 fn parse_rope(raw: &RawConfig) -> Result<(f64, RopeScaling), String> {
     let params =
         raw.rope_parameters.as_ref().or(raw.rope_scaling.as_ref()).filter(|v| !v.is_null());
     let theta_in_params = params.and_then(|p| p.get("rope_theta")).and_then(Value::as_f64);
-    let theta = theta_in_params.or(raw.rope_theta).unwrap_or(10_000.0);
+    let theta = positive(theta_in_params.or(raw.rope_theta).unwrap_or(10_000.0), "rope_theta")?;
     let Some(params) = params else {
         return Ok((theta, RopeScaling::Default));
     };
@@ -204,10 +241,11 @@ fn parse_rope(raw: &RawConfig) -> Result<(f64, RopeScaling), String> {
         .and_then(Value::as_str)
         .unwrap_or("default");
     let number = |key: &str| -> Result<f64, String> {
-        params
+        let value = params
             .get(key)
             .and_then(Value::as_f64)
-            .ok_or_else(|| format!("rope type \"{kind}\" needs a numeric \"{key}\""))
+            .ok_or_else(|| format!("rope type \"{kind}\" needs a numeric \"{key}\""))?;
+        positive(value, key)
     };
     let scaling = match kind {
         "default" => RopeScaling::Default,
@@ -263,6 +301,40 @@ mod tests {
         ] {
             let err = LlamaConfig::from_json(&format!("{{{BASE}, {extra}}}")).unwrap_err();
             assert!(!err.is_empty(), "{extra}");
+        }
+    }
+
+    #[test]
+    fn refuses_a_zero_size_by_name() {
+        for key in [
+            "vocab_size",
+            "hidden_size",
+            "intermediate_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "num_key_value_heads",
+            "head_dim",
+            "max_position_embeddings",
+        ] {
+            let mut config: Value = serde_json::from_str(&format!("{{{BASE}}}")).unwrap();
+            config[key] = Value::from(0);
+            let err = LlamaConfig::from_json(&config.to_string()).unwrap_err();
+            assert!(err.starts_with(&format!("{key} is 0")), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn refuses_non_positive_norm_and_rope_numbers() {
+        for (key, value) in [
+            ("rms_norm_eps", serde_json::json!(0)),
+            ("rope_theta", serde_json::json!(-1)),
+            ("rope_scaling", serde_json::json!({"type": "linear", "factor": 0})),
+        ] {
+            let mut config: Value = serde_json::from_str(&format!("{{{BASE}}}")).unwrap();
+            config[key] = value;
+            let err = LlamaConfig::from_json(&config.to_string()).unwrap_err();
+            let named = if key == "rope_scaling" { "factor" } else { key };
+            assert!(err.starts_with(named), "{key}: {err}");
         }
     }
 

@@ -22,10 +22,11 @@ pub mod tokenizer;
 pub mod weights;
 
 pub use batch::Batch;
+pub use cache::{common_prefix_len, KvCache, PrefixCache};
 pub use config::{LlamaConfig, RopeScaling};
 pub use dtype::Dtype;
 pub use error::ModelError;
-pub use generate::generate_greedy;
+pub use generate::{continue_greedy, generate_greedy, Continuation, Greedy};
 pub use llama::{DecoderLayer, LayerContext, LlamaForCausalLM, LowRank, ProjKind, Projection};
 pub use tokenizer::Tokenizer;
 pub use weights::{RandomInit, WeightSource, Weights};

@@ -480,7 +480,15 @@ impl<B: Backend> LlamaForCausalLM<B> {
     pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
         let logits = match &self.lm_head {
             Some(head) => head.forward(hidden),
-            None => linear(hidden, self.model.embed_tokens.weight.val().transpose(), None),
+            // As one 2-D product, which reads the transposed table in place; a batched one
+            // copies it first (113 MB per call for SmolLM2, per decoding step).
+            None => {
+                let [batch, seq, width] = hidden.dims();
+                let table = self.model.embed_tokens.weight.val();
+                let vocab = table.dims()[0];
+                linear(hidden.reshape([batch * seq, width]), table.transpose(), None)
+                    .reshape([batch, seq, vocab])
+            }
         };
         logits.cast(DType::F32)
     }

@@ -2,11 +2,11 @@
 //! tokens that generation and batching need, from `tokenizer_config.json`,
 //! `generation_config.json` and `config.json`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::config::TokenIds;
+use crate::config::{LlamaConfig, TokenIds};
 use crate::error::ModelError;
 
 pub struct Tokenizer {
@@ -18,6 +18,15 @@ pub struct Tokenizer {
     /// Generation stops at any of these (generation_config's `eos_token_id` list, the
     /// tokenizer's eos token, and config.json's as a fallback).
     pub stop_ids: Vec<u32>,
+    /// The model's context, from the `config.json` beside the tokenizer (absent for a folder
+    /// that holds only a tokenizer).
+    context: Option<ModelContext>,
+}
+
+/// What the model of a folder can take: its positions.
+struct ModelContext {
+    config_path: PathBuf,
+    max_position_embeddings: usize,
 }
 
 impl Tokenizer {
@@ -60,7 +69,39 @@ impl Tokenizer {
             .or_else(|| ids_at(&generation_config, "pad_token_id").first().copied())
             .or(eos_id)
             .unwrap_or(0);
-        Ok(Tokenizer { inner, bos_id, eos_id, pad_id, stop_ids })
+        let config_path = dir.join("config.json");
+        let context = if model_config.is_some() {
+            let config = LlamaConfig::from_file(&config_path)?;
+            check_vocabulary(&inner, &path, &config, &config_path)?;
+            Some(ModelContext {
+                config_path,
+                max_position_embeddings: config.max_position_embeddings,
+            })
+        } else {
+            None
+        };
+        Ok(Tokenizer { inner, bos_id, eos_id, pad_id, stop_ids, context })
+    }
+
+    /// Refuses a sequence of `tokens` tokens longer than the model's `max_position_embeddings`
+    /// (positions past it run silently wrong). `what` names the sequence (a file, a prompt).
+    /// Every command checks its inputs with this one function.
+    pub fn check_fits(&self, tokens: usize, what: &str) -> Result<(), ModelError> {
+        match &self.context {
+            Some(context) if tokens > context.max_position_embeddings => {
+                Err(ModelError::Invalid(format!(
+                    "{what}: {tokens} tokens exceed the model's max_position_embeddings ({}, {})",
+                    context.max_position_embeddings,
+                    context.config_path.display()
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The model's `max_position_embeddings`, when the folder has a `config.json`.
+    pub fn max_position_embeddings(&self) -> Option<usize> {
+        self.context.as_ref().map(|c| c.max_position_embeddings)
     }
 
     /// Token ids of `text`; with `add_special_tokens` the tokenizer's own post-processor adds
@@ -91,6 +132,28 @@ impl Tokenizer {
     /// The underlying `tokenizers` tokenizer, for callers that need offsets or batches.
     pub fn inner(&self) -> &tokenizers::Tokenizer {
         &self.inner
+    }
+}
+
+/// Refuses a tokenizer with ids the model has no embedding for (they would index past the
+/// embedding table).
+fn check_vocabulary(
+    tokenizer: &tokenizers::Tokenizer,
+    tokenizer_path: &Path,
+    config: &LlamaConfig,
+    config_path: &Path,
+) -> Result<(), ModelError> {
+    let largest = tokenizer.get_vocab(true).into_values().max();
+    match largest {
+        Some(id) if id as usize >= config.vocab_size => Err(ModelError::Config {
+            path: config_path.to_path_buf(),
+            msg: format!(
+                "vocab_size is {} but {} has token ids up to {id}; the model has no embedding for them",
+                config.vocab_size,
+                tokenizer_path.display()
+            ),
+        }),
+        _ => Ok(()),
     }
 }
 

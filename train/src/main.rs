@@ -15,9 +15,10 @@ use guardtune::commands::{
     generate::GenerateArgs,
     init_model::{init_model, InitModelArgs},
     perplexity::PerplexityArgs,
+    sweep::{sweep, SweepArgs},
     train::{TrainArgs, TrainJob},
 };
-use guardtune::config::load_run_config;
+use guardtune::config::{load_run_config, ConfigError};
 use guardtune::device::{run_on, run_on_devices};
 
 #[derive(Parser)]
@@ -51,6 +52,8 @@ enum Command {
     Bench(BenchArgs),
     /// Write a randomly initialised model folder of a given shape.
     InitModel(InitModelArgs),
+    /// Train and evaluate every variant x seed of a sweep file, resumably; compare them in a report.
+    Sweep(SweepArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +79,13 @@ fn main() -> ExitCode {
         Command::Export(args) => run_on(&args.device.clone(), args),
         Command::InitModel(args) => init_model(&args),
         Command::Bench(args) => run_on_devices(&args.device.clone(), args),
+        Command::Sweep(args) => match sweep(&args) {
+            Err(err) if err.downcast_ref::<ConfigError>().is_some() => {
+                eprintln!("error: {}", one_line(&err));
+                return ExitCode::from(2);
+            }
+            other => other,
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -87,7 +97,7 @@ fn main() -> ExitCode {
 }
 
 /// A bad config or usage: exit code 2.
-fn config_error(err: guardtune::config::ConfigError) -> ExitCode {
+fn config_error(err: ConfigError) -> ExitCode {
     eprintln!("error: {err}");
     ExitCode::from(2)
 }

@@ -14,7 +14,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-pub use bars::{bar_chart_size, plot_bars};
+pub use bars::{bar_chart_size, plot_bars, plot_bars_with_intervals};
 pub use line_chart::{plot_lines, plot_pr_curves, LINE_CHART_SIZE};
 
 /// Why a chart could not be written.

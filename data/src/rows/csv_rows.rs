@@ -1,13 +1,19 @@
 //! CSV with a header row. Empty cells read as null, so optional columns behave as in JSON.
+//!
+//! A malformed record costs one row, never the rows after it: a cell that opens a quote and never
+//! closes it would otherwise swallow the rest of the file (the `csv` crate reads to the next quote
+//! or the end). Such a record (a quoting error, a wrong number of cells, invalid UTF-8) becomes one
+//! bad row, and reading resumes at the line after the one it started on.
 
 use super::Record;
 use crate::error::{DataError, RowError};
+use csv::{ReaderBuilder, StringRecord};
 use serde_json::{Map, Value};
 
 /// Reads a CSV file; row numbers count records after the header (a quoted cell may span lines).
 pub(super) fn read(bytes: &[u8], file: &str) -> Result<Vec<Record>, DataError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes);
+    let mut reader = ReaderBuilder::new().has_headers(true).flexible(true).from_reader(bytes);
     let headers = reader
         .headers()
         .map_err(|e| DataError::File {
@@ -15,32 +21,105 @@ pub(super) fn read(bytes: &[u8], file: &str) -> Result<Vec<Record>, DataError> {
             detail: format!("invalid CSV header: {e}"),
         })?
         .clone();
+    let header_end = reader.position().byte() as usize;
+    if let Some(problem) = quoting_error(&bytes[..header_end.min(bytes.len())]) {
+        return Err(DataError::File {
+            path: file.to_string(),
+            detail: format!("invalid CSV header: {problem}"),
+        });
+    }
     let mut records = Vec::new();
-    for (index, record) in reader.records().enumerate() {
-        let row = index + 1;
-        let fields = record
-            .map_err(|e| RowError {
+    let mut start = Some(header_end);
+    while let Some(from) = start.filter(|&from| from < bytes.len()) {
+        start = read_until_bad(bytes, from, &headers, file, &mut records);
+    }
+    Ok(records)
+}
+
+/// Reads records from byte `from` until the end (`None`) or a bad record, which is recorded as
+/// one row; then returns where to resume: the line after the one the bad record started on.
+fn read_until_bad(
+    bytes: &[u8],
+    from: usize,
+    headers: &StringRecord,
+    file: &str,
+    records: &mut Vec<Record>,
+) -> Option<usize> {
+    let mut reader =
+        ReaderBuilder::new().has_headers(false).flexible(true).from_reader(&bytes[from..]);
+    let mut record = StringRecord::new();
+    loop {
+        let record_start = from + reader.position().byte() as usize;
+        let row = records.len() + 1;
+        let problem = match reader.read_record(&mut record) {
+            Ok(false) => return None,
+            Ok(true) => {
+                let record_end = (from + reader.position().byte() as usize).min(bytes.len());
+                quoting_error(&bytes[record_start..record_end]).map(str::to_string).or_else(|| {
+                    (record.len() != headers.len())
+                        .then(|| format!("a record of {} cells", record.len()))
+                })
+            }
+            Err(e) => Some(e.to_string()),
+        };
+        let Some(found) = problem else {
+            records.push(Record { row, fields: Ok(cells(headers, &record)) });
+            continue;
+        };
+        records.push(Record {
+            row,
+            fields: Err(RowError {
                 file: file.to_string(),
                 row,
                 field: "(row)".into(),
                 expected: format!("a CSV record of {} UTF-8 cells", headers.len()),
-                found: e.to_string(),
-            })
-            .map(|record| {
-                headers
-                    .iter()
-                    .zip(record.iter())
-                    .map(|(name, cell)| {
-                        let value = if cell.is_empty() {
-                            Value::Null
-                        } else {
-                            Value::String(cell.to_string())
-                        };
-                        (name.to_string(), value)
-                    })
-                    .collect::<Map<String, Value>>()
-            });
-        records.push(Record { row, fields });
+                found,
+            }),
+        });
+        return bytes[record_start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|newline| record_start + newline + 1);
     }
-    Ok(records)
+}
+
+fn cells(headers: &StringRecord, record: &StringRecord) -> Map<String, Value> {
+    headers
+        .iter()
+        .zip(record.iter())
+        .map(|(name, cell)| {
+            let value = if cell.is_empty() { Value::Null } else { Value::String(cell.to_string()) };
+            (name.to_string(), value)
+        })
+        .collect()
+}
+
+/// What is wrong with the quoting of one raw record, if anything: a quoted cell that never closes,
+/// or text right after a closing quote (both signs of a stray quote that swallowed line ends).
+fn quoting_error(raw: &[u8]) -> Option<&'static str> {
+    let mut i = 0;
+    let mut at_cell_start = true;
+    while i < raw.len() {
+        let byte = raw[i];
+        if at_cell_start && byte == b'"' {
+            i += 1;
+            loop {
+                match raw.get(i) {
+                    None => return Some("a quoted cell that is never closed"),
+                    Some(b'"') if raw.get(i + 1) == Some(&b'"') => i += 2,
+                    Some(b'"') => break,
+                    Some(_) => i += 1,
+                }
+            }
+            i += 1;
+            if !matches!(raw.get(i), None | Some(b',' | b'\r' | b'\n')) {
+                return Some("text after the closing quote of a cell");
+            }
+            at_cell_start = false;
+            continue;
+        }
+        at_cell_start = matches!(byte, b',' | b'\n' | b'\r');
+        i += 1;
+    }
+    None
 }

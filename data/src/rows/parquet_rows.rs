@@ -8,7 +8,26 @@ use serde_json::{Map, Number, Value};
 use std::path::Path;
 
 /// Reads every row of a Parquet file as a JSON object.
+///
+/// The `parquet` crate panics on many malformed files (fuzzing found out-of-bounds indexing,
+/// unwraps and failed assertions in its metadata and page decoding), so a panic while reading is
+/// caught and reported as this file's error, without the panic's own message on stderr.
 pub(super) fn read(path: &Path) -> Result<Vec<Record>, DataError> {
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = std::panic::catch_unwind(|| read_unguarded(path));
+    std::panic::set_hook(previous_hook);
+    outcome.unwrap_or_else(|panic| {
+        let detail = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown failure");
+        Err(DataError::file(path, format!("not a readable Parquet file (malformed: {detail})")))
+    })
+}
+
+fn read_unguarded(path: &Path) -> Result<Vec<Record>, DataError> {
     let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
     let reader = SerializedFileReader::new(file)
         .map_err(|e| DataError::file(path, format!("not a readable Parquet file: {e}")))?;

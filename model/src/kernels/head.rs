@@ -11,6 +11,7 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::Shape;
 use rayon::prelude::*;
 
+use super::matmul::matmul;
 use super::vector;
 use crate::loss::Targets;
 
@@ -126,6 +127,7 @@ fn head_chunk(
             weight.ptr(),
             weight.row_stride,
             weight.col_stride,
+            false,
         );
         logits.set_len(n * vocab);
     }
@@ -152,51 +154,10 @@ fn head_chunk(
             weight.ptr(),
             weight.col_stride,
             weight.row_stride,
+            false,
         )
     };
     (loss, rows_in)
-}
-
-/// `out [m, n] = lhs [m, k] x rhs [k, n]`, `out` dense row-major, operands by row and column
-/// strides, on the calling thread.
-///
-/// # Safety
-/// The pointers must cover the shapes under the given strides.
-#[allow(clippy::too_many_arguments)]
-unsafe fn matmul(
-    m: usize,
-    n: usize,
-    k: usize,
-    out: *mut f32,
-    out_row_stride: isize,
-    lhs: *const f32,
-    lhs_row_stride: isize,
-    lhs_col_stride: isize,
-    rhs: *const f32,
-    rhs_row_stride: isize,
-    rhs_col_stride: isize,
-) {
-    gemm::gemm(
-        m,
-        n,
-        k,
-        out,
-        1,
-        out_row_stride,
-        false,
-        lhs,
-        lhs_col_stride,
-        lhs_row_stride,
-        rhs,
-        rhs_col_stride,
-        rhs_row_stride,
-        0.0,
-        1.0,
-        false,
-        false,
-        false,
-        gemm::Parallelism::None,
-    );
 }
 
 /// `-log softmax(row)[label]`, computed as `max + ln Σ exp(row - max) - row[label]`. With

@@ -6,8 +6,10 @@
 //! generic `B` is a tensor of Flex (or of Flex under autodiff) or it is not. Any other backend,
 //! and any dtype but f32, runs the same operation as tensor operations.
 
+pub(crate) mod attention;
 pub mod dropout;
 pub(crate) mod head;
+mod matmul;
 pub mod rms_norm;
 pub mod rope;
 pub mod softmax;
@@ -258,6 +260,95 @@ mod tests {
             reference,
             1e-6,
         );
+    }
+
+    /// Causal attention of `queries` rows over `keys` keys (the queries are the last rows, as
+    /// after a cache), with right padding in batch row 1 (its last `pad` tokens are segment 0:
+    /// they see only each other), as a bias with one row for all heads or one per head.
+    fn attention_bias(
+        queries: usize,
+        keys: usize,
+        pad: usize,
+        per_head: [usize; 2],
+    ) -> Tensor<AD, 5> {
+        let [kv_heads, group] = per_head;
+        let offset = keys - queries;
+        let mask: Vec<f32> = (0..2 * kv_heads * group * queries * keys)
+            .map(|i| {
+                let (b, t, s) = (
+                    i / (kv_heads * group * queries * keys),
+                    offset + (i / keys) % queries,
+                    i % keys,
+                );
+                let segment = |x: usize| usize::from(b == 0 || x < keys - pad);
+                if s > t || segment(s) != segment(t) {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        Tensor::from_data(
+            TensorData::new(mask, [2, kv_heads, group, queries, keys]),
+            &Default::default(),
+        )
+    }
+
+    #[test]
+    fn fused_attention_matches_the_tensor_ops_in_values_and_gradients() {
+        use crate::attention::plain;
+        // Odd sizes: several query blocks with a short last one, a head size off the vector
+        // width, queries after cached keys, a single query; both bias layouts.
+        for (queries, keys, d, pad, shared_bias) in [
+            (131, 131, 12, 7, true),
+            (70, 70, 64, 3, false),
+            (5, 70, 9, 0, true),
+            (1, 9, 8, 2, true),
+        ] {
+            let (kv_heads, group) = (2, 3);
+            let bias = if shared_bias {
+                attention_bias(queries, keys, pad, [1, 1])
+            } else {
+                attention_bias(queries, keys, pad, [kv_heads, group])
+            };
+            // Inputs as the model lays them out: token-major, viewed heads-first (strided).
+            let token_major = [
+                [2, queries, kv_heads, group, d],
+                [2, keys, kv_heads, 1, d],
+                [2, keys, kv_heads, 1, d],
+            ];
+            let inputs: Vec<Tensor<AD, 2>> =
+                token_major.iter().map(|&shape| random([1, shape.iter().product()], 0.7)).collect();
+            let heads_first = |x: &[Tensor<AD, 2>]| {
+                [0, 1, 2].map(|i| x[i].clone().reshape(token_major[i]).permute([0, 2, 3, 1, 4]))
+            };
+            let run = |x: &[Tensor<AD, 2>], fused: bool| {
+                let [q, k, v] = heads_first(x);
+                let out = if fused {
+                    super::attention::fused_attention((q, k, v, bias.clone()))
+                        .ok()
+                        .expect("on host")
+                } else {
+                    plain(q, k, v, bias.clone())
+                };
+                let n = out.shape().num_elements();
+                out.reshape([1, n])
+            };
+            let name = format!("attention {queries}x{keys}, d {d}, shared bias {shared_bias}");
+            same_as_reference(&name, &inputs, |x| run(x, true), |x| run(x, false), 2e-5);
+            // Without autodiff the same kernel gives the same values.
+            let [q, k, v] = heads_first(&inputs).map(|t| t.inner());
+            let out = super::attention::fused_attention((
+                q.clone(),
+                k.clone(),
+                v.clone(),
+                bias.clone().inner(),
+            ))
+            .ok()
+            .expect("on host");
+            let want = plain(q, k, v, bias.clone().inner());
+            assert!(max_abs_diff(&values(out), &values(want)) < 2e-5, "{name}: inference");
+        }
     }
 
     #[test]

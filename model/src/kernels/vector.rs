@@ -156,6 +156,52 @@ dispatch! {
 }
 
 dispatch! {
+    /// `row += bias`, elementwise, and returns the largest sum (NaN-ignoring).
+    fn add_max(row: &mut [f32], bias: &[f32]) -> f32 {
+        let n = row.len();
+        let bias = &bias[..n];
+        let mut lanes = [f32::NEG_INFINITY; LANES];
+        let whole = n / LANES * LANES;
+        for (block, bias) in row[..whole].chunks_exact_mut(LANES).zip(bias[..whole].chunks_exact(LANES)) {
+            for l in 0..LANES {
+                block[l] += bias[l];
+                lanes[l] = lanes[l].max(block[l]);
+            }
+        }
+        let mut m = lanes.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+        for i in whole..n {
+            row[i] += bias[i];
+            m = m.max(row[i]);
+        }
+        m
+    }
+}
+
+dispatch! {
+    /// Replaces each `x` by `exp(x + bias - shift)`: a softmax row rebuilt from its scores and
+    /// its log-sum-exp `shift`.
+    fn exp_biased(row: &mut [f32], bias: &[f32], shift: f32) -> () {
+        let n = row.len();
+        let bias = &bias[..n];
+        for i in 0..n {
+            row[i] = exp(row[i] + bias[i] - shift);
+        }
+    }
+}
+
+dispatch! {
+    /// `d = p (d - shift)`, elementwise and in place: [`softmax_backward`] overwriting the
+    /// probabilities' gradient with the scores'.
+    fn softmax_backward_in_place(p: &[f32], d: &mut [f32], shift: f32) -> () {
+        let n = d.len();
+        let p = &p[..n];
+        for i in 0..n {
+            d[i] = p[i] * (d[i] - shift);
+        }
+    }
+}
+
+dispatch! {
     /// `Σ a_i b_i`.
     fn dot(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len());

@@ -76,6 +76,16 @@ pub struct BenchArgs {
     /// Print exactly one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// A real model folder, benchmarked on --rows.
+    #[arg(long, requires = "rows")]
+    pub model: Option<PathBuf>,
+    /// The guard workload instead of random rows: JSON lines from `guardtune blend --out`, run
+    /// through --model as --mode says (see `bench_rows`).
+    #[arg(long, requires = "model")]
+    pub rows: Option<PathBuf>,
+    /// With --rows: train (LoRA steps) or classify (verdicts with P(unsafe)).
+    #[arg(long, value_enum, default_value = "train")]
+    pub mode: super::bench_rows::RowsMode,
     /// cpu, cuda or cuda:N; a list (cpu:0,cpu:1 or cuda:0,cuda:1) trains data parallel as the
     /// trainer does, each device taking an equal share of the rows. On the CPU each replica
     /// computes on its share of the cores, which suits models too small to keep every core busy.
@@ -299,6 +309,15 @@ impl DevicesJob for BenchArgs {
     type Output = ();
 
     fn run<B: Backend>(self, devices: Vec<B::Device>) -> Result<()> {
+        if self.rows.is_some() {
+            let report = super::bench_rows::run::<B>(&self, &devices)?;
+            if self.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                super::bench_rows::print_report(&report);
+            }
+            return Ok(());
+        }
         let plan = self.plan()?;
         let report = if plan.recompute {
             run_bench::<Autodiff<B, BalancedCheckpointing>>(&plan, &devices)?

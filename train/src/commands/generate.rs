@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use burn::tensor::backend::Backend;
-use guardtune_data::{ChatTemplate, Role, Turn};
+use guardtune_data::{GuardTokenizer, Role, Turn};
 use guardtune_model::{generate_greedy, Tokenizer};
 
 use crate::device::BackendJob;
@@ -44,14 +44,13 @@ impl BackendJob for GenerateArgs {
             &device,
         )?;
         let ids = if self.chat {
-            let template = ChatTemplate::from_model_dir(&self.model)?;
-            let text = template
-                .render(&[Turn { role: Role::User, content: self.prompt.clone() }], true)?;
-            // The template writes the BOS itself when it has one; never add a second.
-            tokenizer.encode(&text, !template.starts_with_bos(&text))?
+            // Only the template's markup makes special tokens; the prompt is plain text.
+            GuardTokenizer::from_model_dir(&self.model)?
+                .encode_chat(&[Turn { role: Role::User, content: self.prompt.clone() }], true)?
         } else {
             tokenizer.encode(&self.prompt, true)?
         };
+        tokenizer.check_fits(ids.len(), "the prompt")?;
         let out = generate_greedy(
             &model,
             &[ids],

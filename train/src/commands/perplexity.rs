@@ -45,7 +45,7 @@ impl BackendJob for PerplexityArgs {
         let text = std::fs::read_to_string(&self.text_file)
             .with_context(|| format!("{}: cannot read text file", self.text_file.display()))?;
         let tokenizer = Tokenizer::from_model_dir(&self.model)?;
-        let (config, model) = load_model_with_adapter::<B>(
+        let (_, model) = load_model_with_adapter::<B>(
             &self.model,
             self.adapter.as_deref(),
             guardtune_model::Dtype::F32,
@@ -59,14 +59,7 @@ impl BackendJob for PerplexityArgs {
                 ids.len()
             );
         }
-        if ids.len() > config.max_position_embeddings {
-            bail!(
-                "{}: {} tokens exceed the model's max_position_embeddings ({})",
-                self.text_file.display(),
-                ids.len(),
-                config.max_position_embeddings
-            );
-        }
+        tokenizer.check_fits(ids.len(), &self.text_file.display().to_string())?;
         let labels = vec![ids.iter().map(|&t| t as i64).collect::<Vec<_>>()];
         let hidden = model.model.forward(
             &Batch::<B>::right_padded(&[ids.clone()], tokenizer.pad_id, &device),

@@ -31,6 +31,7 @@ impl DevicesJob for TrainJob {
     type Output = TrainSummary;
 
     fn run<B: Backend>(self, devices: Vec<B::Device>) -> Result<TrainSummary> {
+        crate::model_inputs::check_training_inputs(&self.config)?;
         train::<B>(&self.config, self.resume, devices)
     }
 }

@@ -35,7 +35,7 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl ConfigError {
-    fn new(path: &Path, message: impl Into<String>) -> Self {
+    pub(crate) fn new(path: &Path, message: impl Into<String>) -> Self {
         ConfigError { path: path.to_path_buf(), line: None, key: None, message: message.into() }
     }
 }
@@ -53,6 +53,10 @@ pub fn load_run_config(path: &Path, overrides: &[String]) -> Result<RunConfig, C
         apply_override(&mut doc, assignment)
             .map_err(|msg| ConfigError::new(path, format!("--set {assignment}: {msg}")))?;
     }
+    super::sources::remove_disabled_sources(&mut doc).map_err(|message| ConfigError {
+        key: Some("data.sources".into()),
+        ..ConfigError::new(path, message)
+    })?;
     let resolved_text = doc.to_string();
     let mut config: RunConfig = toml::from_str(&resolved_text)
         .map_err(|e| located(path, &resolved_text, e.span(), e.message()))?;
@@ -68,7 +72,7 @@ pub fn load_run_config(path: &Path, overrides: &[String]) -> Result<RunConfig, C
 }
 
 /// The error at `span` with its line number and the dotted key written on that line.
-fn located(
+pub(crate) fn located(
     path: &Path,
     text: &str,
     span: Option<std::ops::Range<usize>>,
@@ -104,15 +108,19 @@ fn key_on_line(text: &str, line_index: usize) -> Option<String> {
     })
 }
 
-/// Sets `a.b.c = value` in the document, creating tables on the way.
+/// Sets `a.b.c = value` in the document, creating tables on the way;
+/// `data.sources.NAME.key = value` sets a key of the source named NAME.
 fn apply_override(doc: &mut DocumentMut, assignment: &str) -> Result<(), String> {
     let (key, raw) = assignment.split_once('=').ok_or("expected section.key=value")?;
+    // A value that is not valid TOML (e.g. a bare path) is taken as a string.
+    let value: Value = raw.trim().parse().unwrap_or_else(|_| Value::from(raw.trim()));
+    if let Some(rest) = key.trim().strip_prefix("data.sources.") {
+        return super::sources::set_source_key(doc, rest, value);
+    }
     let parts: Vec<&str> = key.trim().split('.').collect();
     if parts.iter().any(|p| p.is_empty()) {
         return Err(format!("invalid key \"{key}\""));
     }
-    // A value that is not valid TOML (e.g. a bare path) is taken as a string.
-    let value: Value = raw.trim().parse().unwrap_or_else(|_| Value::from(raw.trim()));
     let (last, tables) = parts.split_last().expect("at least one part");
     let mut table: &mut Table = doc.as_table_mut();
     for part in tables {

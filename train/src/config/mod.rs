@@ -1,9 +1,13 @@
 //! The run config: one TOML file per run with `[model]`, `[lora]`, `[data]`, `[training]`,
 //! `[eval]` and `[output]`. Unknown keys and wrong types are refused with file, line and key;
-//! `--set section.key=value` overrides any key; the resolved config is saved in the run folder.
+//! `--set section.key=value` overrides any key (`data.sources.NAME.key` a source's); a source
+//! with `weight = 0` or `enabled = false` is left out; the resolved config is saved in the run
+//! folder.
 
 mod load;
+mod sources;
 
+pub(crate) use load::located;
 pub use load::{load_run_config, ConfigError};
 
 use std::path::PathBuf;

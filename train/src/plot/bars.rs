@@ -47,8 +47,24 @@ pub fn plot_bars<S: AsRef<str>>(
     title: &str,
     bars: &[(S, f64)],
 ) -> Result<(), PlotError> {
+    plot_bars_with_intervals(path, title, bars, &[])
+}
+
+/// [`plot_bars`] with a whisker over each bar that has an interval: `intervals[i]` is the
+/// `(low, high)` of bar `i` (in `0..=1`); bars beyond `intervals.len()` get none.
+pub fn plot_bars_with_intervals<S: AsRef<str>>(
+    path: impl AsRef<Path>,
+    title: &str,
+    bars: &[(S, f64)],
+    intervals: &[(f64, f64)],
+) -> Result<(), PlotError> {
     let path = path.as_ref();
     let invalid = |reason: String| PlotError::InvalidInput { path: path.to_path_buf(), reason };
+    if let Some((low, high)) =
+        intervals.iter().find(|(low, high)| !(0.0 <= *low && low <= high && *high <= 1.0))
+    {
+        return Err(invalid(format!("interval ({low}, {high}) is not within 0..=1")));
+    }
     if bars.is_empty() {
         return Err(invalid("no bars".into()));
     }
@@ -101,13 +117,33 @@ pub fn plot_bars<S: AsRef<str>>(
                 series_color(0).filled(),
             )
         }))?;
+        // Whiskers: the interval as a line across the bar's middle, with end caps.
+        chart.draw_series(intervals.iter().take(rows).enumerate().flat_map(
+            |(index, &(low, high))| {
+                let middle = row_bottom(index) + 0.5;
+                let cap = (0.5 - BAR_GAP) * 0.6;
+                [
+                    PathElement::new([(low, middle), (high, middle)], BLACK.stroke_width(2)),
+                    PathElement::new(
+                        [(low, middle - cap), (low, middle + cap)],
+                        BLACK.stroke_width(2),
+                    ),
+                    PathElement::new(
+                        [(high, middle - cap), (high, middle + cap)],
+                        BLACK.stroke_width(2),
+                    ),
+                ]
+            },
+        ))?;
         // Names and values go on the whole canvas: the plotting area would clip them.
         let name_style = text(TICK_LABEL_SIZE).pos(Pos::new(HPos::Right, VPos::Center));
         let value_style = text(TICK_LABEL_SIZE).pos(Pos::new(HPos::Left, VPos::Center));
         for (index, (name, (_, value))) in names.iter().zip(bars).enumerate() {
             let (axis_x, y) = chart.backend_coord(&(0.0, row_bottom(index) + 0.5));
             canvas.draw(&Text::new(name.as_str(), (axis_x - 8, y), name_style.clone()))?;
-            let (bar_end, _) = chart.backend_coord(&(*value, row_bottom(index) + 0.5));
+            // The value goes after the bar or its whisker, whichever ends later.
+            let end = intervals.get(index).map_or(*value, |&(_, high)| high.max(*value));
+            let (bar_end, _) = chart.backend_coord(&(end, row_bottom(index) + 0.5));
             canvas.draw(&Text::new(
                 format!("{value:.2}"),
                 (bar_end + 6, y),

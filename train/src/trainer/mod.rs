@@ -235,6 +235,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             tokenizer: &self.data.tokenizer,
             max_new_tokens: DEFAULT_MAX_NEW_TOKENS,
             device,
+            prefix_cache: Default::default(),
         };
         for spec in &eval.benchmarks {
             let hidden = ProgressBar::hidden();

@@ -1,0 +1,3 @@
+//! Fuzz targets for guardtune's input formats (see [`targets`]).
+
+pub mod targets;

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing of every input format guardtune reads, with AFL++ through cargo-afl
+# (stable toolchain; installed from crates.io when missing). Each target runs MINUTES minutes
+# (default 1), one at a time, under `nice -n 19`; a later run resumes where the last one stopped.
+#
+#   scripts/fuzz.sh [MINUTES] [TARGET ...]     targets: the folders of fuzz/corpus/
+#   FUZZ_DATA_ONLY=1 scripts/fuzz.sh ...       only the data targets (rows_*, verdict): no Burn
+#                                              in the instrumented build, so it builds much faster
+#
+# Prints, per target: executions (this run and all runs), execs/s, coverage (edges found of the
+# map, AFL's bitmap_cvg), and crashes and hangs saved under fuzz/out/TARGET/default/. A crash is
+# replayed with: fuzz/target/release/fuzz-afl TARGET < FILE. Once fixed, copy it into
+# fuzz/regressions/TARGET/ so the workspace test (train/tests/fuzz_seeds.rs) keeps replaying it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+minutes=${1:-1}
+shift || true
+if [ "${FUZZ_DATA_ONLY:-0}" = 1 ]; then
+    features=(--no-default-features --features afl,data-only)
+    target_dir=target-data
+    default_targets=(rows_json rows_jsonl rows_csv rows_parquet rows_gzip verdict)
+else
+    features=(--features afl)
+    target_dir=target
+    mapfile -t default_targets < <(ls fuzz/corpus)
+fi
+if [ $# -gt 0 ]; then
+    targets=("$@")
+else
+    targets=("${default_targets[@]}")
+fi
+
+command -v cargo-afl >/dev/null || nice cargo install cargo-afl --locked
+(cd fuzz && CARGO_TARGET_DIR=$target_dir nice cargo afl build --release "${features[@]}")
+binary=fuzz/$target_dir/release/fuzz-afl
+
+export AFL_SKIP_CPUFREQ=1 AFL_NO_AFFINITY=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1
+export AFL_NO_UI=1 AFL_QUIET=1
+stat() { sed -n "s/^$1 *: *//p" "$2"; }
+
+printf '%-14s %12s %14s %9s %16s %8s %6s\n' target execs total_execs execs/s edges crashes hangs
+for target in "${targets[@]}"; do
+    out=fuzz/out/$target
+    stats=$out/default/fuzzer_stats
+    before=0
+    if [ -f "$stats" ]; then
+        input=-          # resume the queue of the last run
+        before=$(stat execs_done "$stats")
+    else
+        input=fuzz/corpus/$target
+    fi
+    mkdir -p "$out"
+    nice -n 19 cargo afl fuzz -V $((minutes * 60)) -t 5000 -i "$input" -o "$out" \
+        -- "$binary" "$target" >"$out/fuzz.log" 2>&1 || {
+        echo "$target: afl-fuzz failed, see $out/fuzz.log"
+        tail -5 "$out/fuzz.log"
+        continue
+    }
+    total=$(stat execs_done "$stats")
+    crashes=$(stat saved_crashes "$stats")
+    printf '%-14s %12s %14s %9s %16s %8s %6s\n' "$target" $((total - before)) "$total" \
+        "$(stat execs_per_sec "$stats")" \
+        "$(stat edges_found "$stats")/$(stat total_edges "$stats") ($(stat bitmap_cvg "$stats"))" \
+        "$crashes" "$(stat saved_hangs "$stats")"
+    printf '%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$target" $((total - before)) "$crashes" \
+        >>fuzz/out/ledger.tsv
+done
