@@ -33,7 +33,9 @@ pub fn delta_weight<B: Backend>(model: &LlamaForCausalLM<B>, site: Site) -> Vec<
 /// Writes base + merged adapters to `out` as a Hugging Face model folder: config.json (with the
 /// new dtype), the base's generation and tokenizer files, and `model.safetensors`, or
 /// `model-0000k-of-0000n.safetensors` plus `model.safetensors.index.json` when the weights
-/// exceed `shard_size` bytes. Every base tensor is kept (tied heads stay tied).
+/// exceed `shard_size` bytes. Every base tensor is kept (tied heads stay tied). Weight files of
+/// an earlier export in `out` are removed first, so the folder never holds two layouts (a
+/// stale `model.safetensors` beside a new index would be loaded instead of it).
 pub fn export_merged<B: Backend>(
     model: &LlamaForCausalLM<B>,
     base_dir: &Path,
@@ -42,6 +44,7 @@ pub fn export_merged<B: Backend>(
     shard_size: u64,
 ) -> Result<(), LoraError> {
     std::fs::create_dir_all(out).map_err(|e| LoraError::io(out, e))?;
+    remove_weight_files(out)?;
     let base = Checkpoint::open_dir(base_dir)?;
     let merged_sites: BTreeMap<String, Site> = attached_sites(model)
         .into_iter()
@@ -86,6 +89,26 @@ pub fn export_merged<B: Backend>(
         let source = base_dir.join(file);
         if source.exists() {
             std::fs::copy(&source, out.join(file)).map_err(|e| LoraError::io(&source, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the weight files a Hugging Face model folder can hold: `model.safetensors`, its
+/// shards (`model-00001-of-00002.safetensors`) and index, and the PyTorch `.bin` equivalents.
+fn remove_weight_files(dir: &Path) -> Result<(), LoraError> {
+    let is_weights = |name: &str| {
+        let stem = name
+            .strip_suffix(".safetensors")
+            .or_else(|| name.strip_suffix(".safetensors.index.json"))
+            .or_else(|| name.strip_suffix(".bin"))
+            .or_else(|| name.strip_suffix(".bin.index.json"));
+        stem.is_some_and(|s| s.starts_with("model") || s.starts_with("pytorch_model"))
+    };
+    for entry in std::fs::read_dir(dir).map_err(|e| LoraError::io(dir, e))? {
+        let path = entry.map_err(|e| LoraError::io(dir, e))?.path();
+        if path.is_file() && path.file_name().and_then(|n| n.to_str()).is_some_and(is_weights) {
+            std::fs::remove_file(&path).map_err(|e| LoraError::io(&path, e))?;
         }
     }
     Ok(())

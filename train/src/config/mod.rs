@@ -3,8 +3,10 @@
 //! `--set section.key=value` overrides any key; the resolved config is saved in the run folder.
 
 mod load;
+mod validate;
 
 pub use load::{load_run_config, ConfigError};
+pub use validate::{setting_problems, Problem};
 
 use std::path::PathBuf;
 

@@ -10,6 +10,8 @@ mod checkpoint;
 mod evaluate;
 mod log;
 pub mod parallel;
+pub mod resume_check;
+pub mod run_lock;
 mod schedule;
 
 pub use batches::BatchPlan;
@@ -132,7 +134,12 @@ fn run<B: AutodiffBackend>(
     devices: Vec<B::Device>,
 ) -> Result<TrainSummary> {
     let run_dir = &config.output.dir;
+    // One process per run folder; a resume with a changed config is refused before the
+    // folder changes in any way.
+    let mut lock = run_lock::RunLock::acquire(run_dir)?;
+    resume_check::check_resume(run_dir, config, resume)?;
     prepare_run_dir(run_dir, resume)?;
+    lock.claim()?;
     let resolved =
         toml::to_string_pretty(config).context("cannot serialise the resolved config")?;
     guardtune_lora::files::write_atomically(&run_dir.join("config.toml"), |out| {
@@ -145,6 +152,9 @@ fn run<B: AutodiffBackend>(
     guardtune_lora::files::write_atomically(&run_dir.join("blend.md"), |out| {
         std::io::Write::write_all(out, blend.report.to_markdown().as_bytes())
     })?;
+    if let Some(line) = crate::skipped_rows::summary(&blend.report) {
+        println!("{line} (details in {})", run_dir.join("blend.md").display());
+    }
     let tokenize = |examples: &[guardtune_data::GuardExample]| -> Result<Vec<Tokenized>> {
         examples.iter().map(|e| tokenizer.tokenize(e).map_err(Into::into)).collect()
     };
@@ -183,7 +193,9 @@ fn run<B: AutodiffBackend>(
 
     let resume_from = if resume { checkpoint::latest(run_dir)? } else { None };
     if let Some(ckpt) = &resume_from {
-        if ckpt.state.seed != t.seed || ckpt.state.total_steps != total_steps {
+        if ckpt.state.seed != t.seed
+            || (ckpt.state.total_steps != total_steps && !resume_check::length_may_change(t))
+        {
             bail!("{}: checkpoint was made with seed {} and {} steps; this config has seed {} and {total_steps} steps", ckpt.dir.display(), ckpt.state.seed, ckpt.state.total_steps, t.seed);
         }
     }
@@ -348,12 +360,15 @@ fn run<B: AutodiffBackend>(
                     }
                     last_validation = loss.or(last_validation);
                 }
-                if config.output.save_every_steps.is_some_and(|n| done % n == 0)
+                // A first SIGINT/SIGTERM: checkpoint this step and stop (see crate::stop).
+                let stopping = done < total_steps && crate::stop::requested();
+                if stopping
+                    || config.output.save_every_steps.is_some_and(|n| done % n == 0)
                     || done == total_steps
                 {
                     log.flush()?;
                     let state = TrainerState { step: done, total_steps, seed: t.seed };
-                    checkpoint::save(
+                    let saved = checkpoint::save(
                         run_dir,
                         &model,
                         &config.lora,
@@ -362,6 +377,10 @@ fn run<B: AutodiffBackend>(
                         &state,
                         config.output.keep_last,
                     )?;
+                    if stopping {
+                        log.finish();
+                        return Err(crate::stop::Stopped::after(done, saved).into());
+                    }
                 }
             }
             Ok(())
