@@ -246,7 +246,7 @@ fn a_restart_before_the_first_checkpoint_logs_each_step_once() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap())
         .collect();
     assert_eq!(steps, vec![0, 1, 2, 2], "step 0's evaluation, steps 1 and 2, step 2's evaluation");
-    let events = guardtune::tensorboard::read_scalars(&run.join("tensorboard")).unwrap();
+    let events = guardtune::tensorboard::read_scalars(run.join("tensorboard")).unwrap();
     let evals: Vec<i64> = events.series("eval/loss").iter().map(|s| s.0).collect();
     assert_eq!(evals, vec![0, 2]);
 }
