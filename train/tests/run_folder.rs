@@ -184,7 +184,7 @@ fn every_harmful_setting_is_refused_naming_its_key() {
 
 #[test]
 fn sigint_ends_with_a_checkpoint_and_resuming_equals_an_uninterrupted_run() {
-    let steps = 10;
+    let steps = 16;
     let whole_dir = tempfile::tempdir().unwrap();
     let whole = small_run_config(whole_dir.path(), steps, "");
     assert!(train(&whole, &[]).status.success());
@@ -216,8 +216,8 @@ fn sigint_ends_with_a_checkpoint_and_resuming_equals_an_uninterrupted_run() {
 fn a_second_signal_stops_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let config = small_run_config(dir.path(), 400, "");
-    // Long steps (128 examples each), so both signals arrive within one.
-    let long = ["--set", "training.micro_batch_size=8", "--set", "training.grad_accumulation=16"];
+    // Long steps (32 examples each, seconds), so both signals arrive within one.
+    let long = ["--set", "training.micro_batch_size=4", "--set", "training.grad_accumulation=8"];
     let mut child = spawn_train(&config, &long);
     wait_for_first_step(&dir.path().join("run"), &mut child);
     send(&child, libc::SIGTERM);
