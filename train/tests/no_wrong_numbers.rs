@@ -141,16 +141,19 @@ fn an_adapter_of_another_base_model_warns() {
 #[test]
 fn an_io_error_prints_its_cause_once() {
     let dir = tempfile::tempdir().unwrap();
-    let missing = dir.path().join("no-such-model");
+    let model = repo_root().join("fixtures/golden/tiny-llama31");
     let out = guardtune(&[
-        "perplexity",
+        "export",
         "--model",
-        missing.to_str().unwrap(),
-        "--text-file",
-        dir.path().join("none.txt").to_str().unwrap(),
+        model.to_str().unwrap(),
+        "--adapter",
+        dir.path().join("no-such-adapter").to_str().unwrap(),
+        "--out",
+        dir.path().join("out").to_str().unwrap(),
     ]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("adapter_config.json"), "{err}");
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
