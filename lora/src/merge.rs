@@ -150,3 +150,31 @@ fn write_config(base_dir: &Path, out: &Path, dtype: StoreDtype) -> Result<(), Lo
     }
     write_json(&out.join("config.json"), &config)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_weight_files_of_an_earlier_export_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let weights = [
+            "model.safetensors",
+            "model-00001-of-00002.safetensors",
+            "model.safetensors.index.json",
+            "pytorch_model.bin",
+            "pytorch_model.bin.index.json",
+        ];
+        let others = ["adapter_model.safetensors", "config.json", "tokenizer.json"];
+        for name in weights.iter().chain(&others) {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        remove_weight_files(dir.path()).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, others);
+    }
+}
