@@ -189,7 +189,8 @@ impl<B: AutodiffBackend> Trainer<B> {
             true => input.micro.iter().map(|m| m.shared_tokens()).sum(),
             false => tokens,
         };
-        let outcome = self.replicas.step(input.clone())?;
+        let lr = input.lr;
+        let outcome = self.replicas.step(input)?;
         if !outcome.updated {
             self.log.finish();
             let last = checkpoint::complete(&self.run_dir)?.pop();
@@ -204,7 +205,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         self.training_time += started.elapsed();
         self.tokens_seen += tokens;
         let rate = self.tokens_seen as f64 / self.training_time.as_secs_f64();
-        let (done, loss, lr) = (step + 1, outcome.loss, input.lr);
+        let (done, loss) = (step + 1, outcome.loss);
         let values = [
             ("train/loss", loss),
             ("train/lr", lr),
