@@ -108,8 +108,9 @@ impl Topic {
 pub enum Target {
     /// A content-safety verdict.
     Safety {
-        /// The prompt-level label. `None` only for benchmark rows that label the response alone
-        /// (GuardReasoner response sets): such examples can be scored but not trained on.
+        /// The prompt-level label. `None` only for rows that label the response alone
+        /// (BeaverTails, the GuardReasoner response sets): they train on the response verdict
+        /// only (see [`crate::render_answer`]).
         user: Option<Safety>,
         /// The response-level label; `None` when the conversation has no assistant turn, or when a
         /// benchmark does not label the response.
@@ -187,12 +188,8 @@ impl GuardExample {
         let roles: Vec<Role> = self.conversation.iter().map(|turn| turn.role).collect();
         match &self.target {
             Target::Safety { user, response, .. } => {
-                if user.is_none() {
-                    return Err(
-                        "the prompt label is unknown (a benchmark that labels responses only); \
-                                such rows can be evaluated but not trained on"
-                            .into(),
-                    );
+                if user.is_none() && response.is_none() {
+                    return Err("the row has neither a prompt nor a response label".into());
                 }
                 match (roles.as_slice(), response) {
                     ([Role::User], None) | ([Role::User, Role::Assistant], Some(_)) => Ok(()),

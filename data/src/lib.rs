@@ -5,7 +5,7 @@
 //! - [`load_source`]: loaders for Aegis 2.0, Aegis 1.0, CantTalkAboutThis, the OpenAI moderation,
 //!   XSTest, SimpleSafetyTests, ToxicChat and GuardReasoner benchmark files, and the user's own
 //!   rows, chosen by [`SourceKind`].
-//! - [`render_guard_prompt`], [`render_target`], [`render_prompt_messages`]: the NemoGuard
+//! - [`render_guard_prompt`], [`render_target`], [`render_answer`], [`render_prompt_messages`]: the NemoGuard
 //!   content-safety and topic-control prompts and answers; [`parse_verdict`] reads answers back.
 //! - [`ChatTemplate`], [`GuardTokenizer`]: the model's own chat template (minijinja) and
 //!   tokenizer, with labels on the answer only ([`Tokenized`]).
@@ -32,7 +32,7 @@ mod verdict;
 
 pub use blend::{
     build_blend, read_blend_config, write_blend_jsonl, Blend, BlendConfig, BlendReport,
-    FilterConfig, LabelFilter, LengthStats, SourceConfig, SourceReport, Truncation,
+    FilterConfig, HeldOut, LabelFilter, LengthStats, SourceConfig, SourceReport, Truncation,
 };
 pub use chat_template::{ChatTemplate, TemplateOrigin, LLAMA31_TEMPLATE};
 pub use error::{DataError, RowError};
@@ -41,8 +41,8 @@ pub use loaders::{
     load_source, LoadOptions, LoadReport, LoadedSource, OnError, SourceKind, TopicSampling,
 };
 pub use prompt::{
-    policy_text, render_guard_prompt, render_prompt_messages, render_target,
-    render_topic_system_prompt, taxonomy_block, TOPIC_OUTPUT_RESTRICTION,
+    policy_text, render_answer, render_guard_prompt, render_prompt_messages, render_target,
+    render_topic_system_prompt, taxonomy_block, Answer, TOPIC_OUTPUT_RESTRICTION,
 };
 pub use tokenize::{GuardTokenizer, RenderedExample, Tokenized, IGNORE_INDEX};
 pub use verdict::{parse_verdict, Verdict, VerdictError};

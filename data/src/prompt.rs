@@ -13,6 +13,7 @@
 use crate::error::DataError;
 use crate::example::{GuardExample, Policy, Safety, Target, Turn};
 use crate::taxonomy::CATEGORIES;
+use std::ops::Range;
 use std::sync::LazyLock;
 
 const TASK: &str = "Task: Check if there is unsafe content in the user or agent messages in the below \
@@ -112,6 +113,49 @@ pub fn render_prompt_messages(example: &GuardExample) -> Vec<Turn> {
     }
 }
 
+/// The answer the guard is trained to give, and the part of it that is not trained on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The answer text ([`render_target`]'s format).
+    pub text: String,
+    /// Byte range of `text` whose tokens get no label: the user verdict of a row labelled at the
+    /// response level only (see [`render_answer`]).
+    pub unlabelled: Option<Range<usize>>,
+}
+
+/// The answer to train on for `example`: [`render_target`] for a complete target.
+///
+/// A row labelled at the response level only (BeaverTails, the GuardReasoner response sets) has
+/// no true user verdict, but the NemoGuard answer must hold one before `"Response Safety"`. It is
+/// written, so that the response verdict is learnt in the position and format it has at
+/// inference, and left out of the loss ([`Answer::unlabelled`]), so that no user verdict is
+/// taught. The value written is `safe` or `unsafe` by a hash of the row's id: a constant would
+/// let the response verdict be learnt only after one user verdict, and the response's own label
+/// would let it learn to copy the user verdict. Drawn this way it says nothing about the response.
+pub fn render_answer(example: &GuardExample) -> Result<Answer, DataError> {
+    match &example.target {
+        Target::Safety { user: None, response: Some(response), categories } => {
+            // Categories belong to the response here: none after a safe one, whatever the
+            // placeholder says.
+            let categories: &[String] = if *response == Safety::Unsafe { categories } else { &[] };
+            let placeholder = placeholder_user_verdict(&example.id);
+            let (text, value) = safety_json(placeholder, Some(*response), categories);
+            Ok(Answer { text, unlabelled: Some(value) })
+        }
+        target => Ok(Answer { text: render_target(target)?, unlabelled: None }),
+    }
+}
+
+/// `safe` or `unsafe`, from the first bit of SHA-256(`id`): the same on every machine.
+fn placeholder_user_verdict(id: &str) -> Safety {
+    use sha2::{Digest, Sha256};
+    if Sha256::digest(id.as_bytes())[0] & 1 == 0 {
+        Safety::Safe
+    } else {
+        Safety::Unsafe
+    }
+}
+
 /// The answer the guard is trained to give.
 ///
 /// Safety: a JSON object with keys in the order `"User Safety"`, `"Response Safety"` (only with a
@@ -119,7 +163,7 @@ pub fn render_prompt_messages(example: &GuardExample) -> Vec<Turn> {
 /// names joined by `,` as in the NemoGuard output spec). Topic: `on-topic` or `off-topic`.
 ///
 /// Fails when the prompt label is unknown: benchmark rows that label only the response have no
-/// complete target.
+/// complete target ([`render_answer`] trains on them without a user verdict).
 pub fn render_target(target: &Target) -> Result<String, DataError> {
     match target {
         Target::Topic(topic) => Ok(topic.as_str().to_string()),
@@ -129,17 +173,29 @@ pub fn render_target(target: &Target) -> Result<String, DataError> {
                     "the prompt label is unknown, so there is no answer to train on".into(),
                 )
             })?;
-            let mut json = format!("{{\"User Safety\": \"{}\"", user.as_str());
-            if let Some(response) = response {
-                json.push_str(&format!(", \"Response Safety\": \"{}\"", response.as_str()));
-            }
-            let unsafe_somewhere = user == Safety::Unsafe || *response == Some(Safety::Unsafe);
-            if unsafe_somewhere && !categories.is_empty() {
-                let names = serde_json::Value::String(categories.join(","));
-                json.push_str(&format!(", \"Safety Categories\": {names}"));
-            }
-            json.push('}');
-            Ok(json)
+            Ok(safety_json(user, *response, categories).0)
         }
     }
+}
+
+/// The NemoGuard safety JSON, and the byte range of the user verdict's value in it.
+fn safety_json(
+    user: Safety,
+    response: Option<Safety>,
+    categories: &[String],
+) -> (String, Range<usize>) {
+    let mut json = String::from("{\"User Safety\": \"");
+    let value = json.len()..json.len() + user.as_str().len();
+    json.push_str(user.as_str());
+    json.push('"');
+    if let Some(response) = response {
+        json.push_str(&format!(", \"Response Safety\": \"{}\"", response.as_str()));
+    }
+    let unsafe_somewhere = user == Safety::Unsafe || response == Some(Safety::Unsafe);
+    if unsafe_somewhere && !categories.is_empty() {
+        let names = serde_json::Value::String(categories.join(","));
+        json.push_str(&format!(", \"Safety Categories\": {names}"));
+    }
+    json.push('}');
+    (json, value)
 }

@@ -5,7 +5,7 @@ use crate::chat_template::ChatTemplate;
 use crate::error::DataError;
 use crate::example::{GuardExample, Turn};
 use crate::plain_text::PlainText;
-use crate::prompt::{render_prompt_messages, render_target};
+use crate::prompt::{render_answer, render_prompt_messages, Answer};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -20,7 +20,8 @@ pub struct Tokenized {
     /// Token ids of the whole rendered conversation, answer included.
     pub input_ids: Vec<u32>,
     /// Same length as `input_ids`: the token id on the answer and on the end-of-turn token that
-    /// closes it, [`IGNORE_INDEX`] everywhere else.
+    /// closes it, [`IGNORE_INDEX`] everywhere else, and on the tokens of an unknown user verdict
+    /// ([`crate::render_answer`]).
     pub labels: Vec<i64>,
 }
 
@@ -107,18 +108,21 @@ impl GuardTokenizer {
     /// and with the answer as an assistant message, and requiring the first to be a prefix of the
     /// second; a template for which it is not cannot be masked reliably and is an error.
     pub fn render(&self, example: &GuardExample) -> Result<RenderedExample, DataError> {
-        let (prompt, full) = self.render_escaped(example)?;
+        let (prompt, full, _) = self.render_escaped(example)?;
         self.unescape_pair(example, &prompt, &full)
     }
 
     /// The prompt and the whole conversation rendered from escaped messages (special-token
-    /// strings in message text replaced by placeholders), the first a prefix of the second.
-    fn render_escaped(&self, example: &GuardExample) -> Result<(String, String), DataError> {
+    /// strings in message text replaced by placeholders), the first a prefix of the second, and
+    /// the answer in it.
+    fn render_escaped(
+        &self,
+        example: &GuardExample,
+    ) -> Result<(String, String, Answer), DataError> {
         example.check_trainable().map_err(|detail| example_error(example, detail))?;
         let mut messages = render_prompt_messages(example);
-        let answer =
-            render_target(&example.target).map_err(|e| example_error(example, e.to_string()))?;
-        messages.push(Turn::assistant(answer));
+        let answer = render_answer(example).map_err(|e| example_error(example, e.to_string()))?;
+        messages.push(Turn::assistant(answer.text.clone()));
         let messages = self.escape_messages(&messages);
         let prompt = self.template.render(&messages[..messages.len() - 1], true)?;
         let full = self.template.render(&messages, false)?;
@@ -129,7 +133,7 @@ impl GuardTokenizer {
                 example.id
             )));
         }
-        Ok((prompt, full))
+        Ok((prompt, full, answer))
     }
 
     fn unescape_pair(
@@ -153,8 +157,8 @@ impl GuardTokenizer {
             .collect()
     }
 
-    /// Tokenises a trainable example. Labels cover the answer and the first special token after
-    /// it (the end-of-turn token: `<|eot_id|>` for Llama 3.1, `<|im_end|>` for ChatML).
+    /// Tokenises a trainable example. Labels cover the answer (but an unknown user verdict's
+    /// tokens) and the first special token after it (the end-of-turn token: `<|eot_id|>` for Llama 3.1, `<|im_end|>` for ChatML).
     ///
     /// The whole text is tokenised once, and the boundary is placed with the tokenizer's byte
     /// offsets: exact for any tokenizer (also SentencePiece ones, whose pieces tokenise
@@ -169,7 +173,7 @@ impl GuardTokenizer {
         &self,
         example: &GuardExample,
     ) -> Result<(RenderedExample, Tokenized), DataError> {
-        let (prompt, full) = self.render_escaped(example)?;
+        let (prompt, full, answer) = self.render_escaped(example)?;
         let rendered = self.unescape_pair(example, &prompt, &full)?;
         let boundary = rendered.prompt.len();
         let encoding = self.encode_escaped(&full).map_err(|e| with_example(example, e))?;
@@ -196,9 +200,23 @@ impl GuardTokenizer {
                     .into(),
             )
         })?;
+        let unlabelled = match &answer.unlabelled {
+            Some(span) => {
+                // The answer holds no special-token text, so escaping left it as it is.
+                let at = boundary
+                    + rendered.completion.find(&answer.text).ok_or_else(|| {
+                        example_error(example, "the answer is not in its rendering".into())
+                    })?;
+                at + span.start..at + span.end
+            }
+            None => 0..0,
+        };
         let mut labels = vec![IGNORE_INDEX; ids.len()];
         for i in answer_start..=end_of_turn {
-            labels[i] = i64::from(ids[i]);
+            let (start, end) = offsets[i];
+            if start >= unlabelled.end || end <= unlabelled.start {
+                labels[i] = i64::from(ids[i]);
+            }
         }
         Ok((rendered, Tokenized { input_ids: ids.to_vec(), labels }))
     }

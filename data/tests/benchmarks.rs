@@ -100,8 +100,10 @@ fn guardreasoner_files() {
         let expected =
             if response_level { (0, 0, harmful, rows, rows) } else { (harmful, rows, 0, 0, 0) };
         assert_eq!(counts(&loaded.examples), expected, "{file}");
-        // Response-only labels cannot be trained on.
-        assert_eq!(loaded.examples[0].check_trainable().is_ok(), !response_level, "{file}");
+        // Response-only labels train on the response verdict alone (see render_answer).
+        for example in &loaded.examples {
+            example.check_trainable().unwrap();
+        }
     }
 }
 

@@ -447,21 +447,30 @@ fn config_errors_are_explained() {
         .unwrap_err()
         .to_string()
         .contains("no path is a folder"));
-    // Training on a benchmark that labels responses only is refused unless skipped.
+    // A row that labels the response only trains (without a user verdict); a row with no
+    // label at all is refused unless skipped.
     let dir = std::env::temp_dir().join(format!("guardtune-data-blend-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("resp.json"),
-        r#"[{"instruction": "i", "input": "Human user:\nhi\n\nAI assistant:\nhello\n\n", "output": "unharmful"}]"#,
-    )
-    .unwrap();
+    let write_rows = |output: &str| {
+        let row = serde_json::json!([{
+            "instruction": "i",
+            "input": "Human user:\nhi\n\nAI assistant:\nhello\n\n",
+            "output": output
+        }]);
+        std::fs::write(dir.join("resp.json"), row.to_string()).unwrap();
+    };
     let responses = from_toml(&format!(
         "[data]\nseed = 1\nmax_seq_len = 512\n[[data.sources]]\nname = \"gr\"\nkind = \"guardreasoner\"\npath = {:?}\ncount = 1\n",
         dir.join("resp.json")
     ));
+    write_rows("unharmful");
+    let blend = build_blend(&responses, Path::new("."), tok).unwrap();
+    assert_eq!(blend.train.len(), 1);
+    write_rows("Answers: \nRequest: None\nCompletion: None\nResponse: None");
     let message = build_blend(&responses, Path::new("."), tok).unwrap_err().to_string();
     assert!(
-        message.contains("prompt label is unknown") && message.contains("on_error = \"skip\""),
+        message.contains("neither a prompt nor a response label")
+            && message.contains("on_error = \"skip\""),
         "{message}"
     );
     let mut skipping = responses.clone();

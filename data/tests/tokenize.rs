@@ -146,25 +146,102 @@ fn sentencepiece_tokenizer_masks_exactly_with_a_template_of_its_own() {
     assert_eq!(*trained.last().unwrap(), 2, "</s> closes the answer");
 }
 
+/// A row labelled at the response level only trains on everything in its answer but the user
+/// verdict's value: the key, the response verdict and the end-of-turn token keep their labels.
+#[test]
+fn response_only_rows_leave_the_user_verdict_out_of_the_loss() {
+    for (tok, end_of_turn) in [(llama31(), "<|eot_id|>"), (smollm2(), "<|im_end|>")] {
+        let Some(tok) = tok else { continue };
+        for (id, response) in (0..8)
+            .flat_map(|i| [(format!("r{i}"), Safety::Safe), (format!("r{i}"), Safety::Unsafe)])
+        {
+            let example = GuardExample::safety(
+                "bench",
+                id.clone(),
+                "How do I pick a lock?",
+                Some("Insert a tension wrench, then rake the pins.".into()),
+                None,
+                Some(response),
+                vec!["Criminal Planning/Confessions".into()],
+            );
+            let answer = guardtune_data::render_answer(&example).unwrap();
+            let unlabelled = answer.unlabelled.clone().unwrap();
+            let placeholder = &answer.text[unlabelled.clone()];
+            assert!(placeholder == "safe" || placeholder == "unsafe", "{placeholder}");
+            let categories = if response == Safety::Unsafe {
+                ", \"Safety Categories\": \"Criminal Planning/Confessions\""
+            } else {
+                ""
+            };
+            let expected = format!(
+                "{{\"User Safety\": \"{placeholder}\", \"Response Safety\": \"{}\"{categories}}}",
+                response.as_str()
+            );
+            assert_eq!(answer.text, expected, "{id}");
+
+            let tokens = tok.tokenize(&example).unwrap();
+            let tokenizer = tok.tokenizer();
+            let first = tokens.labels.iter().position(|&l| l != IGNORE_INDEX).unwrap();
+            let last = tokens.labels.iter().rposition(|&l| l != IGNORE_INDEX).unwrap();
+            assert_eq!(&tokens.input_ids[..first], tok.encode_prompt(&example).unwrap().as_slice());
+            let decode = |ids: &[u32]| tokenizer.decode(ids, false).unwrap();
+            assert_eq!(decode(&tokens.input_ids[first..=last]), format!("{expected}{end_of_turn}"));
+            // The labelled tokens read as the answer with the user verdict cut out.
+            let (trained, skipped): (Vec<usize>, Vec<usize>) =
+                (first..=last).partition(|&i| tokens.labels[i] != IGNORE_INDEX);
+            assert!(!skipped.is_empty(), "{id}: the user verdict is left out");
+            let skipped_text =
+                decode(&skipped.iter().map(|&i| tokens.input_ids[i]).collect::<Vec<_>>());
+            assert!(skipped_text.contains(placeholder), "{id}: {skipped_text:?}");
+            assert!(!skipped_text.contains("Response"), "{id}: {skipped_text:?}");
+            let trained_text =
+                decode(&trained.iter().map(|&i| tokens.input_ids[i]).collect::<Vec<_>>());
+            assert!(trained_text.starts_with("{\"User Safety\":"), "{trained_text:?}");
+            assert!(
+                trained_text.ends_with(&format!(
+                    "\"Response Safety\": \"{}\"{categories}}}{end_of_turn}",
+                    response.as_str()
+                )),
+                "{trained_text:?}"
+            );
+        }
+    }
+}
+
+/// The placeholder user verdict is half safe, half unsafe over row ids, whatever the response
+/// label: it carries nothing the response verdict could learn from.
+#[test]
+fn placeholder_user_verdicts_are_balanced_and_stable() {
+    let placeholder = |id: usize| {
+        let example = GuardExample::safety(
+            "bench",
+            format!("0_A_beaver_tails.json:{id}"),
+            "p",
+            Some("r".into()),
+            None,
+            Some(Safety::Unsafe),
+            vec![],
+        );
+        let answer = guardtune_data::render_answer(&example).unwrap();
+        answer.text[answer.unlabelled.unwrap()].to_string()
+    };
+    let unsafe_count = (0..2000).filter(|&id| placeholder(id) == "unsafe").count();
+    assert!((900..1100).contains(&unsafe_count), "{unsafe_count} of 2000");
+    assert_eq!(placeholder(7), placeholder(7));
+}
+
 #[test]
 fn untrainable_examples_are_errors() {
     let Some(tok) = llama31() else { return };
-    let response_only = GuardExample::safety(
-        "bench",
-        "9",
-        "hi",
-        Some("hello".into()),
-        None,
-        Some(Safety::Safe),
-        vec![],
-    );
-    let error = tok.tokenize(&response_only).unwrap_err().to_string();
+    let unlabelled =
+        GuardExample::safety("bench", "9", "hi", Some("hello".into()), None, None, vec![]);
+    let error = tok.tokenize(&unlabelled).unwrap_err().to_string();
     assert!(
-        error.contains("example `9` (bench)") && error.contains("prompt label is unknown"),
+        error.contains("example `9` (bench)") && error.contains("neither a prompt nor a response"),
         "{error}"
     );
     // ... but their prompts can be encoded for evaluation.
-    assert!(!tok.encode_prompt(&response_only).unwrap().is_empty());
+    assert!(!tok.encode_prompt(&unlabelled).unwrap().is_empty());
 
     let mut bad_topic = topic_example();
     bad_topic.conversation.push(Turn::assistant("sure"));

@@ -13,8 +13,9 @@
 //!
 //! The prefix stops before the first target token of any sample, so no target is predicted from
 //! a shared position: the loss needs no change. Rows are only shared when that costs less: a
-//! micro-batch of separate rows becomes one row only if it holds fewer tokens and its attention
-//! square is no larger than the padded rows' squares together; a packed row always gains.
+//! micro-batch of separate rows becomes one row only if it holds fewer tokens and their
+//! projections and attention together cost less (see [`worth_sharing`]); a packed row always
+//! gains.
 
 use burn::tensor::backend::Backend;
 use guardtune_model::batch::{Token, NO_PARENT};
@@ -114,14 +115,24 @@ impl Layout {
     }
 }
 
-/// The prefix length that rows of separate samples can share, if one row holding it once is
-/// cheaper than the padded rows: fewer tokens, and an attention square no larger than theirs.
+/// A token's projections and MLP cost about as much as attending over this many keys: per
+/// layer, ~2 x params FLOPs against ~4 x hidden per key (QK^T and AV over all heads). That is
+/// ~3,000 for SmolLM2-135M and ~27,000 for Llama-3.1-8B; the lower bound keeps the choice safe
+/// for any Llama shape.
+const KEYS_PER_TOKEN_COST: usize = 2048;
+
+/// The prefix length that rows of separate samples can share, if one row holding it once costs
+/// less than the padded rows: a row of `n` tokens costs `n x (KEYS_PER_TOKEN_COST + n)` (its
+/// projections, then its attention square). Eight SmolLM2 guard examples of ~490 tokens sharing
+/// a 357-token prefix are one row of ~1,420 tokens: 2.8x fewer tokens for a square 1.05x the
+/// eight small ones together, far cheaper overall (a rule on the square alone refused it).
 fn worth_sharing(samples: &[Sample]) -> Option<usize> {
     let prefix = shared_prefix(samples)?;
     let longest = samples.iter().map(|s| s.ids.len()).max().unwrap_or(0);
     let shared_len = prefix + samples.iter().map(|s| s.ids.len() - prefix).sum::<usize>();
+    let cost = |tokens: usize, width: usize| tokens as f64 * (KEYS_PER_TOKEN_COST + width) as f64;
     let padded = samples.len() * longest;
-    (shared_len < padded && shared_len * shared_len <= padded * longest).then_some(prefix)
+    (shared_len < padded && cost(shared_len, shared_len) < cost(padded, longest)).then_some(prefix)
 }
 
 /// The longest prefix common to every sample's ids that ends before the first token any of them
@@ -186,6 +197,34 @@ mod tests {
         let plain = Layout::new(&rows, false);
         assert_eq!((plain.rows.len(), plain.tokens()), (2, 9));
         assert_eq!(plain.labels[1], [-100, -100, -100, 8]);
+    }
+
+    /// The shape of a SmolLM2 guard micro-batch: eight ~490-token examples after a 357-token
+    /// template and policy. One shared row is cheaper although its attention square is a little
+    /// larger than the eight rows' together.
+    #[test]
+    fn guard_examples_share_their_policy_prefix() {
+        let rows: Vec<(Vec<u32>, Vec<i64>)> = (0..8u32)
+            .map(|k| {
+                let len = 480 + 2 * k as usize;
+                let ids: Vec<u32> =
+                    (0..len as u32).map(|t| if t < 357 { t } else { t + 1000 * k }).collect();
+                let mut labels = vec![-100i64; len];
+                labels[len - 20..].iter_mut().for_each(|l| *l = 1);
+                (ids, labels)
+            })
+            .collect();
+        let samples: Vec<Vec<Sample>> =
+            rows.iter().map(|(ids, labels)| vec![sample(ids, labels)]).collect();
+        let layout = Layout::new(&samples, true);
+        assert_eq!(layout.rows.len(), 1);
+        let unshared: usize = rows.iter().map(|(ids, _)| ids.len()).sum();
+        assert_eq!(layout.tokens(), unshared - 7 * 357);
+        // Two long samples that share one token gain nothing: they stay apart.
+        let (a, b) = ((0..400).collect::<Vec<u32>>(), (0..1).chain(500..900).collect::<Vec<u32>>());
+        let none = vec![-100i64; 401];
+        let apart = vec![vec![sample(&a, &none[..400])], vec![sample(&b, &none)]];
+        assert_eq!(Layout::new(&apart, true).rows.len(), 2);
     }
 
     #[test]

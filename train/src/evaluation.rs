@@ -95,15 +95,31 @@ pub fn run_benchmark<B: Backend>(
     }
     progress.inc_length(examples.len() as u64);
     let name = spec.name();
-    let mut rows = Vec::new();
-    for chunk in examples.chunks(batch_size.max(1)) {
-        let results = classifier.classify(chunk, true)?;
-        for (example, result) in chunk.iter().zip(results) {
-            rows.extend(level_rows(&name, example, &result));
+    let mut results = vec![None; examples.len()];
+    for batch in by_length(&examples).chunks(batch_size.max(1)) {
+        let chunk: Vec<GuardExample> = batch.iter().map(|&i| examples[i].clone()).collect();
+        for (&i, result) in batch.iter().zip(classifier.classify(&chunk, true)?) {
+            results[i] = Some(result);
         }
         progress.inc(chunk.len() as u64);
     }
+    let mut rows = Vec::new();
+    for (example, result) in examples.iter().zip(results) {
+        let result = result.expect("every example is in one batch");
+        rows.extend(level_rows(&name, example, &result));
+    }
     Ok(rows)
+}
+
+/// Example indices from the shortest conversation to the longest (by characters), so that a
+/// batch pads its rows to similar lengths: benchmark files mix 10-token prompts with
+/// 2,000-token responses, and in file order most of a batch's work would be padding. The
+/// classification of a row does not depend on its batch, and rows are reported in file order.
+fn by_length(examples: &[GuardExample]) -> Vec<usize> {
+    let chars = |e: &GuardExample| e.conversation.iter().map(|t| t.content.len()).sum::<usize>();
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    order.sort_by_key(|&i| chars(&examples[i]));
+    order
 }
 
 /// At most `n` examples spread evenly over the file (the same ones for every model), so a

@@ -6,6 +6,7 @@ pub mod commands;
 pub mod config;
 pub mod device;
 pub mod evaluation;
+pub mod finished_benchmarks;
 pub mod memory;
 pub mod metrics;
 pub mod model_dir;

@@ -30,6 +30,23 @@ fn quickstart_trains_and_the_validation_loss_falls() {
 
     let root = repo_root();
     let report_dir = dir.path().join("eval");
+    let eval = |extra: &[&str]| {
+        let model = root.join("fixtures/models/tiny-smollm2");
+        let adapter = out_dir.join("adapter");
+        let xstest =
+            format!("xstest={}", root.join("data/fixtures/xstest/xstest_prompts.csv").display());
+        let mut args = vec![
+            "eval",
+            "--model",
+            model.to_str().unwrap(),
+            "--adapter",
+            adapter.to_str().unwrap(),
+            "--benchmark",
+            &xstest,
+        ];
+        args.extend_from_slice(extra);
+        guardtune(&args)
+    };
     let out = guardtune(&[
         "eval",
         "--model",
@@ -75,4 +92,25 @@ fn quickstart_trains_and_the_validation_loss_falls() {
         assert_eq!((&a.benchmark, &a.level), (&b.benchmark, &b.level));
         assert_eq!(a.metrics, b.metrics);
     }
+
+    // An interrupted evaluation (its second benchmark unfinished) resumes from the finished
+    // one, and ends with the same predictions; other settings are another evaluation.
+    let predictions = std::fs::read(report_dir.join("predictions.jsonl")).unwrap();
+    std::fs::remove_file(report_dir.join("benchmarks/samples-1680.jsonl")).unwrap();
+    std::fs::remove_file(report_dir.join("predictions.jsonl")).unwrap();
+    let moderation = format!(
+        "openai-moderation={}",
+        root.join("data/fixtures/openai-moderation/samples-1680.jsonl.gz").display()
+    );
+    let out_arg = report_dir.to_str().unwrap();
+    let common = ["--benchmark", &moderation, "--max-examples", "24", "--out", out_arg];
+    let out = eval(&[&common[..], &["--resume"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stderr(&out) + &String::from_utf8_lossy(&out.stdout);
+    assert_eq!(said.matches("finished earlier, reused").count(), 1, "{said}");
+    assert_eq!(std::fs::read(report_dir.join("predictions.jsonl")).unwrap(), predictions);
+    let out = eval(&[&common[..], &["--resume", "--max-new-tokens", "8"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stderr(&out) + &String::from_utf8_lossy(&out.stdout);
+    assert!(!said.contains("finished earlier"), "{said}");
 }

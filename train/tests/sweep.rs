@@ -367,6 +367,58 @@ fn bad_sweep_files_are_refused_with_file_and_key() {
     refused(text, &["--dry-run", "--only", "both:9"], &["seed 9"]);
 }
 
+/// `train = false`: the base model is evaluated once (first seed, no adapter), needs no
+/// training, and is a row of the report like any other; a training key on it is refused.
+#[test]
+fn an_untrained_variant_is_the_base_model_evaluated_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_sweep(dir.path(), &[1, 2], 2);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let zero_shot =
+        "[[variant]]\nname = \"zero-shot\"\ntrain = false\n\n[[variant]]\nname = \"both\"";
+    let text = text.replace("[[variant]]\nname = \"both\"", zero_shot);
+    std::fs::write(&file, &text).unwrap();
+
+    let out = sweep(&file, &["--dry-run"]);
+    let plan = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(plan.contains("zero-shot-seed1") && !plan.contains("zero-shot-seed2"), "{plan}");
+    assert!(plan.contains("5 runs"), "{plan}");
+
+    for only in ["zero-shot", "both:1"] {
+        let out = sweep(&file, &["--only", only]);
+        assert!(out.status.success(), "{only}: {}", stderr(&out));
+    }
+    let run = dir.path().join("runs/zero-shot-seed1");
+    assert!(!run.join("adapter").exists() && !run.join("metrics.jsonl").exists());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval/report.json")).unwrap())
+            .unwrap();
+    assert!(report["adapter"].is_null(), "{report}");
+    let log = std::fs::read_to_string(run.join("sweep.log")).unwrap();
+    assert!(!log.contains("training"), "{log}");
+
+    let out = sweep(&file, &["--report"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let results = results(dir.path());
+    let names: Vec<&str> = results.variants.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["zero-shot", "both"]);
+    assert_eq!(results.variants[0].runs.len(), 1);
+    assert!(results.variants[0].blend.is_none());
+    let markdown = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(markdown.contains("| zero-shot |"), "{markdown}");
+    // Done is done, for the untrained run too.
+    let out = sweep(&file, &["--only", "zero-shot"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("skipped"));
+
+    let training_key =
+        text.replace("train = false", "train = false\nset = { \"training.lr\" = 1e-3 }");
+    std::fs::write(&file, training_key).unwrap();
+    let out = sweep(&file, &["--dry-run"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("only model.* keys"), "{}", stderr(&out));
+}
+
 /// The emitted script, run with bash once per array task, trains and evaluates every run;
 /// `--report` then gathers them. A changed config is refused, and retrained with --force.
 #[test]

@@ -74,6 +74,20 @@ pub struct BlendConfig {
     pub total_examples: Option<usize>,
     /// The sources, in order (the order breaks ties and names report rows).
     pub sources: Vec<SourceConfig>,
+    /// Benchmarks whose texts no example of the blend may hold (see the `decontaminate`
+    /// module): `decontaminate = [{ kind = "xstest", path = "xstest_prompts.csv" }]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub decontaminate: Vec<HeldOut>,
+}
+
+/// A benchmark file held out of a blend (`[[data.decontaminate]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeldOut {
+    /// Which loader reads the file.
+    pub kind: SourceKind,
+    /// The file; relative paths are relative to the config file.
+    pub path: PathBuf,
 }
 
 /// What to do with an example longer than `max_seq_len`. The answer is never cut.

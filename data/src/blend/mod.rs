@@ -8,6 +8,7 @@
 
 mod allocate;
 mod config;
+mod decontaminate;
 mod filter;
 mod output;
 mod prepare;
@@ -15,7 +16,7 @@ mod report;
 mod sample;
 
 pub use config::{
-    read_blend_config, BlendConfig, FilterConfig, LabelFilter, SourceConfig, Truncation,
+    read_blend_config, BlendConfig, FilterConfig, HeldOut, LabelFilter, SourceConfig, Truncation,
 };
 pub use output::write_blend_jsonl;
 pub use report::{BlendReport, LengthStats, SourceReport};
@@ -24,6 +25,7 @@ use crate::error::DataError;
 use crate::example::{GuardExample, Policy, Target};
 use crate::loaders::{load_source, LoadOptions, OnError};
 use crate::tokenize::GuardTokenizer;
+use decontaminate::HeldOutTexts;
 use prepare::{prepare_all, Preparation, Prepared};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -59,10 +61,14 @@ pub fn build_blend(
     tokenizer: &GuardTokenizer,
 ) -> Result<Blend, DataError> {
     config.validate()?;
+    let held_out = HeldOutTexts::load(&config.decontaminate, base_dir)?;
     let mut pools = config
         .sources
         .iter()
-        .map(|source| prepare_source(config, source, base_dir, tokenizer))
+        .map(|source| {
+            let loading = Loading { config, source, base_dir, held_out: held_out.as_ref() };
+            prepare_source(&loading, tokenizer)
+        })
         .collect::<Result<Vec<SourcePool>, DataError>>()?;
 
     let available: Vec<usize> = pools.iter().map(|pool| pool.train.len()).collect();
@@ -127,13 +133,20 @@ pub fn build_blend(
     Ok(Blend { train, validation, report })
 }
 
+/// What loading one source needs to know.
+struct Loading<'a> {
+    config: &'a BlendConfig,
+    source: &'a SourceConfig,
+    base_dir: &'a Path,
+    held_out: Option<&'a HeldOutTexts>,
+}
+
 /// Loads, filters and prepares one source, and splits off its validation examples.
 fn prepare_source(
-    config: &BlendConfig,
-    source: &SourceConfig,
-    base_dir: &Path,
+    loading: &Loading<'_>,
     tokenizer: &GuardTokenizer,
 ) -> Result<SourcePool, DataError> {
+    let Loading { config, source, base_dir, .. } = *loading;
     let mut report = SourceReport::new(&source.name, source.kind);
     let policy = source
         .policy_file
@@ -145,12 +158,12 @@ fn prepare_source(
         .transpose()?;
 
     let files = source.resolved_paths(base_dir)?;
-    let examples = load_filtered(source, config.seed, &files, policy.as_ref(), &mut report)?;
+    let examples = load_filtered(loading, &files, policy.as_ref(), &mut report)?;
     let prepared = prepare_counted(source, examples, config, tokenizer, &mut report)?;
 
     let (train, validation) = if !source.validation_paths.is_empty() {
         let files: Vec<_> = source.validation_paths.iter().map(|p| base_dir.join(p)).collect();
-        let examples = load_filtered(source, config.seed, &files, policy.as_ref(), &mut report)?;
+        let examples = load_filtered(loading, &files, policy.as_ref(), &mut report)?;
         (prepared, prepare_counted(source, examples, config, tokenizer, &mut report)?)
     } else if let Some(fraction) = source.validation_fraction {
         let (train_indices, validation_indices) =
@@ -167,20 +180,21 @@ fn prepare_source(
     Ok(SourcePool { train, validation, report })
 }
 
-/// Loads `files`, applies the source's policy file and filter, and adds to `report`.
+/// Loads `files`, applies the source's policy file and filter, drops what holds held-out
+/// text, and adds to `report`.
 fn load_filtered(
-    source: &SourceConfig,
-    seed: u64,
+    loading: &Loading<'_>,
     files: &[std::path::PathBuf],
     policy: Option<&Policy>,
     report: &mut SourceReport,
 ) -> Result<Vec<GuardExample>, DataError> {
+    let source = loading.source;
     let options = LoadOptions {
         source_name: Some(source.name.clone()),
         on_error: source.on_error,
         needs_caution: source.needs_caution,
         topic_sampling: source.topic_sampling.unwrap_or_default(),
-        seed,
+        seed: loading.config.seed,
     };
     let mut examples = Vec::new();
     for file in files {
@@ -194,12 +208,16 @@ fn load_filtered(
         }
     }
 
-    let Some(filter) = &source.filter else {
-        return Ok(examples);
-    };
-    let before = examples.len();
-    examples.retain(|example| filter.matches(example));
-    report.count_skipped("filtered", before - examples.len());
+    if let Some(filter) = &source.filter {
+        let before = examples.len();
+        examples.retain(|example| filter.matches(example));
+        report.count_skipped("filtered", before - examples.len());
+    }
+    if let Some(held_out) = loading.held_out {
+        let before = examples.len();
+        examples.retain(|example| !held_out.touches(example));
+        report.count_skipped("decontaminated", before - examples.len());
+    }
     Ok(examples)
 }
 

@@ -5,8 +5,8 @@
 //! `"Answers: \nRequest: <label or None>\nCompletion: <...>\nResponse: <label or None>"`.
 //! A one-word output labels the response when the input has one (the response sets, e.g.
 //! `0_6_xstest_response_harmful.json`) and the prompt otherwise; in the `Answers:` form, `None`
-//! means that level is not labelled. Unlabelled levels stay `None`, so such rows are scored on the
-//! level they label and are refused as training data.
+//! means that level is not labelled. Unlabelled levels stay `None`: such rows are scored on the
+//! level they label, and train on it alone (see [`crate::render_answer`]).
 
 use super::labels::HARM_LABELS;
 use super::{RowContext, RowOutcome};

@@ -11,6 +11,7 @@ use crate::device::BackendJob;
 use crate::evaluation::{
     progress_bar, run_benchmark, summarize, write_report, BenchmarkSpec, Report,
 };
+use crate::finished_benchmarks::{EvalIdentity, FinishedBenchmarks};
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
@@ -26,6 +27,10 @@ pub struct EvalArgs {
     /// Evaluate N examples of each benchmark, spread evenly over its file.
     #[arg(long)]
     pub max_examples: Option<usize>,
+    /// Reuse the benchmarks that an interrupted evaluation of the same guard with the same
+    /// settings finished (kept in OUT/benchmarks/).
+    #[arg(long)]
+    pub resume: bool,
 }
 
 impl BackendJob for EvalArgs {
@@ -34,26 +39,41 @@ impl BackendJob for EvalArgs {
     fn run<B: Backend>(self, device: B::Device) -> Result<()> {
         let specs: Vec<BenchmarkSpec> =
             self.benchmarks.iter().map(|b| BenchmarkSpec::parse(b)).collect::<Result<_>>()?;
-        let started = Instant::now();
         let guard = self.guard.load::<B>(&device)?;
         let classifier = guard.classifier(self.guard.max_new_tokens, device);
+        let identity = EvalIdentity {
+            model: &self.guard.model,
+            adapter: self.guard.adapter.as_deref(),
+            dtype: self.guard.dtype.to_string(),
+            max_examples: self.max_examples,
+            max_new_tokens: self.guard.max_new_tokens,
+        };
+        let finished = FinishedBenchmarks::open(&self.out, &identity, self.resume)?;
         let bar = progress_bar();
         let mut rows = Vec::new();
+        let mut seconds = 0.0;
         for spec in &specs {
-            rows.extend(run_benchmark(
-                &classifier,
-                spec,
-                self.max_examples,
-                self.guard.batch_size,
-                &bar,
-            )?);
+            if let Some((done, took)) = finished.get(spec) {
+                bar.suspend(|| eprintln!("{}: finished earlier, reused", spec.name()));
+                rows.extend(done);
+                seconds += took;
+                continue;
+            }
+            let batch = self.guard.batch_size;
+            let clock = Instant::now();
+            let done = run_benchmark(&classifier, spec, self.max_examples, batch, &bar)?;
+            let took = clock.elapsed().as_secs_f64();
+            finished.put(spec, &done, took)?;
+            rows.extend(done);
+            seconds += took;
         }
         bar.finish_and_clear();
         let report = Report {
             model: self.guard.model.display().to_string(),
             adapter: self.guard.adapter.as_ref().map(|a| a.display().to_string()),
             results: summarize(&rows),
-            seconds: started.elapsed().as_secs_f64(),
+            // Classification time, interrupted runs' finished benchmarks included.
+            seconds,
         };
         write_report(&self.out, &report, &rows)?;
         for l in &report.results {

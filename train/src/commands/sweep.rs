@@ -111,11 +111,11 @@ fn report(file: &SweepFile, runs: &[PlannedRun]) -> Result<()> {
 /// The plan as a table: each run, what it needs, its config hash and its blend's size.
 fn print_plan(file: &SweepFile, runs: &[PlannedRun], actions: &[Action]) -> Result<()> {
     println!(
-        "sweep {}: {} runs ({} variants x {} seeds) into {}",
+        "sweep {}: {} runs ({} variants, seeds {:?}) into {}",
         file.path.display(),
         runs.len(),
         file.variants.len(),
-        file.seeds.len(),
+        file.seeds,
         file.output.display()
     );
     let width = runs.iter().map(|r| r.name().len()).max().unwrap_or(3).max(3);
@@ -124,6 +124,11 @@ fn print_plan(file: &SweepFile, runs: &[PlannedRun], actions: &[Action]) -> Resu
         "run", "action", "config hash", "train", "validation"
     );
     for (run, action) in runs.iter().zip(actions) {
+        if !run.train {
+            let what = "the base model, not trained";
+            println!("{:width$}  {:8}  {:12}  {what}", run.name(), action.label(), "");
+            continue;
+        }
         let blend = blend_report(&run.config)?;
         let sources: Vec<String> =
             blend.sources.iter().map(|s| format!("{} {}", s.name, s.train)).collect();

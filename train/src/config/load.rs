@@ -151,6 +151,9 @@ fn resolve_paths(config: &mut RunConfig, base: &Path) {
     for benchmark in &mut config.eval.benchmarks {
         resolve(&mut benchmark.path);
     }
+    for held_out in &mut config.data.decontaminate {
+        resolve(&mut held_out.path);
+    }
 }
 
 /// Checks that need more than types: the model folder exists, the sections agree.

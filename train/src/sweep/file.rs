@@ -11,6 +11,9 @@
 //! set = { "data.sources.topic.weight" = 0.0 }
 //! [[variant]]
 //! name = "safety+topic"
+//! [[variant]]                             # the base model zero-shot: evaluated once, not trained
+//! name = "base-model"
+//! train = false
 //! [grid]                                  # optional: every combination of these values
 //! "lora.r" = [8, 16]
 //! [[benchmark]]                           # evaluated after training, as `eval --benchmark`
@@ -59,6 +62,13 @@ struct RawVariant {
     name: String,
     #[serde(default)]
     set: toml::Table,
+    /// false: the base model evaluated as it is (zero-shot), once, as the table's reference row.
+    #[serde(default = "yes")]
+    train: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// How each run is evaluated after training (the `guardtune eval` options).
@@ -81,6 +91,20 @@ pub struct SweepEval {
 pub struct Variant {
     pub name: String,
     pub overrides: Vec<String>,
+    /// false: no training; the base model is evaluated once (see [`Variant::seeds`]).
+    pub train: bool,
+}
+
+impl Variant {
+    /// The seeds this variant runs with: all of them, or only the first for an untrained
+    /// variant, whose greedy evaluation involves nothing random.
+    pub fn seeds<'a>(&self, seeds: &'a [u64]) -> &'a [u64] {
+        if self.train {
+            seeds
+        } else {
+            &seeds[..seeds.len().min(1)]
+        }
+    }
 }
 
 /// A sweep file, read and checked; every path absolute.
@@ -190,12 +214,25 @@ fn variants(
             ));
         }
         let overrides = overrides(&raw.set, dir).map_err(|m| ("variant.set".to_string(), m))?;
-        base.push(Variant { name: raw.name.clone(), overrides });
+        if !raw.train {
+            if let Some(key) = overrides.iter().find(|o| !o.starts_with("model.")) {
+                return Err((
+                    "variant.set".into(),
+                    format!(
+                        "variant \"{}\" is not trained (train = false): only model.* keys \
+                         apply to it, not {key}",
+                        raw.name
+                    ),
+                ));
+            }
+        }
+        base.push(Variant { name: raw.name.clone(), overrides, train: raw.train });
     }
     if base.is_empty() {
         base.push(Variant {
             name: if grid.is_empty() { "base" } else { "" }.into(),
             overrides: vec![],
+            train: true,
         });
     }
     for (key, values) in grid {
@@ -218,9 +255,14 @@ fn variants(
                     .copied()
                     .collect::<Vec<_>>()
                     .join("-");
+                if !variant.train {
+                    // The grid varies training; the untrained reference row stays one row.
+                    crossed.push(variant.clone());
+                    break;
+                }
                 let mut overrides = variant.overrides.clone();
                 overrides.push(override_text(key, value, dir));
-                crossed.push(Variant { name, overrides });
+                crossed.push(Variant { name, overrides, train: true });
             }
         }
         base = crossed;

@@ -14,6 +14,8 @@ use crate::config::{load_run_config, ConfigError, Devices, RunConfig};
 pub struct PlannedRun {
     pub variant: String,
     pub seed: u64,
+    /// false: the base model is evaluated without an adapter.
+    pub train: bool,
     /// `<output>/<variant>-seed<S>`.
     pub dir: PathBuf,
     /// Every `--set` of the run, in order: the sweep's, the variant's, the command line's,
@@ -43,7 +45,7 @@ pub fn plan(sweep: &SweepFile, extra: &[String], only: &[String]) -> Result<Vec<
     let selected = Selection::parse(sweep, only)?;
     let mut runs = Vec::new();
     for variant in &sweep.variants {
-        for &seed in &sweep.seeds {
+        for &seed in variant.seeds(&sweep.seeds) {
             if !selected.includes(&variant.name, seed) {
                 continue;
             }
@@ -58,11 +60,16 @@ pub fn plan(sweep: &SweepFile, extra: &[String], only: &[String]) -> Result<Vec<
             let config = load_run_config(&sweep.base, &overrides).map_err(|e| {
                 anyhow::Error::new(e).context(format!("variant {} seed {seed}", variant.name))
             })?;
-            let config_hash = config_hash(&config, &sweep.dir)?;
+            let config_hash = if variant.train {
+                config_hash(&config, &sweep.dir)?
+            } else {
+                model_hash(&config, &sweep.dir)?
+            };
             let eval_hash = eval_hash(&config_hash, sweep)?;
             runs.push(PlannedRun {
                 variant: variant.name.clone(),
                 seed,
+                train: variant.train,
                 dir,
                 overrides,
                 config,
@@ -104,7 +111,18 @@ pub fn config_hash(config: &RunConfig, sweep_dir: &Path) -> Result<String> {
     for benchmark in &mut canonical.eval.benchmarks {
         relative(&mut benchmark.path);
     }
+    for held_out in &mut canonical.data.decontaminate {
+        relative(&mut held_out.path);
+    }
     Ok(sha256_hex(toml::to_string(&canonical)?.as_bytes()))
+}
+
+/// The hash of an untrained run: the model alone (its path relative to the sweep's folder,
+/// and its dtype), so that changing the training settings does not re-evaluate the base model.
+fn model_hash(config: &RunConfig, sweep_dir: &Path) -> Result<String> {
+    let path = config.model.path.strip_prefix(sweep_dir).unwrap_or(&config.model.path);
+    let text = serde_json::to_string(&(path, config.model.dtype.to_string()))?;
+    Ok(sha256_hex(text.as_bytes()))
 }
 
 /// The hash of a run's evaluation: its config hash, the benchmarks (paths relative to the

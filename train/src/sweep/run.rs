@@ -94,6 +94,11 @@ impl Launcher {
             Action::Resume | Action::Evaluate => RunState::read(&run.dir)?
                 .ok_or_else(|| anyhow!("{}: state vanished", run.dir.display()))?,
         };
+        if !state.trained && !run.train {
+            // Nothing to train: the base model is evaluated as it is.
+            state.trained = true;
+            state.write(&run.dir)?;
+        }
         if !state.trained {
             save_blend_report(&run.config, &run.dir)?;
             say(if *action == Action::Resume { "resuming training" } else { "training" });
@@ -102,11 +107,8 @@ impl Launcher {
             state.write(&run.dir)?;
         }
         say("evaluating");
-        let out = eval_dir(&run.dir);
-        if out.exists() {
-            std::fs::remove_dir_all(&out)
-                .with_context(|| format!("{}: cannot remove", out.display()))?;
-        }
+        // `eval --resume` keeps the benchmarks an interrupted evaluation of this same adapter
+        // and settings finished, and redoes everything else.
         self.child(&eval_args(sweep, run), &run.dir, "eval")?;
         state.eval_hash = Some(run.eval_hash.clone());
         state.write(&run.dir)
@@ -162,24 +164,24 @@ fn train_args(sweep: &SweepFile, run: &PlannedRun) -> Vec<OsString> {
     args
 }
 
-/// `eval --model M --adapter RUN/adapter --benchmark ... --out RUN/eval`, on the run's first
-/// device and dtype.
+/// `eval --resume --model M --adapter RUN/adapter --benchmark ... --out RUN/eval` (no adapter
+/// for an untrained run), on the run's first device and dtype.
 fn eval_args(sweep: &SweepFile, run: &PlannedRun) -> Vec<OsString> {
     let config = &run.config;
     let device = config.model.device.names().into_iter().next().unwrap_or_else(|| "cpu".into());
-    let mut args: Vec<OsString> = vec![
-        "eval".into(),
-        "--model".into(),
-        config.model.path.clone().into(),
-        "--adapter".into(),
-        run.dir.join("adapter").into(),
+    let mut args: Vec<OsString> = vec!["eval".into(), "--resume".into()];
+    args.extend(["--model".into(), config.model.path.clone().into()]);
+    if run.train {
+        args.extend(["--adapter".into(), run.dir.join("adapter").into()]);
+    }
+    args.extend([
         "--dtype".into(),
         config.model.dtype.to_string().into(),
         "--device".into(),
         device.into(),
         "--out".into(),
         eval_dir(&run.dir).into(),
-    ];
+    ]);
     for spec in &sweep.benchmarks {
         args.push("--benchmark".into());
         args.push(format!("{}={}", spec.kind, spec.path.display()).into());

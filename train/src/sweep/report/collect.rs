@@ -38,7 +38,11 @@ pub fn collect(runs: &[PlannedRun]) -> Result<(Vec<RunOutputs>, Vec<String>)> {
             continue;
         }
         let rows = read_predictions(&eval_dir(&run.dir).join("predictions.jsonl"))?;
-        let (train_loss, validation_loss) = read_losses(&run.dir.join("metrics.jsonl"))?;
+        let (train_loss, validation_loss) = if run.train {
+            read_losses(&run.dir.join("metrics.jsonl"))?
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let blend_path = run.dir.join(BLEND_FILE);
         let blend = if blend_path.exists() {
             let text = std::fs::read_to_string(&blend_path)
