@@ -88,15 +88,32 @@ impl LoraConfig {
         Ok(kinds)
     }
 
-    /// Checks the values a model does not need to judge.
+    /// Checks the values a model does not need to judge; the first problem, naming its key.
     pub fn validate(&self) -> Result<(), String> {
+        match self.problems().into_iter().next() {
+            Some((key, message)) => Err(format!("{key} {message}")),
+            None => Ok(()),
+        }
+    }
+
+    /// Every problem of [`LoraConfig::validate`], as `(key, message)`: a run config reports
+    /// them all, one line each.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut found = Vec::new();
         if self.r == 0 {
-            return Err("lora.r must be at least 1".into());
+            found.push(("lora.r", "must be at least 1".to_string()));
+        }
+        // Zero learns nothing (the update is multiplied by it); NaN or infinity poisons it.
+        if !(self.alpha.is_finite() && self.alpha > 0.0) {
+            found.push(("lora.alpha", format!("must be finite and > 0, got {}", self.alpha)));
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            return Err(format!("lora.dropout must be in [0, 1), got {}", self.dropout));
+            found.push(("lora.dropout", format!("must be in [0, 1), got {}", self.dropout)));
         }
-        self.targets().map(|_| ())
+        if let Err(message) = self.targets() {
+            found.push(("lora.target_modules", message));
+        }
+        found
     }
 }
 

@@ -33,7 +33,9 @@ pub fn delta_weight<B: Backend>(model: &LlamaForCausalLM<B>, site: Site) -> Vec<
 /// Writes base + merged adapters to `out` as a Hugging Face model folder: config.json (with the
 /// new dtype), the base's generation and tokenizer files, and `model.safetensors`, or
 /// `model-0000k-of-0000n.safetensors` plus `model.safetensors.index.json` when the weights
-/// exceed `shard_size` bytes. Every base tensor is kept (tied heads stay tied).
+/// exceed `shard_size` bytes. Every base tensor is kept (tied heads stay tied). Weight files of
+/// an earlier export in `out` are removed first, so the folder never holds two layouts (a
+/// stale `model.safetensors` beside a new index would be loaded instead of it).
 pub fn export_merged<B: Backend>(
     model: &LlamaForCausalLM<B>,
     base_dir: &Path,
@@ -42,6 +44,7 @@ pub fn export_merged<B: Backend>(
     shard_size: u64,
 ) -> Result<(), LoraError> {
     std::fs::create_dir_all(out).map_err(|e| LoraError::io(out, e))?;
+    remove_weight_files(out)?;
     let base = Weights::open_dir(base_dir)?;
     let merged_sites: BTreeMap<String, Site> = attached_sites(model)
         .into_iter()
@@ -91,6 +94,26 @@ pub fn export_merged<B: Backend>(
     Ok(())
 }
 
+/// Removes the weight files a Hugging Face model folder can hold: `model.safetensors`, its
+/// shards (`model-00001-of-00002.safetensors`) and index, and the PyTorch `.bin` equivalents.
+fn remove_weight_files(dir: &Path) -> Result<(), LoraError> {
+    let is_weights = |name: &str| {
+        let stem = name
+            .strip_suffix(".safetensors")
+            .or_else(|| name.strip_suffix(".safetensors.index.json"))
+            .or_else(|| name.strip_suffix(".bin"))
+            .or_else(|| name.strip_suffix(".bin.index.json"));
+        stem.is_some_and(|s| s.starts_with("model") || s.starts_with("pytorch_model"))
+    };
+    for entry in std::fs::read_dir(dir).map_err(|e| LoraError::io(dir, e))? {
+        let path = entry.map_err(|e| LoraError::io(dir, e))?.path();
+        if path.is_file() && path.file_name().and_then(|n| n.to_str()).is_some_and(is_weights) {
+            std::fs::remove_file(&path).map_err(|e| LoraError::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
 /// Consecutive groups of entries of at most `shard_size` bytes each (a tensor larger than the
 /// limit gets a shard of its own), as transformers' `save_pretrained` does.
 fn split_into_shards(
@@ -126,4 +149,32 @@ fn write_config(base_dir: &Path, out: &Path, dtype: Dtype) -> Result<(), LoraErr
         }
     }
     write_json(&out.join("config.json"), &config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_weight_files_of_an_earlier_export_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let weights = [
+            "model.safetensors",
+            "model-00001-of-00002.safetensors",
+            "model.safetensors.index.json",
+            "pytorch_model.bin",
+            "pytorch_model.bin.index.json",
+        ];
+        let others = ["adapter_model.safetensors", "config.json", "tokenizer.json"];
+        for name in weights.iter().chain(&others) {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        remove_weight_files(dir.path()).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, others);
+    }
 }

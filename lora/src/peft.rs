@@ -201,7 +201,7 @@ pub fn read_adapter_config(dir: &Path) -> Result<LoraConfig, LoraError> {
             _ => LoraInit::Peft,
         },
     };
-    config.validate().map_err(|msg| bad(msg))?;
+    config.validate().map_err(bad)?;
     Ok(config)
 }
 
@@ -219,7 +219,9 @@ pub fn load_adapter<B: Backend>(
     }
     let file = Weights::open_file(&path)?;
     let bad = |msg: String| LoraError::adapter(&path, msg);
-    let mut pairs: BTreeMap<Site, (Option<Vec<f32>>, Option<Vec<f32>>)> = BTreeMap::new();
+    // Each site's A and B values, as they are found.
+    type Factors = (Option<Vec<f32>>, Option<Vec<f32>>);
+    let mut pairs: BTreeMap<Site, Factors> = BTreeMap::new();
     for name in file.names() {
         let AdapterParam { site, factor } =
             name.parse().map_err(|e| bad(format!("unexpected tensor: {e}")))?;

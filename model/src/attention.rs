@@ -90,7 +90,7 @@ fn recomputed<B: Backend, K: Backend>(
     let out = Tensor::<Checkpointed<K>, 5>::from_primitive(TensorPrimitive::Float(tracked(
         q, k, v, bias, chunk,
     )));
-    Ok(same_type(out).ok().expect("B is Autodiff<K, BalancedCheckpointing>"))
+    Ok(same_type(out).unwrap_or_else(|_| unreachable!("B is Autodiff<K, BalancedCheckpointing>")))
 }
 
 /// The forward pass on the inner backend, `chunk` query rows at a time, registered with autodiff
@@ -289,12 +289,10 @@ mod tests {
                 Distribution::Normal(0.0, 1.0),
                 &Default::default(),
             );
-            let run = |f: fn(
-                Tensor<AD, 5>,
-                Tensor<AD, 5>,
-                Tensor<AD, 5>,
-                Tensor<AD, 5>,
-            ) -> Tensor<AD, 5>| {
+            // An attention: (q, k, v, bias) -> output.
+            type Attend =
+                fn(Tensor<AD, 5>, Tensor<AD, 5>, Tensor<AD, 5>, Tensor<AD, 5>) -> Tensor<AD, 5>;
+            let run = |f: Attend| {
                 let out = f(q.clone(), k.clone(), v.clone(), bias.clone());
                 let grads = (out.clone() * d_out.clone()).sum().backward();
                 let grad = |t: &Tensor<AD, 5>| values(t.grad(&grads).unwrap());

@@ -154,7 +154,7 @@ fn on_flex<K: Backend>(
         Tensor::from_data(TensorData::new(vec![sum], [1]), &device),
         grad.map(|g| Tensor::from_primitive(TensorPrimitive::Float(g))),
     );
-    Ok(same_type(result).ok().expect("K is Flex"))
+    Ok(same_type(result).unwrap_or_else(|_| unreachable!("K is Flex")))
 }
 
 /// [`head_nll`] in tensor operations, for any backend and dtype.

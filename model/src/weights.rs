@@ -263,8 +263,11 @@ pub fn to_f32(dtype: Dtype, bytes: &[u8]) -> Result<Vec<f32>, String> {
 /// built from it can be written back as a checkpoint (e.g. a random model of a given shape).
 pub struct Recorder<S: WeightSource> {
     inner: S,
-    pub tensors: std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<usize>, Vec<f32>)>>>,
+    pub tensors: std::sync::Arc<std::sync::Mutex<Vec<RecordedTensor>>>,
 }
+
+/// A tensor a [`Recorder`] handed out: its name, shape and values.
+pub type RecordedTensor = (String, Vec<usize>, Vec<f32>);
 
 impl<S: WeightSource> Recorder<S> {
     pub fn new(inner: S) -> Self {

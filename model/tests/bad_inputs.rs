@@ -26,8 +26,9 @@ fn safetensors_bytes(header: &str, data: &[u8]) -> Vec<u8> {
 }
 
 fn load_error(dir: &Path) -> String {
-    let err: ModelError =
-        load_model::<B>(dir, &Default::default()).err().expect("loading must fail");
+    let err: ModelError = load_model::<B>(dir, &Default::default())
+        .err()
+        .unwrap_or_else(|| panic!("loading must fail"));
     let msg = err.to_string();
     assert!(!msg.contains('\n'), "error must fit on one line: {msg}");
     msg

@@ -100,7 +100,8 @@ fn padded_rows_equal_rows_run_alone() {
     let seq = ids.len();
     let vocab = cfg.vocab_size;
     for (r, row) in rows.iter().enumerate() {
-        let alone = values(model.forward(&Batch::<B>::right_padded(&[row.clone()], 0, &device)));
+        let alone =
+            values(model.forward(&Batch::<B>::right_padded(std::slice::from_ref(row), 0, &device)));
         let start = r * seq * vocab;
         let diff = max_abs_diff(&batched[start..start + row.len() * vocab], &alone);
         assert!(diff < 1e-5, "row {r} differs by {diff} when padded");
@@ -113,11 +114,16 @@ fn packed_samples_equal_samples_run_alone() {
     let ids = eval_ids();
     let samples = vec![ids[..7].to_vec(), ids[7..19].to_vec(), ids[19..].to_vec()];
     let device = Default::default();
-    let packed = values(model.forward(&Batch::<B>::packed(&[samples.clone()], 0, &device)));
+    let packed =
+        values(model.forward(&Batch::<B>::packed(std::slice::from_ref(&samples), 0, &device)));
     let vocab = cfg.vocab_size;
     let mut offset = 0;
     for sample in &samples {
-        let alone = values(model.forward(&Batch::<B>::right_padded(&[sample.clone()], 0, &device)));
+        let alone = values(model.forward(&Batch::<B>::right_padded(
+            std::slice::from_ref(sample),
+            0,
+            &device,
+        )));
         let diff = max_abs_diff(&packed[offset * vocab..(offset + sample.len()) * vocab], &alone);
         assert!(diff < 1e-5, "packed sample differs by {diff}");
         offset += sample.len();
@@ -129,7 +135,8 @@ fn kv_cache_decoding_equals_full_forward() {
     let (cfg, model) = load("config.json");
     let ids = eval_ids();
     let device = Default::default();
-    let full = values(model.forward(&Batch::<B>::right_padded(&[ids.clone()], 0, &device)));
+    let full =
+        values(model.forward(&Batch::<B>::right_padded(std::slice::from_ref(&ids), 0, &device)));
     let split = 20;
     let mut cache = KvCache::new(model.num_layers());
     let prefix = model.model.forward(

@@ -147,8 +147,7 @@ fn edge_cases() {
     check(&model, &rows, len - 1, &[Vec::new()], &stop);
     check(&model, &rows, len - 1, &[vec![5, 6]], &stop);
     // Rows with nothing in common, one of them a single token.
-    let mixed =
-        vec![vec![tokenizer.encode("Hello there", false).unwrap(), vec![1]].concat(), vec![7]];
+    let mixed = vec![[tokenizer.encode("Hello there", false).unwrap(), vec![1]].concat(), vec![7]];
     assert_eq!(common_prefix_len(mixed.iter().map(Vec::as_slice)), 0);
     check(&model, &mixed, 0, &[vec![3], Vec::new()], &stop);
     // No tokens to generate: only the teacher-forced scores.

@@ -53,7 +53,7 @@ fn batched_generation_equals_generation_alone() {
     let prompts = vec![prompt.clone(), prompt[..2].to_vec(), prompt[..4].to_vec()];
     let together = generate_greedy(&model, &prompts, 12, &[], 0, &device).unwrap();
     for (p, out) in prompts.iter().zip(&together) {
-        let alone = generate_greedy(&model, &[p.clone()], 12, &[], 0, &device).unwrap();
+        let alone = generate_greedy(&model, std::slice::from_ref(p), 12, &[], 0, &device).unwrap();
         assert_eq!(out, &alone[0], "prompt {p:?}");
     }
 }

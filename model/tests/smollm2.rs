@@ -35,7 +35,7 @@ fn smollm2_matches_transformers() {
     let ids: Vec<u32> = golden.ints("input_ids").into_iter().map(|v| v as u32).collect();
     assert_eq!(tokenizer.encode(record["prompt_text"].as_str().unwrap(), true).unwrap(), ids);
 
-    let logits = model.forward(&Batch::<B>::right_padded(&[ids.clone()], 0, &device));
+    let logits = model.forward(&Batch::<B>::right_padded(std::slice::from_ref(&ids), 0, &device));
     let seq = ids.len();
     let vocab = cfg.vocab_size;
     let top8: Vec<i64> = logits

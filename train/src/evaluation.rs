@@ -93,6 +93,14 @@ pub fn run_benchmark<B: Backend>(
     if let Some(cap) = max_examples {
         examples = evenly_spaced(examples, cap);
     }
+    // Metrics over nothing would read as a result ("F1 0.000").
+    if examples.is_empty() {
+        return Err(anyhow!(
+            "benchmark {}: nothing to evaluate ({})",
+            spec.path.display(),
+            if max_examples == Some(0) { "0 examples asked for" } else { "no examples in it" }
+        ));
+    }
     progress.inc_length(examples.len() as u64);
     let name = spec.name();
     let mut results = vec![None; examples.len()];

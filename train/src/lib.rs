@@ -1,6 +1,7 @@
 //! The `guardtune` command line and the pieces it is built from.
 
 pub mod allocator;
+pub mod base_model_check;
 pub mod classifier;
 pub mod commands;
 pub mod config;
@@ -11,8 +12,11 @@ pub mod memory;
 pub mod metrics;
 pub mod model_dir;
 pub mod model_inputs;
+pub mod output_dir;
 pub mod plot;
 pub mod prefix_slot;
+pub mod skipped_rows;
+pub mod stop;
 pub mod sweep;
 pub mod tensorboard;
 pub mod trainer;

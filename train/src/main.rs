@@ -1,7 +1,8 @@
 //! `guardtune`: fine-tune Llama 3.1 models with LoRA into safety guards.
 //!
-//! Errors print as one line on stderr; the exit code is 1 for a failed job and 2 for a usage
-//! or configuration error.
+//! Errors print as one line on stderr (a config with several problems, one line each); the exit
+//! code is 1 for a failed job, 2 for a usage or configuration error, and 130 (SIGINT) or 143
+//! (SIGTERM) for a training run stopped by a signal after writing its checkpoint.
 
 use std::process::ExitCode;
 
@@ -20,6 +21,7 @@ use guardtune::commands::{
 };
 use guardtune::config::{load_run_config, ConfigError};
 use guardtune::device::{run_on, run_on_devices};
+use guardtune::stop::Stopped;
 
 #[derive(Parser)]
 #[command(
@@ -59,13 +61,20 @@ enum Command {
 fn main() -> ExitCode {
     guardtune::allocator::keep_freed_memory();
     let cli = Cli::parse();
+    // How to continue a training run that a signal stopped.
+    let mut resume_command = None;
     let result = match cli.command {
         Command::Train(args) => match load_run_config(&args.config, &args.overrides) {
-            Ok(config) => run_on_devices(
-                &config.model.device.names(),
-                TrainJob { config, resume: args.resume },
-            )
-            .map(|_| ()),
+            Ok(config) => {
+                resume_command = Some(train_resume_command(&args));
+                guardtune::stop::install().and_then(|()| {
+                    run_on_devices(
+                        &config.model.device.names(),
+                        TrainJob { config, resume: args.resume },
+                    )
+                    .map(|_| ())
+                })
+            }
             Err(err) => return config_error(err),
         },
         Command::Blend(args) => match load_run_config(&args.config, &args.overrides) {
@@ -89,20 +98,61 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {}", one_line(&err));
-            ExitCode::FAILURE
-        }
+        Err(err) => match err.downcast_ref::<Stopped>() {
+            Some(stopped) => {
+                eprintln!("{stopped}");
+                if let Some(command) = resume_command {
+                    eprintln!("resume with: {command}");
+                }
+                ExitCode::from(stopped.exit_code())
+            }
+            None => {
+                eprintln!("error: {}", one_line(&err));
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
-/// A bad config or usage: exit code 2.
+/// The `guardtune train` command line that continues the run of `args`.
+fn train_resume_command(args: &TrainArgs) -> String {
+    let mut words = vec!["guardtune".to_string(), "train".into(), shell_word(&args.config)];
+    for assignment in &args.overrides {
+        words.extend(["--set".to_string(), shell_word(assignment)]);
+    }
+    words.push("--resume".into());
+    words.join(" ")
+}
+
+/// `text` quoted for a POSIX shell when it needs to be.
+fn shell_word(text: impl AsRef<std::ffi::OsStr>) -> String {
+    let text = text.as_ref().to_string_lossy();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.into_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// A bad config or usage: exit code 2; one line per problem.
 fn config_error(err: ConfigError) -> ExitCode {
-    eprintln!("error: {err}");
+    for line in err.to_string().lines() {
+        eprintln!("error: {line}");
+    }
     ExitCode::from(2)
 }
 
-/// The error and its causes on one line.
+/// The error and its causes on one line. A cause whose text its parent already shows (an I/O
+/// error the parent prints as `path: cause`) is not repeated.
 fn one_line(err: &anyhow::Error) -> String {
-    err.chain().map(|e| e.to_string()).collect::<Vec<_>>().join(": ").replace('\n', " ")
+    let mut line = String::new();
+    for cause in err.chain().map(|e| e.to_string()) {
+        if line.is_empty() {
+            line = cause;
+        } else if !line.contains(&cause) {
+            line = format!("{line}: {cause}");
+        }
+    }
+    line.replace('\n', " ")
 }

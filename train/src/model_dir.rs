@@ -15,6 +15,9 @@ pub fn load_model_with_adapter<B: Backend>(
 ) -> Result<(LlamaConfig, LlamaForCausalLM<B>)> {
     let (config, mut model) = guardtune_model::load_model_as::<B>(model_dir, dtype, device)?;
     if let Some(adapter_dir) = adapter_dir {
+        if let Some(warning) = crate::base_model_check::mismatch_warning(model_dir, adapter_dir) {
+            eprintln!("{warning}");
+        }
         guardtune_lora::load_adapter(&mut model, adapter_dir, device)?;
     }
     Ok((config, model))

@@ -116,7 +116,8 @@ fn prompts_without_a_common_prefix_and_without_scores() {
     assert_eq!(classifier.prefix_cache.stats().computed_tokens, rows[0].len() + rows[1].len());
     // The same verdicts as the rows classified one at a time, each with its own full prefix.
     for (row, (&flag, c)) in rows.iter().zip(flags.iter().zip(&cached)) {
-        let alone = classifier.classify_prompts(&[row.clone()], &[flag], true, None).unwrap();
+        let alone =
+            classifier.classify_prompts(std::slice::from_ref(row), &[flag], true, None).unwrap();
         assert_eq!((&alone[0].raw, &alone[0].user_safety), (&c.raw, &c.user_safety));
     }
     let err = classifier.classify_prompts(&[vec![]], &[false], true, None).unwrap_err();

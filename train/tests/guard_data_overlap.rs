@@ -70,8 +70,11 @@ fn no_evaluation_text_is_in_any_training_blend_of_the_smollm2_guard() {
     let texts = evaluation_texts(&sweep);
     assert!(texts.len() > 4000, "{} evaluation texts", texts.len());
 
-    let recipe =
-        load_run_config(&root.join("configs/smollm2-guard.toml"), &[model_path.clone()]).unwrap();
+    let recipe = load_run_config(
+        &root.join("configs/smollm2-guard.toml"),
+        std::slice::from_ref(&model_path),
+    )
+    .unwrap();
     assert_eq!(recipe.data.decontaminate.len(), sweep.benchmarks.len());
     let mut configs = vec![("configs/smollm2-guard.toml".to_string(), recipe.clone())];
     for run in plan(&sweep, &[model_path], &[]).unwrap().into_iter().filter(|r| r.train) {

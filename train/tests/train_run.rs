@@ -37,7 +37,7 @@ fn a_run_writes_its_folder_and_tensorboard_events() {
     let resolved = run.join("config.toml");
     assert!(guardtune::config::load_run_config(&resolved, &[]).is_ok());
 
-    let log = read_scalars(&run.join("tensorboard")).unwrap();
+    let log = read_scalars(run.join("tensorboard")).unwrap();
     let losses = log.series("train/loss");
     assert_eq!(losses.iter().map(|s| s.0).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
     let from_metrics = train_losses(&run);
@@ -193,7 +193,7 @@ fn benchmarks_evaluated_during_training_are_logged() {
     std::fs::write(&config, text).unwrap();
     let out = train(&config, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let log = read_scalars(&dir.path().join("run/tensorboard")).unwrap();
+    let log = read_scalars(dir.path().join("run/tensorboard")).unwrap();
     let f1 = log.series("eval/test_cases/prompt/f1");
     assert_eq!(
         f1.iter().map(|s| s.0).collect::<Vec<_>>(),

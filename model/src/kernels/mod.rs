@@ -108,7 +108,8 @@ pub(crate) fn on_host<Op: HostOp, B: Backend>(
     x: Op::Input<B>,
 ) -> Result<Op::Output<B>, Op::Input<B>> {
     fn back<Y: 'static, B: Backend, Op: HostOp>(y: Y) -> Op::Output<B> {
-        same_type::<Y, Op::Output<B>>(y).ok().expect("B is the backend matched")
+        same_type::<Y, Op::Output<B>>(y)
+            .unwrap_or_else(|_| unreachable!("B is the backend matched"))
     }
     let x = match same_type::<_, Op::Input<Flex>>(x) {
         Ok(x) => return Ok(back::<_, B, Op>(Op::inference(x))),
@@ -326,8 +327,7 @@ mod tests {
                 let [q, k, v] = heads_first(x);
                 let out = if fused {
                     super::attention::fused_attention((q, k, v, bias.clone()))
-                        .ok()
-                        .expect("on host")
+                        .unwrap_or_else(|_| unreachable!("on host"))
                 } else {
                     plain(q, k, v, bias.clone())
                 };
@@ -344,8 +344,7 @@ mod tests {
                 v.clone(),
                 bias.clone().inner(),
             ))
-            .ok()
-            .expect("on host");
+            .unwrap_or_else(|_| unreachable!("on host"));
             let want = plain(q, k, v, bias.clone().inner());
             assert!(max_abs_diff(&values(out), &values(want)) < 2e-5, "{name}: inference");
         }

@@ -249,9 +249,9 @@ dispatch! {
         let mut lanes = [0f32; LANES];
         let whole = n / LANES * LANES;
         for start in (0..whole).step_by(LANES) {
-            for l in 0..LANES {
+            for (l, lane) in lanes.iter_mut().enumerate() {
                 let i = start + l;
-                lanes[l] += d_y[i] * weight[i] * x[i];
+                *lane += d_y[i] * weight[i] * x[i];
             }
         }
         let tail: f32 = (whole..n).map(|i| d_y[i] * weight[i] * x[i]).sum();

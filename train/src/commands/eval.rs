@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use burn::tensor::backend::Backend;
 
 use crate::classifier::GuardArgs;
@@ -68,6 +68,9 @@ impl BackendJob for EvalArgs {
             seconds += took;
         }
         bar.finish_and_clear();
+        if rows.is_empty() {
+            bail!("no benchmark example has a prompt or response safety label to score");
+        }
         let report = Report {
             model: self.guard.model.display().to_string(),
             adapter: self.guard.adapter.as_ref().map(|a| a.display().to_string()),

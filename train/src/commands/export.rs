@@ -8,8 +8,10 @@ use burn::tensor::backend::Backend;
 use guardtune_lora::{export_merged, parse_size, read_adapter_config, save_adapter};
 use guardtune_model::Dtype;
 
+use crate::base_model_check::adapter_base_name;
 use crate::device::BackendJob;
 use crate::model_dir::load_model_with_adapter;
+use crate::output_dir::StagedDir;
 
 #[derive(clap::Args)]
 pub struct ExportArgs {
@@ -19,9 +21,13 @@ pub struct ExportArgs {
     /// The PEFT adapter folder.
     #[arg(long)]
     pub adapter: PathBuf,
-    /// Output folder.
+    /// Output folder (new or empty, unless --force).
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace everything in a non-empty --out (written beside it first, so a failed export
+    /// leaves it as it was).
+    #[arg(long)]
+    pub force: bool,
     /// Merge the adapter into the base weights (in f32, cast once) and write a full model.
     #[arg(long)]
     pub merge: bool,
@@ -40,6 +46,8 @@ impl BackendJob for ExportArgs {
     type Output = ();
 
     fn run<B: Backend>(self, device: B::Device) -> Result<()> {
+        // Refused before the (long) load when --out holds files and --force is absent.
+        let staged = StagedDir::new(&self.out, self.force, &[&self.model, &self.adapter])?;
         let (config, model) =
             load_model_with_adapter::<B>(&self.model, Some(&self.adapter), Dtype::F32, &device)?;
         let dtype = match (self.dtype, self.merge) {
@@ -53,22 +61,17 @@ impl BackendJob for ExportArgs {
         };
         if self.merge {
             let shard_size = parse_size(&self.shard_size).map_err(|e| anyhow!(e))?;
-            export_merged(&model, &self.model, &self.out, dtype, shard_size)?;
+            export_merged(&model, &self.model, staged.path(), dtype, shard_size)?;
+            staged.commit()?;
             println!("merged model written to {} ({})", self.out.display(), dtype.torch_name());
         } else {
             let lora_config = read_adapter_config(&self.adapter)?;
             let base_name = adapter_base_name(&self.adapter)
                 .unwrap_or_else(|| self.model.display().to_string());
-            save_adapter(&model, &lora_config, &base_name, &self.out, dtype)?;
+            save_adapter(&model, &lora_config, &base_name, staged.path(), dtype)?;
+            staged.commit()?;
             println!("adapter written to {} ({})", self.out.display(), dtype.torch_name());
         }
         Ok(())
     }
-}
-
-/// The `base_model_name_or_path` the adapter already names, kept on rewrite.
-fn adapter_base_name(adapter: &std::path::Path) -> Option<String> {
-    let text = std::fs::read_to_string(adapter.join(guardtune_lora::ADAPTER_CONFIG_FILE)).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-    json.get("base_model_name_or_path")?.as_str().map(String::from)
 }

@@ -62,7 +62,7 @@ impl BackendJob for PerplexityArgs {
         tokenizer.check_fits(ids.len(), &self.text_file.display().to_string())?;
         let labels = vec![ids.iter().map(|&t| t as i64).collect::<Vec<_>>()];
         let hidden = model.model.forward(
-            &Batch::<B>::right_padded(&[ids.clone()], tokenizer.pad_id, &device),
+            &Batch::<B>::right_padded(std::slice::from_ref(&ids), tokenizer.pad_id, &device),
             None,
             None,
         );

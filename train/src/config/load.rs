@@ -8,15 +8,18 @@ use toml_edit::{DocumentMut, Item, Table, Value};
 
 use guardtune_model::Dtype;
 
+use super::validate::{setting_problems, Problem};
 use super::RunConfig;
 
-/// A config problem: `file:line: key: message` (line and key when known).
+/// A config problem: `file:line: key: message` (line and key when known), and any further
+/// problems `(key, message)` found in the same file, each printed on a line of its own.
 #[derive(Debug)]
 pub struct ConfigError {
     pub path: PathBuf,
     pub line: Option<usize>,
     pub key: Option<String>,
     pub message: String,
+    pub more: Vec<Problem>,
 }
 
 impl std::fmt::Display for ConfigError {
@@ -28,7 +31,11 @@ impl std::fmt::Display for ConfigError {
         if let Some(key) = &self.key {
             write!(f, ": key `{key}`")?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", self.message)?;
+        for (key, message) in &self.more {
+            write!(f, "\n{}: key `{key}`: {message}", self.path.display())?;
+        }
+        Ok(())
     }
 }
 
@@ -36,7 +43,13 @@ impl std::error::Error for ConfigError {}
 
 impl ConfigError {
     pub(crate) fn new(path: &Path, message: impl Into<String>) -> Self {
-        ConfigError { path: path.to_path_buf(), line: None, key: None, message: message.into() }
+        ConfigError {
+            path: path.to_path_buf(),
+            line: None,
+            key: None,
+            message: message.into(),
+            more: vec![],
+        }
     }
 }
 
@@ -62,13 +75,19 @@ pub fn load_run_config(path: &Path, overrides: &[String]) -> Result<RunConfig, C
         .map_err(|e| located(path, &resolved_text, e.span(), e.message()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     resolve_paths(&mut config, base);
-    check(&config).map_err(|(key, message)| ConfigError {
-        path: path.to_path_buf(),
-        line: None,
-        key: Some(key),
-        message,
-    })?;
-    Ok(config)
+    let mut problems: Vec<Problem> = check(&config).err().into_iter().collect();
+    problems.extend(setting_problems(&config));
+    let mut problems = problems.into_iter();
+    match problems.next() {
+        None => Ok(config),
+        Some((key, message)) => Err(ConfigError {
+            path: path.to_path_buf(),
+            line: None,
+            key: Some(key),
+            message,
+            more: problems.collect(),
+        }),
+    }
 }
 
 /// The error at `span` with its line number and the dotted key written on that line.
@@ -85,6 +104,7 @@ pub(crate) fn located(
         line: Some(line_index + 1),
         key: key_on_line(text, line_index),
         message: message.trim().replace('\n', " "),
+        more: vec![],
     }
 }
 
@@ -156,8 +176,9 @@ fn resolve_paths(config: &mut RunConfig, base: &Path) {
     }
 }
 
-/// Checks that need more than types: the model folder exists, the sections agree.
-fn check(config: &RunConfig) -> Result<(), (String, String)> {
+/// Checks that need more than types: the model folder exists, the sections agree. (The
+/// numeric settings are checked, all at once, by [`setting_problems`].)
+fn check(config: &RunConfig) -> Result<(), Problem> {
     let err = |key: &str, msg: String| Err((key.to_string(), msg));
     if !config.model.path.join("config.json").exists() {
         return err(
@@ -165,7 +186,6 @@ fn check(config: &RunConfig) -> Result<(), (String, String)> {
             format!("{} is not a model folder (no config.json)", config.model.path.display()),
         );
     }
-    config.lora.validate().map_err(|m| ("lora".to_string(), m))?;
     for benchmark in &config.eval.benchmarks {
         if !benchmark.path.exists() {
             return err("eval.benchmarks", format!("{} does not exist", benchmark.path.display()));
@@ -178,9 +198,6 @@ fn check(config: &RunConfig) -> Result<(), (String, String)> {
     }
     if t.max_steps.is_none() && t.epochs.is_none() {
         return err("training", "set max_steps or epochs".into());
-    }
-    if !(t.lr > 0.0) {
-        return err("training.lr", format!("must be positive, got {}", t.lr));
     }
     if t.max_seq_len.is_some_and(|n| n < config.data.max_seq_len) {
         return err(

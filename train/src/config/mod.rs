@@ -6,9 +6,11 @@
 
 mod load;
 mod sources;
+mod validate;
 
 pub(crate) use load::located;
 pub use load::{load_run_config, ConfigError};
+pub use validate::{setting_problems, Problem};
 
 use std::path::PathBuf;
 

@@ -40,7 +40,7 @@ impl BatchPlan {
     }
 
     /// Examples in the plan.
-    pub fn len(&self) -> usize {
+    pub fn examples(&self) -> usize {
         self.examples.len()
     }
 

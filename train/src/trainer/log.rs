@@ -23,20 +23,23 @@ pub struct RunLog {
 impl RunLog {
     /// Opens the logs of `run_dir` for a run that starts after `completed_steps` steps: entries
     /// of later steps (left by an interrupted run) are dropped from metrics.jsonl, and TensorBoard
-    /// is told the run restarts there.
+    /// is told the run restarts there. A run that starts from scratch (no checkpoint) keeps no
+    /// entries at all: it logs step 0 again.
     pub fn open(run_dir: &Path, completed_steps: usize, total_steps: usize) -> Result<Self> {
         let metrics_path = run_dir.join("metrics.jsonl");
-        keep_entries_up_to(&metrics_path, completed_steps)?;
+        keep_entries_up_to(&metrics_path, (completed_steps > 0).then_some(completed_steps))?;
         let metrics = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&metrics_path)
             .with_context(|| format!("{}: cannot open", metrics_path.display()))?;
         let tb_dir = run_dir.join("tensorboard");
-        let events = if completed_steps == 0 {
-            EventWriter::create(&tb_dir)
+        // The first step this run logs: 0 (the evaluation before training) from scratch.
+        let next_step = if completed_steps == 0 { 0 } else { completed_steps as i64 + 1 };
+        let events = if tb_dir.exists() {
+            EventWriter::resume(&tb_dir, next_step)
         } else {
-            EventWriter::resume(&tb_dir, completed_steps as i64 + 1)
+            EventWriter::create(&tb_dir)
         }
         .with_context(|| format!("{}: cannot write TensorBoard events", tb_dir.display()))?;
         let bar = ProgressBar::new(total_steps as u64).with_position(completed_steps as u64);
@@ -58,7 +61,10 @@ impl RunLog {
             self.events.add_scalar(tag, *value as f32, step as i64)?;
         }
         object.insert("elapsed_s".into(), json!(self.started.elapsed().as_secs_f64()));
-        writeln!(self.metrics, "{}", Value::Object(object))
+        // One write per line: formatting into the file directly makes one write per token.
+        let line = format!("{}\n", Value::Object(object));
+        self.metrics
+            .write_all(line.as_bytes())
             .with_context(|| format!("{}: cannot write", self.metrics_path.display()))?;
         Ok(())
     }
@@ -94,8 +100,9 @@ impl RunLog {
     }
 }
 
-/// Drops metrics.jsonl lines whose step is beyond `last_step` (rewritten atomically).
-fn keep_entries_up_to(path: &Path, last_step: usize) -> Result<()> {
+/// Drops metrics.jsonl lines whose step is beyond `last_step`, or all lines when it is `None`
+/// (rewritten atomically).
+fn keep_entries_up_to(path: &Path, last_step: Option<usize>) -> Result<()> {
     if !path.exists() {
         return Ok(());
     }
@@ -107,7 +114,7 @@ fn keep_entries_up_to(path: &Path, last_step: usize) -> Result<()> {
             serde_json::from_str::<Value>(line)
                 .ok()
                 .and_then(|v| v["step"].as_u64())
-                .is_some_and(|s| s as usize <= last_step)
+                .is_some_and(|s| last_step.is_some_and(|last| s as usize <= last))
         })
         .collect();
     guardtune_lora::files::write_atomically(path, |out| {

@@ -10,7 +10,9 @@ mod evaluate;
 mod log;
 mod loss_plot;
 mod replicas;
+pub mod resume_check;
 mod run_data;
+pub mod run_lock;
 mod schedule;
 
 pub use batches::BatchPlan;
@@ -41,6 +43,7 @@ use crate::memory::{mib, peak_rss_bytes};
 use checkpoint::Checkpoint;
 use log::RunLog;
 use run_data::RunData;
+use run_lock::RunLock;
 
 /// What a finished run reports.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -71,6 +74,8 @@ pub fn train<B: Backend>(
 pub struct Trainer<B: AutodiffBackend> {
     config: RunConfig,
     run_dir: PathBuf,
+    /// Held until the run ends: no other process trains into this folder meanwhile.
+    _lock: RunLock,
     data: RunData,
     plan: BatchPlan,
     schedule: LrSchedule,
@@ -90,7 +95,12 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// replicas (the frozen base with adapters, from the newest checkpoint when resuming).
     pub fn setup(config: &RunConfig, resume: bool, devices: Vec<B::Device>) -> Result<Self> {
         let run_dir = config.output.dir.clone();
+        // One process per run folder; a resume with a changed config is refused before the
+        // folder changes in any way (docs/run-folder.md).
+        let mut lock = RunLock::acquire(&run_dir)?;
+        resume_check::check_resume(&run_dir, config, resume)?;
         prepare_run_dir(&run_dir, resume)?;
+        lock.claim()?;
         let resolved = toml::to_string_pretty(config).context("cannot serialise the config")?;
         write_atomically(&run_dir.join("config.toml"), |out| out.write_all(resolved.as_bytes()))?;
 
@@ -105,7 +115,9 @@ impl<B: AutodiffBackend> Trainer<B> {
         let resume_from = if resume { checkpoint::latest(&run_dir)? } else { None };
         if let Some(ckpt) = &resume_from {
             let (old, total) = (&ckpt.state, schedule.total_steps);
-            if old.seed != t.seed || old.total_steps != total {
+            if old.seed != t.seed
+                || (old.total_steps != total && !resume_check::length_may_change(t))
+            {
                 bail!(
                     "{}: checkpoint was made with seed {} and {} steps; this config has seed {} and {total} steps",
                     ckpt.dir.display(), old.seed, old.total_steps, t.seed
@@ -126,7 +138,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let log = RunLog::open(&run_dir, start, schedule.total_steps)?;
         log.println(format!(
             "{} training / {} validation examples, {} micro-batches per epoch, {} steps ({}){}",
-            plan.len(),
+            plan.examples(),
             data.validation.len(),
             plan.micro_batches_per_epoch(),
             schedule.total_steps,
@@ -142,6 +154,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         Ok(Trainer {
             config: config.clone(),
             run_dir,
+            _lock: lock,
             data,
             plan,
             schedule,
@@ -169,8 +182,14 @@ impl<B: AutodiffBackend> Trainer<B> {
             if every(self.config.eval.every_steps) {
                 self.last_validation = self.evaluate(done)?.or(self.last_validation);
             }
-            if every(self.config.output.save_every_steps) {
-                self.save(done)?;
+            // A first SIGINT/SIGTERM: checkpoint this step and stop (see crate::stop).
+            let stopping = done < total && crate::stop::requested();
+            if stopping || every(self.config.output.save_every_steps) {
+                let saved = self.save(done)?;
+                if stopping {
+                    self.log.finish();
+                    return Err(crate::stop::Stopped::after(done, saved).into());
+                }
             }
         }
         self.finish()
@@ -262,14 +281,17 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     /// A resumable checkpoint after `step` steps (metrics made durable first, so a checkpoint
     /// never names a step whose numbers could be lost).
-    pub fn save(&mut self, step: usize) -> Result<()> {
+    /// Returns the checkpoint's folder.
+    pub fn save(&mut self, step: usize) -> Result<PathBuf> {
         self.log.flush()?;
         let t = &self.config.training;
         let state = TrainerState { step, total_steps: self.schedule.total_steps, seed: t.seed };
         let Replica { model, optimizer } = self.replicas.leader();
         let (lora, keep) = (&self.config.lora, self.config.output.keep_last);
-        checkpoint::save(&self.run_dir, model, lora, &self.base_name(), optimizer, &state, keep)?;
-        loss_plot::write_loss_plot(&self.run_dir)
+        let base = self.base_name();
+        let saved = checkpoint::save(&self.run_dir, model, lora, &base, optimizer, &state, keep)?;
+        loss_plot::write_loss_plot(&self.run_dir)?;
+        Ok(saved)
     }
 
     /// The final adapter, and the summary.

@@ -91,13 +91,14 @@ impl<B: AutodiffBackend> ReplicaGroup<B> {
         &self.device
     }
 
-    pub fn len(&self) -> usize {
+    /// Number of replicas (devices).
+    pub fn replicas(&self) -> usize {
         1 + self.followers.len()
     }
 
     /// One optimizer step of every replica on `input`.
     pub fn step(&mut self, input: StepInput) -> Result<StepOutcome> {
-        let count = self.len();
+        let count = self.replicas();
         if self.peer.is_none() {
             for follower in &self.followers {
                 follower.reply("while starting")?;

@@ -27,6 +27,9 @@ impl RunData {
         let blend = build_blend(&config.data, Path::new("."), &prompts)?;
         let report = blend.report.to_markdown();
         write_atomically(&run_dir.join("blend.md"), |out| out.write_all(report.as_bytes()))?;
+        if let Some(line) = crate::skipped_rows::summary(&blend.report) {
+            println!("{line} (details in {})", run_dir.join("blend.md").display());
+        }
         let tokenize = |examples: &[GuardExample]| -> Result<Vec<Tokenized>> {
             examples.iter().map(|e| prompts.tokenize(e).map_err(Into::into)).collect()
         };

@@ -1,0 +1,153 @@
+//! An output folder written as a whole: the files go into a staging folder beside it, which
+//! replaces it only once everything is written. A folder that already holds files is refused
+//! unless `force` is given, and is then replaced, so no file of an earlier export (a
+//! `model.safetensors` beside a new sharded index, which transformers would load instead)
+//! survives. A failed write leaves the old folder as it was.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+/// The staging folder of an output folder; removed on drop unless committed.
+#[derive(Debug)]
+pub struct StagedDir {
+    out: PathBuf,
+    staging: PathBuf,
+    committed: bool,
+}
+
+impl StagedDir {
+    /// Prepares to write `out`. Refuses a non-empty `out` without `force`, and with it an `out`
+    /// that is or contains one of `inputs` (the folders being read).
+    pub fn new(out: &Path, force: bool, inputs: &[&Path]) -> Result<StagedDir> {
+        let out = absolute(out)?;
+        if out.exists() && !out.is_dir() {
+            bail!("{} exists and is not a folder", out.display());
+        }
+        let holds_files = out.is_dir()
+            && std::fs::read_dir(&out)
+                .with_context(|| format!("{}: cannot read", out.display()))?
+                .next()
+                .is_some();
+        if holds_files && !force {
+            bail!(
+                "{} is not empty: pass --force to replace everything in it, or choose another folder",
+                out.display()
+            );
+        }
+        for input in inputs {
+            if let Ok(input) = std::fs::canonicalize(input) {
+                if input.starts_with(&out) {
+                    bail!(
+                        "{} holds the input {}: choose another output folder",
+                        out.display(),
+                        input.display()
+                    );
+                }
+            }
+        }
+        let (Some(parent), Some(name)) = (out.parent(), out.file_name()) else {
+            bail!("{} cannot be an output folder", out.display());
+        };
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("{}: cannot create", parent.display()))?;
+        let staging =
+            parent.join(format!(".{}.partial-{}", name.to_string_lossy(), std::process::id()));
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging)
+                .with_context(|| format!("{}: cannot remove", staging.display()))?;
+        }
+        std::fs::create_dir(&staging)
+            .with_context(|| format!("{}: cannot create", staging.display()))?;
+        Ok(StagedDir { out, staging, committed: false })
+    }
+
+    /// Where to write the files.
+    pub fn path(&self) -> &Path {
+        &self.staging
+    }
+
+    /// Puts the written folder in place of `out` (whose old contents are removed).
+    pub fn commit(mut self) -> Result<()> {
+        if self.out.exists() {
+            let mut old = self.staging.clone().into_os_string();
+            old.push(".old");
+            let old = PathBuf::from(old);
+            std::fs::rename(&self.out, &old)
+                .with_context(|| format!("{}: cannot move aside", self.out.display()))?;
+            std::fs::rename(&self.staging, &self.out)
+                .with_context(|| format!("{}: cannot rename into place", self.out.display()))?;
+            std::fs::remove_dir_all(&old)
+                .with_context(|| format!("{}: cannot remove", old.display()))?;
+        } else {
+            std::fs::rename(&self.staging, &self.out)
+                .with_context(|| format!("{}: cannot rename into place", self.out.display()))?;
+        }
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for StagedDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+/// `path` made absolute (and resolved, when it exists), so `.` has a parent and a name.
+fn absolute(path: &Path) -> Result<PathBuf> {
+    if path.exists() {
+        return std::fs::canonicalize(path)
+            .with_context(|| format!("{}: cannot resolve", path.display()));
+    }
+    std::path::absolute(path).with_context(|| format!("{}: cannot resolve", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_with_files_is_refused_without_force_and_replaced_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join("model.safetensors"), b"old").unwrap();
+        let err = StagedDir::new(&out, false, &[]).unwrap_err().to_string();
+        assert!(err.contains("--force"), "{err}");
+
+        let staged = StagedDir::new(&out, true, &[]).unwrap();
+        std::fs::write(staged.path().join("new.json"), b"new").unwrap();
+        staged.commit().unwrap();
+        let names: Vec<_> =
+            std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec!["new.json"]);
+        let siblings = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(siblings, 1, "no staging folder left beside it");
+    }
+
+    #[test]
+    fn an_output_folder_holding_an_input_is_refused_even_with_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("model");
+        std::fs::create_dir(&model).unwrap();
+        std::fs::write(model.join("config.json"), b"{}").unwrap();
+        assert!(StagedDir::new(&model, true, &[&model]).is_err());
+        assert!(StagedDir::new(dir.path(), true, &[&model]).is_err());
+    }
+
+    #[test]
+    fn a_failed_export_leaves_the_old_folder_and_no_staging() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join("keep"), b"old").unwrap();
+        let staged = StagedDir::new(&out, true, &[]).unwrap();
+        std::fs::write(staged.path().join("half"), b"x").unwrap();
+        drop(staged);
+        assert_eq!(std::fs::read(out.join("keep")).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,159 @@
+//! No wrong number presented as a result: an empty evaluation is an error, an export never
+//! mixes with an earlier one, and error causes are printed once.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{guardtune, stderr};
+use guardtune_model::testing::repo_root;
+
+fn tiny_model() -> PathBuf {
+    repo_root().join("fixtures/models/tiny-smollm2")
+}
+
+fn eval(benchmark: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "eval".to_string(),
+        "--model".into(),
+        tiny_model().display().to_string(),
+        "--benchmark".into(),
+        format!("xstest={}", benchmark.display()),
+        "--out".into(),
+        out.display().to_string(),
+        "--max-new-tokens".into(),
+        "4".into(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    guardtune(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+#[test]
+fn an_empty_evaluation_is_an_error_not_a_score() {
+    let dir = tempfile::tempdir().unwrap();
+    let xstest = repo_root().join("data/fixtures/xstest/xstest_prompts.csv");
+    let out = eval(&xstest, &dir.path().join("zero"), &["--max-examples", "0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nothing to evaluate (0 examples asked for)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("zero/report.md").exists());
+
+    // A benchmark file with its header and no rows.
+    let header = std::fs::read_to_string(&xstest).unwrap().lines().next().unwrap().to_string();
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, format!("{header}\n")).unwrap();
+    let out = eval(&empty, &dir.path().join("empty"), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no examples in it"), "{}", stderr(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("F1"));
+}
+
+fn export(out: &Path, extra: &[&str]) -> std::process::Output {
+    let golden = repo_root().join("fixtures/golden");
+    let mut args = vec![
+        "export".to_string(),
+        "--model".into(),
+        golden.join("tiny-llama31").display().to_string(),
+        "--adapter".into(),
+        golden.join("adapter").display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+        "--merge".into(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    guardtune(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn export_refuses_a_non_empty_folder_and_with_force_leaves_only_the_new_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("merged");
+    let first = export(&out, &[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(out.join("model.safetensors").exists());
+    std::fs::write(out.join("notes.txt"), "an earlier file").unwrap();
+    let before = names(&out);
+
+    // The same export again, now sharded: refused without --force, the folder untouched.
+    let refused = export(&out, &["--shard-size", "200KB"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("--force"), "{}", stderr(&refused));
+    assert_eq!(names(&out), before);
+
+    let forced = export(&out, &["--shard-size", "200KB", "--force"]);
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    let after = names(&out);
+    assert!(after.contains(&"model.safetensors.index.json".to_string()), "{after:?}");
+    assert!(!after.contains(&"model.safetensors".to_string()), "stale weights: {after:?}");
+    assert!(!after.contains(&"notes.txt".to_string()), "stale file: {after:?}");
+    assert_eq!(names(dir.path()), vec!["merged"], "no staging folder left");
+}
+
+#[test]
+fn an_adapter_of_another_base_model_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let adapter = dir.path().join("adapter");
+    std::fs::create_dir(&adapter).unwrap();
+    let golden = repo_root().join("fixtures/golden/adapter");
+    for file in ["adapter_config.json", "adapter_model.safetensors"] {
+        std::fs::copy(golden.join(file), adapter.join(file)).unwrap();
+    }
+    let config = adapter.join("adapter_config.json");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("\"../tiny-llama31\"", "\"meta-llama/Llama-3.1-8B-Instruct\"");
+    std::fs::write(&config, text).unwrap();
+    let model = repo_root().join("fixtures/golden/tiny-llama31");
+    let run = |adapter: &Path| {
+        guardtune(&[
+            "export",
+            "--model",
+            model.to_str().unwrap(),
+            "--adapter",
+            adapter.to_str().unwrap(),
+            "--out",
+            dir.path().join("out").to_str().unwrap(),
+            "--force",
+        ])
+    };
+    let out = run(&adapter);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("warning: adapter"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Llama-3.1-8B-Instruct"), "{}", stderr(&out));
+    // The golden adapter names its own base (`../tiny-llama31`): no warning.
+    let out = run(&golden);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_io_error_prints_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = repo_root().join("fixtures/golden/tiny-llama31");
+    let out = guardtune(&[
+        "export",
+        "--model",
+        model.to_str().unwrap(),
+        "--adapter",
+        dir.path().join("no-such-adapter").to_str().unwrap(),
+        "--out",
+        dir.path().join("out").to_str().unwrap(),
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("adapter_config.json"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}

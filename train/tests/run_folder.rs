@@ -1,0 +1,265 @@
+//! A run folder has one owner and one config: the lock, the resume check, settings refused at
+//! load, the graceful stop on SIGINT, and the logs of a restarted run.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{guardtune, small_run_config, stderr, train_losses};
+use guardtune::config::load_run_config;
+
+fn train(config: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["train", config.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    guardtune(&args)
+}
+
+fn spawn_train(config: &Path, extra: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_guardtune"))
+        .arg("train")
+        .arg(config)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Every file under `dir` (relative path -> bytes), and every folder (-> empty).
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            let relative = path.strip_prefix(dir).unwrap().to_path_buf();
+            if path.is_dir() {
+                stack.push(path);
+                files.insert(relative, vec![]);
+            } else {
+                files.insert(relative, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+/// Waits until the run in `run_dir` has logged a training step.
+fn wait_for_first_step(run_dir: &Path, child: &mut Child) {
+    let started = Instant::now();
+    loop {
+        let logged = std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+            .is_ok_and(|m| m.contains("train/loss"));
+        if logged {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended ({status}) before its first step");
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "no step within 2 minutes");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn send(child: &Child, signal: i32) {
+    // Safety: kill only sends a signal to our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+}
+
+#[test]
+fn a_resume_with_a_changed_config_is_refused_naming_each_key_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_run_config(dir.path(), 2, "save_every_steps = 2");
+    assert!(train(&config, &[]).status.success());
+    let run = dir.path().join("run");
+    let before = snapshot(&run);
+
+    for (overrides, expected) in [
+        (vec!["lora.r=2"], vec!["`lora.r` 4 -> 2"]),
+        (vec!["lora.alpha=64"], vec!["`lora.alpha` 8.0 -> 64.0"]),
+        (
+            vec!["training.lr=1e-3", "data.seed=4", "training.micro_batch_size=1"],
+            vec![
+                "`training.lr` 0.005 -> 0.001",
+                "`data.seed` 3 -> 4",
+                "`training.micro_batch_size` 2 -> 1",
+            ],
+        ),
+        // The cosine schedule depends on the run's length.
+        (vec!["training.max_steps=4"], vec!["`training.max_steps` 2 -> 4"]),
+    ] {
+        let mut args = vec!["--resume"];
+        for o in &overrides {
+            args.extend(["--set", o]);
+        }
+        let out = train(&config, &args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{overrides:?}: {err}");
+        for piece in expected {
+            assert!(err.contains(piece), "`{piece}` not in: {err}");
+        }
+        assert_eq!(snapshot(&run), before, "{overrides:?} changed the run folder");
+    }
+
+    // Logging, evaluation and checkpoint cadence may change.
+    let out = train(
+        &config,
+        &["--resume", "--set", "eval.every_steps=1", "--set", "training.log_every_steps=2"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn max_steps_may_grow_on_resume_under_a_constant_schedule() {
+    let extra = "save_every_steps = 2";
+    let constant = ["--set", "training.schedule=constant"];
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_run_config(dir.path(), 2, extra);
+    assert!(train(&config, &constant).status.success());
+    let out =
+        train(&config, &[&constant[..], &["--set", "training.max_steps=3", "--resume"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let whole_dir = tempfile::tempdir().unwrap();
+    let whole = small_run_config(whole_dir.path(), 3, extra);
+    assert!(train(&whole, &constant).status.success());
+    assert_eq!(train_losses(&dir.path().join("run")), train_losses(&whole_dir.path().join("run")));
+}
+
+#[test]
+fn a_second_process_on_a_run_folder_is_refused_naming_the_first_ones_pid() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_run_config(dir.path(), 400, "");
+    let run = dir.path().join("run");
+    let mut first = spawn_train(&config, &[]);
+    wait_for_first_step(&run, &mut first);
+    let second = train(&config, &["--resume"]);
+    let _ = first.kill();
+    let _ = first.wait();
+    let err = stderr(&second);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("pid {}", first.id())), "{err}");
+    assert!(err.contains("in use"), "{err}");
+}
+
+#[test]
+fn every_harmful_setting_is_refused_naming_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_run_config(dir.path(), 2, "");
+    for (set, key) in [
+        ("training.max_grad_norm=-1", "training.max_grad_norm"),
+        ("training.max_grad_norm=0", "training.max_grad_norm"),
+        ("lora.alpha=0", "lora.alpha"),
+        ("lora.alpha=nan", "lora.alpha"),
+        ("lora.alpha=inf", "lora.alpha"),
+        ("training.lr=inf", "training.lr"),
+        ("training.lr=nan", "training.lr"),
+        ("training.lr=0", "training.lr"),
+        ("training.min_lr=0.01", "training.min_lr"),
+        ("training.min_lr=-1e-6", "training.min_lr"),
+        ("training.betas=[0.9, 1.0]", "training.betas"),
+        ("training.betas=[-0.1, 0.999]", "training.betas"),
+        ("training.eps=0", "training.eps"),
+        ("training.weight_decay=-0.1", "training.weight_decay"),
+        ("training.max_steps=0", "training.max_steps"),
+        ("training.log_every_steps=0", "training.log_every_steps"),
+        ("eval.benchmark_max_examples=0", "eval.benchmark_max_examples"),
+    ] {
+        let err = load_run_config(&config, &[set.to_string()]).expect_err(set);
+        assert_eq!(err.key.as_deref(), Some(key), "{set}: {err}");
+        assert!(err.more.is_empty(), "{set}: one problem, got {err}");
+    }
+    // Every problem is reported, one line each, with exit code 2.
+    let out = train(&config, &["--set", "training.eps=0", "--set", "lora.alpha=0"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let lines: Vec<&str> = err.trim().lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(lines[0].contains("key `lora.alpha`") && lines[1].contains("key `training.eps`"));
+    assert!(!dir.path().join("run").exists(), "nothing written for a refused config");
+}
+
+#[test]
+fn sigint_ends_with_a_checkpoint_and_resuming_equals_an_uninterrupted_run() {
+    let steps = 16;
+    let whole_dir = tempfile::tempdir().unwrap();
+    let whole = small_run_config(whole_dir.path(), steps, "");
+    assert!(train(&whole, &[]).status.success());
+    let adapter = |dir: &Path| std::fs::read(dir.join("run/adapter/adapter_model.safetensors"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_run_config(dir.path(), steps, "");
+    let run = dir.path().join("run");
+    let mut child = spawn_train(&config, &[]);
+    wait_for_first_step(&run, &mut child);
+    send(&child, libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("stopped by SIGINT after step"), "{err}");
+    assert!(err.contains(&format!("resume with: guardtune train {} --resume", config.display())));
+    let saved = guardtune::trainer::complete_checkpoints(&run).unwrap();
+    let (_, step) = saved.last().expect("a checkpoint");
+    assert!((1..steps).contains(step), "stopped at step {step}");
+    assert!(!run.join("adapter").exists() && !run.join("run.lock").exists());
+
+    let resumed = train(&config, &["--resume"]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert_eq!(adapter(dir.path()).unwrap(), adapter(whole_dir.path()).unwrap());
+    assert_eq!(train_losses(&run), train_losses(&whole_dir.path().join("run")));
+}
+
+#[test]
+fn a_second_signal_stops_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_run_config(dir.path(), 400, "");
+    // Long steps (32 examples each, seconds), so both signals arrive within one.
+    let long = ["--set", "training.micro_batch_size=4", "--set", "training.grad_accumulation=8"];
+    let mut child = spawn_train(&config, &long);
+    wait_for_first_step(&dir.path().join("run"), &mut child);
+    send(&child, libc::SIGTERM);
+    // Apart, or the kernel merges them into one pending signal.
+    std::thread::sleep(Duration::from_millis(100));
+    send(&child, libc::SIGTERM);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("stopped by"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_restart_before_the_first_checkpoint_logs_each_step_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_run_config(dir.path(), 2, "");
+    assert!(train(&config, &[]).status.success());
+    let run = dir.path().join("run");
+    // As if the run had died before its first checkpoint (after logging).
+    std::fs::remove_dir_all(run.join("checkpoints")).unwrap();
+    std::fs::remove_dir_all(run.join("adapter")).unwrap();
+    let out = train(&config, &["--resume"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let steps: Vec<u64> = metrics
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, vec![0, 1, 2, 2], "step 0's evaluation, steps 1 and 2, step 2's evaluation");
+    let events = common::tensorboard_reader::read_scalars(run.join("tensorboard")).unwrap();
+    let evals: Vec<i64> = events.series("eval/loss").iter().map(|s| s.0).collect();
+    assert_eq!(evals, vec![0, 2]);
+}
+
+#[test]
+fn skipped_rows_are_counted_on_the_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_run_config(dir.path(), 1, "");
+    // Rows longer than this are left out of the blend.
+    let out = train(&config, &["--set", "data.max_seq_len=489"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let blend = std::fs::read_to_string(dir.path().join("run/blend.md")).unwrap();
+    assert!(blend.contains("too long"), "the fixture has rows over 489 tokens: {blend}");
+    assert!(stdout.contains("rows skipped (xstest:") && stdout.contains("too long"), "{stdout}");
+}
