@@ -91,7 +91,10 @@ fn settings() -> StepSettings {
         max_grad_norm: None,
         pad_id: 0,
         recompute: false,
-        share_prefix: true,
+        // PEFT computes every row on its own. Sharing the batch's common prefix changes only the
+        // order of summation (tests/shared_prefix.rs), but five AdamW steps amplify that past
+        // these tolerances.
+        share_prefix: false,
         time_parts: false,
     }
 }
