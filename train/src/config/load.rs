@@ -157,23 +157,8 @@ fn resolve_paths(config: &mut RunConfig, base: &Path) {
             *p = base.join(&*p);
         }
     };
-    resolve(&mut config.model.path);
     resolve(&mut config.output.dir);
-    for source in &mut config.data.sources {
-        source
-            .path
-            .iter_mut()
-            .chain(&mut source.paths)
-            .chain(&mut source.validation_paths)
-            .chain(&mut source.policy_file)
-            .for_each(resolve);
-    }
-    for benchmark in &mut config.eval.benchmarks {
-        resolve(&mut benchmark.path);
-    }
-    for held_out in &mut config.data.decontaminate {
-        resolve(&mut held_out.path);
-    }
+    config.input_paths_mut().into_iter().for_each(resolve);
 }
 
 /// Checks that need more than types: the model folder exists, the sections agree. (The

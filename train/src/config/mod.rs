@@ -31,6 +31,24 @@ pub struct RunConfig {
     pub output: OutputSection,
 }
 
+impl RunConfig {
+    /// Every input path the config names: the model, each source's files and policy, the
+    /// benchmarks and the held-out sets (not the run folder). The one list that path
+    /// resolution and the sweep's config hash both walk.
+    pub fn input_paths_mut(&mut self) -> Vec<&mut PathBuf> {
+        let mut paths = vec![&mut self.model.path];
+        for source in &mut self.data.sources {
+            paths.extend(source.path.iter_mut());
+            paths.extend(source.paths.iter_mut());
+            paths.extend(source.validation_paths.iter_mut());
+            paths.extend(source.policy_file.iter_mut());
+        }
+        paths.extend(self.eval.benchmarks.iter_mut().map(|b| &mut b.path));
+        paths.extend(self.data.decontaminate.iter_mut().map(|h| &mut h.path));
+        paths
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSection {

@@ -98,22 +98,7 @@ pub fn config_hash(config: &RunConfig, sweep_dir: &Path) -> Result<String> {
             *p = rest.to_path_buf();
         }
     };
-    relative(&mut canonical.model.path);
-    for source in &mut canonical.data.sources {
-        source
-            .path
-            .iter_mut()
-            .chain(&mut source.paths)
-            .chain(&mut source.validation_paths)
-            .chain(&mut source.policy_file)
-            .for_each(relative);
-    }
-    for benchmark in &mut canonical.eval.benchmarks {
-        relative(&mut benchmark.path);
-    }
-    for held_out in &mut canonical.data.decontaminate {
-        relative(&mut held_out.path);
-    }
+    canonical.input_paths_mut().into_iter().for_each(relative);
     Ok(sha256_hex(toml::to_string(&canonical)?.as_bytes()))
 }
 
