@@ -122,7 +122,8 @@ pub fn run_benchmark<B: Backend>(
 /// Example indices from the shortest conversation to the longest (by characters), so that a
 /// batch pads its rows to similar lengths: benchmark files mix 10-token prompts with
 /// 2,000-token responses, and in file order most of a batch's work would be padding. The
-/// classification of a row does not depend on its batch, and rows are reported in file order.
+/// classification of a row does not depend on its batch (beyond rounding), and rows are
+/// reported in file order.
 fn by_length(examples: &[GuardExample]) -> Vec<usize> {
     let chars = |e: &GuardExample| e.conversation.iter().map(|t| t.content.len()).sum::<usize>();
     let mut order: Vec<usize> = (0..examples.len()).collect();
@@ -148,7 +149,6 @@ fn level_rows(
 ) -> Vec<PredictionRow> {
     let Target::Safety { user, response, categories } = &example.target else { return vec![] };
     let name = |s: Safety| if s == Safety::Unsafe { "unsafe" } else { "safe" }.to_string();
-    let parsed = result.parse_error.is_none();
     let mut rows = Vec::new();
     let mut push = |level: &str, label: Safety, predicted: &Option<String>, score: Option<f64>| {
         rows.push(PredictionRow {
@@ -157,7 +157,8 @@ fn level_rows(
             id: example.id.clone(),
             label: name(label),
             prediction: predicted.clone().unwrap_or_else(|| "safe".into()),
-            parsed,
+            // An answer without this level's verdict is unparseable at this level.
+            parsed: result.parse_error.is_none() && predicted.is_some(),
             score,
             label_categories: categories.clone(),
             predicted_categories: result.categories.clone(),
@@ -167,7 +168,7 @@ fn level_rows(
         push("prompt", *label, &result.user_safety, result.user_unsafe_probability);
     }
     if let (Some(label), Some(_)) = (response, example.response_turn()) {
-        // No response verdict (e.g. the model omitted it) counts like an unparseable one.
+        // No response verdict (e.g. the model omitted it) is an unparseable answer here.
         push("response", *label, &result.response_safety, result.response_unsafe_probability);
     }
     rows
@@ -359,4 +360,38 @@ pub fn progress_bar() -> ProgressBar {
         .expect("valid template"),
     );
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classifier::Classification;
+
+    /// A guard that answers `{"User Safety": "safe"}` to a conversation with a response gave no
+    /// response verdict: the response row is unparseable (scored as safe, and counted).
+    #[test]
+    fn a_missing_response_verdict_is_unparseable_at_the_response_level() {
+        let example = GuardExample::safety(
+            "bench",
+            "1",
+            "How do I pick a lock?",
+            Some("Rake the pins.".into()),
+            Some(Safety::Unsafe),
+            Some(Safety::Unsafe),
+            vec![],
+        );
+        let result = Classification {
+            user_safety: Some("safe".into()),
+            response_safety: None,
+            categories: vec![],
+            raw: "{\"User Safety\": \"safe\"}".into(),
+            parse_error: None,
+            user_unsafe_probability: None,
+            response_unsafe_probability: None,
+        };
+        let rows = level_rows("b", &example, &result);
+        let parsed: Vec<(&str, bool, &str)> =
+            rows.iter().map(|r| (r.level.as_str(), r.parsed, r.prediction.as_str())).collect();
+        assert_eq!(parsed, [("prompt", true, "safe"), ("response", false, "safe")]);
+    }
 }

@@ -16,6 +16,10 @@ use sha2::{Digest, Sha256};
 
 use crate::evaluation::{BenchmarkSpec, PredictionRow};
 
+/// Bumped when the prediction rows change meaning, so that files of an older guardtune are
+/// redone: 2 counts a missing response verdict as unparseable.
+const ROWS_VERSION: u32 = 2;
+
 /// The settings that decide an evaluation's predictions (the batch size does not).
 #[derive(Serialize)]
 pub struct EvalIdentity<'a> {
@@ -61,6 +65,7 @@ impl FinishedBenchmarks {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("{}: cannot create", dir.display()))?;
         let mut guard = serde_json::to_value(identity)?;
+        guard["rows_version"] = ROWS_VERSION.into();
         if let Some(adapter) = identity.adapter {
             guard["adapter_sha256"] = adapter_digest(adapter)?.into();
         }
