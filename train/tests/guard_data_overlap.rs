@@ -55,16 +55,18 @@ fn overlap(config: &RunConfig, tokenizer: &GuardTokenizer, texts: &[String]) -> 
         .collect()
 }
 
+/// The `model.path=...` override that points at the shared SmolLM2 folder (its config and
+/// tokenizer; the weights are not needed), and its tokenizer; `None` without ../shared.
+fn smollm2_tokenizer() -> Option<(String, GuardTokenizer)> {
+    let model = shared("models/smollm2-135m-instruct")?;
+    shared("data/toxicchat/toxicchat_test.json")?;
+    let tokenizer = GuardTokenizer::from_model_dir(&model).unwrap();
+    Some((format!("model.path={:?}", model.display().to_string()), tokenizer))
+}
+
 #[test]
 fn no_evaluation_text_is_in_any_training_blend_of_the_smollm2_guard() {
-    let (Some(model), Some(_)) =
-        (shared("models/smollm2-135m-instruct"), shared("data/toxicchat/toxicchat_test.json"))
-    else {
-        return;
-    };
-    // The shared folder holds SmolLM2's config and tokenizer (the weights are not needed).
-    let model_path = format!("model.path={:?}", model.display().to_string());
-    let tokenizer = GuardTokenizer::from_model_dir(&model).unwrap();
+    let Some((model_path, tokenizer)) = smollm2_tokenizer() else { return };
     let root = repo_root();
     let sweep = SweepFile::read(&root.join("experiments/smollm2-guard/sweep.toml")).unwrap();
     let texts = evaluation_texts(&sweep);
@@ -97,13 +99,8 @@ fn no_evaluation_text_is_in_any_training_blend_of_the_smollm2_guard() {
 
 #[test]
 fn decontaminated_examples_are_counted_in_the_blend_report() {
-    let (Some(model), Some(_)) =
-        (shared("models/smollm2-135m-instruct"), shared("data/toxicchat/toxicchat_test.json"))
-    else {
-        return;
-    };
-    let tokenizer = GuardTokenizer::from_model_dir(&model).unwrap();
-    let overrides = [format!("model.path={:?}", model.display().to_string())];
+    let Some((model_path, tokenizer)) = smollm2_tokenizer() else { return };
+    let overrides = [model_path];
     let config: RunConfig =
         load_run_config(&repo_root().join("configs/smollm2-guard.toml"), &overrides).unwrap();
     let blend = build_blend(&config.data, &repo_root(), &tokenizer).unwrap();
