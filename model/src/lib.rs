@@ -15,8 +15,10 @@ pub mod llama;
 pub mod loss;
 pub mod rng;
 pub mod rope;
-/// Fixtures and golden tensors for the workspace's tests (cargo feature `testing`).
-#[cfg(any(test, feature = "testing"))]
+/// Fixtures and golden tensors for the workspace's tests. Always compiled (it is small and has
+/// no dependencies of its own): a cargo feature for it would make `cargo test --workspace`
+/// build this crate and everything above it a second time (README: one build).
+#[doc(hidden)]
 pub mod testing;
 pub mod tokenizer;
 pub mod weights;

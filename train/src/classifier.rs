@@ -48,7 +48,7 @@ pub struct Classification {
 #[derive(clap::Args)]
 pub struct GuardArgs {
     /// Hugging Face model folder (the base).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::model_dir::parse_model_folder)]
     pub model: std::path::PathBuf,
     /// PEFT adapter folder (the trained guard).
     #[arg(long)]

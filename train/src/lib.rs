@@ -3,12 +3,14 @@
 pub mod allocator;
 pub mod base_model_check;
 pub mod classifier;
+pub mod closed_pipe;
 pub mod commands;
 pub mod config;
 pub mod device;
 pub mod evaluation;
 pub mod finished_benchmarks;
 pub mod memory;
+pub mod merge_check;
 pub mod metrics;
 pub mod model_dir;
 pub mod model_inputs;

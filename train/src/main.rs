@@ -60,6 +60,7 @@ enum Command {
 
 fn main() -> ExitCode {
     guardtune::allocator::keep_freed_memory();
+    guardtune::closed_pipe::end_quietly_on_closed_pipe();
     let cli = Cli::parse();
     // How to continue a training run that a signal stopped.
     let mut resume_command = None;
@@ -143,15 +144,25 @@ fn config_error(err: ConfigError) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// The error and its causes on one line. A cause whose text its parent already shows (an I/O
-/// error the parent prints as `path: cause`) is not repeated.
+/// The error and its causes on one line. What a cause repeats of its parent is left out: a
+/// cause the line already shows whole, and a leading `path: ` the line already names (an I/O
+/// error printed as `path: cause` under a context that named the path).
 fn one_line(err: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in err.chain().map(|e| e.to_string()) {
         if line.is_empty() {
             line = cause;
-        } else if !line.contains(&cause) {
-            line = format!("{line}: {cause}");
+            continue;
+        }
+        let mut rest = cause.as_str();
+        while let Some((head, tail)) = rest.split_once(": ") {
+            if !line.contains(head) {
+                break;
+            }
+            rest = tail;
+        }
+        if !line.contains(rest) {
+            line = format!("{line}: {rest}");
         }
     }
     line.replace('\n', " ")

@@ -12,8 +12,9 @@ use anyhow::{bail, Context, Result};
 #[derive(Debug)]
 pub struct StagedDir {
     out: PathBuf,
-    staging: PathBuf,
-    committed: bool,
+    /// A uniquely named hidden folder beside `out` (so the final rename stays on one file
+    /// system); `TempDir` removes it on drop, so a failed export leaves nothing behind.
+    staging: tempfile::TempDir,
 }
 
 impl StagedDir {
@@ -51,48 +52,42 @@ impl StagedDir {
         };
         std::fs::create_dir_all(parent)
             .with_context(|| format!("{}: cannot create", parent.display()))?;
-        let staging =
-            parent.join(format!(".{}.partial-{}", name.to_string_lossy(), std::process::id()));
-        if staging.exists() {
-            std::fs::remove_dir_all(&staging)
-                .with_context(|| format!("{}: cannot remove", staging.display()))?;
-        }
-        std::fs::create_dir(&staging)
-            .with_context(|| format!("{}: cannot create", staging.display()))?;
-        Ok(StagedDir { out, staging, committed: false })
+        let staging = tempfile::Builder::new()
+            .prefix(&format!(".{}.partial-", name.to_string_lossy()))
+            .tempdir_in(parent)
+            .with_context(|| format!("{}: cannot create a staging folder", parent.display()))?;
+        Ok(StagedDir { out, staging })
     }
 
     /// Where to write the files.
     pub fn path(&self) -> &Path {
-        &self.staging
+        self.staging.path()
     }
 
-    /// Puts the written folder in place of `out` (whose old contents are removed).
-    pub fn commit(mut self) -> Result<()> {
-        if self.out.exists() {
-            let mut old = self.staging.clone().into_os_string();
+    /// Puts the written folder in place of `out` (whose old contents are removed). On an error
+    /// the staging folder is still removed on drop, and `out` is as it was.
+    pub fn commit(self) -> Result<()> {
+        let (staging, out) = (self.staging.path(), &self.out);
+        if out.exists() {
+            let mut old = staging.as_os_str().to_owned();
             old.push(".old");
             let old = PathBuf::from(old);
-            std::fs::rename(&self.out, &old)
-                .with_context(|| format!("{}: cannot move aside", self.out.display()))?;
-            std::fs::rename(&self.staging, &self.out)
-                .with_context(|| format!("{}: cannot rename into place", self.out.display()))?;
+            std::fs::rename(out, &old)
+                .with_context(|| format!("{}: cannot move aside", out.display()))?;
+            if let Err(e) = std::fs::rename(staging, out) {
+                let _ = std::fs::rename(&old, out);
+                return Err(e)
+                    .with_context(|| format!("{}: cannot rename into place", out.display()));
+            }
             std::fs::remove_dir_all(&old)
                 .with_context(|| format!("{}: cannot remove", old.display()))?;
         } else {
-            std::fs::rename(&self.staging, &self.out)
-                .with_context(|| format!("{}: cannot rename into place", self.out.display()))?;
+            std::fs::rename(staging, out)
+                .with_context(|| format!("{}: cannot rename into place", out.display()))?;
         }
-        self.committed = true;
+        // The staging folder is now `out`: nothing is left for the drop to remove.
+        let _ = self.staging.keep();
         Ok(())
-    }
-}
-
-impl Drop for StagedDir {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_dir_all(&self.staging);
-        }
     }
 }
 

@@ -157,3 +157,31 @@ fn an_io_error_prints_its_cause_once() {
     assert!(err.contains("adapter_config.json"), "{err}");
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
+
+/// The largest logit difference the merge check printed.
+fn merge_check_diff(stdout: &str) -> f32 {
+    let line = stdout.lines().find(|l| l.starts_with("merge check:")).expect("a merge check line");
+    let after = line.split("largest logit difference ").nth(1).unwrap();
+    after.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_merge_is_checked_against_base_plus_adapter_and_a_lossy_one_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let exact = export(&dir.path().join("f32"), &[]);
+    assert!(exact.status.success(), "{}", stderr(&exact));
+    let stdout = String::from_utf8_lossy(&exact.stdout);
+    assert!(merge_check_diff(&stdout) < 1e-4, "{stdout}");
+    assert!(!stderr(&exact).contains("warning"), "{}", stderr(&exact));
+
+    // bf16 rounds each merged weight: on the golden adapter that flips a few next tokens.
+    let rounded = export(&dir.path().join("bf16"), &["--dtype", "bf16"]);
+    assert!(rounded.status.success(), "{}", stderr(&rounded));
+    let stdout = String::from_utf8_lossy(&rounded.stdout);
+    assert!(merge_check_diff(&stdout) > 1e-3, "{stdout}");
+    let err = stderr(&rounded);
+    assert!(
+        err.contains("warning: the bfloat16 merge changes") && err.contains("--dtype f32"),
+        "{err}"
+    );
+}

@@ -77,7 +77,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     /// A real model folder, benchmarked on --rows.
-    #[arg(long, requires = "rows")]
+    #[arg(long, requires = "rows", value_parser = crate::model_dir::parse_model_folder)]
     pub model: Option<PathBuf>,
     /// The guard workload instead of random rows: JSON lines from `guardtune blend --out`, run
     /// through --model as --mode says (see `bench_rows`).

@@ -10,13 +10,14 @@ use guardtune_model::Dtype;
 
 use crate::base_model_check::adapter_base_name;
 use crate::device::BackendJob;
+use crate::merge_check::check_merge;
 use crate::model_dir::load_model_with_adapter;
 use crate::output_dir::StagedDir;
 
 #[derive(clap::Args)]
 pub struct ExportArgs {
     /// The base model folder the adapter was trained on.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::model_dir::parse_model_folder)]
     pub model: PathBuf,
     /// The PEFT adapter folder.
     #[arg(long)]
@@ -62,8 +63,20 @@ impl BackendJob for ExportArgs {
         if self.merge {
             let shard_size = parse_size(&self.shard_size).map_err(|e| anyhow!(e))?;
             export_merged(&model, &self.model, staged.path(), dtype, shard_size)?;
+            let check = check_merge(&model, &self.model, staged.path(), &device)?;
             staged.commit()?;
             println!("merged model written to {} ({})", self.out.display(), dtype.torch_name());
+            println!("{check}");
+            if check.argmax_changes > 0 {
+                eprintln!(
+                    "warning: the {} merge changes the model's most likely next token at {} of \
+                     {} positions: its rounding loses part of the adapter; export with --dtype \
+                     f32, or serve the adapter unmerged",
+                    dtype.torch_name(),
+                    check.argmax_changes,
+                    check.tokens
+                );
+            }
         } else {
             let lora_config = read_adapter_config(&self.adapter)?;
             let base_name = adapter_base_name(&self.adapter)

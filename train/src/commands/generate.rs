@@ -13,7 +13,7 @@ use crate::model_dir::load_model_with_adapter;
 #[derive(clap::Args)]
 pub struct GenerateArgs {
     /// Hugging Face model folder (config.json, safetensors, tokenizer.json).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::model_dir::parse_model_folder)]
     pub model: PathBuf,
     /// PEFT adapter folder applied on top of the model (unmerged).
     #[arg(long)]

@@ -12,7 +12,8 @@ use super::validate::{setting_problems, Problem};
 use super::RunConfig;
 
 /// A config problem: `file:line: key: message` (line and key when known), and any further
-/// problems `(key, message)` found in the same file, each printed on a line of its own.
+/// problems `(key, message)` found in the same file, each printed on a line of its own. A
+/// problem with a key that a `--set` flag gave is blamed on that flag, not on the file.
 #[derive(Debug)]
 pub struct ConfigError {
     pub path: PathBuf,
@@ -20,26 +21,20 @@ pub struct ConfigError {
     pub key: Option<String>,
     pub message: String,
     pub more: Vec<Problem>,
+    /// The `--set` flags applied to the file: `(key, "key=value")`.
+    pub flags: Vec<(String, String)>,
 }
 
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.path.display())?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-        }
-        if let Some(key) = &self.key {
-            write!(f, ": key `{key}`")?;
-        }
-        write!(f, ": {}", self.message)?;
+        self.write_problem(f, self.line, self.key.as_deref(), &self.message)?;
         for (key, message) in &self.more {
-            write!(f, "\n{}: key `{key}`: {message}", self.path.display())?;
+            writeln!(f)?;
+            self.write_problem(f, None, Some(key), message)?;
         }
         Ok(())
     }
 }
-
-impl std::error::Error for ConfigError {}
 
 impl ConfigError {
     pub(crate) fn new(path: &Path, message: impl Into<String>) -> Self {
@@ -49,45 +44,98 @@ impl ConfigError {
             key: None,
             message: message.into(),
             more: vec![],
+            flags: vec![],
         }
+    }
+
+    /// The `--set` flag that gave `key` (or a table above it), if any.
+    pub fn flag_for(&self, key: &str) -> Option<&str> {
+        self.flags
+            .iter()
+            .rev()
+            .find(|(set, _)| key == set || key.starts_with(&format!("{set}.")))
+            .map(|(_, assignment)| assignment.as_str())
+    }
+
+    fn write_problem(
+        &self,
+        f: &mut std::fmt::Formatter<'_>,
+        line: Option<usize>,
+        key: Option<&str>,
+        message: &str,
+    ) -> std::fmt::Result {
+        match key.and_then(|k| self.flag_for(k)) {
+            Some(assignment) => write!(f, "--set {assignment}")?,
+            None => {
+                write!(f, "{}", self.path.display())?;
+                if let Some(line) = line {
+                    write!(f, ":{line}")?;
+                }
+            }
+        }
+        if let Some(key) = key {
+            write!(f, ": key `{key}`")?;
+        }
+        write!(f, ": {message}")
     }
 }
 
+impl std::error::Error for ConfigError {}
+
 /// Reads `path`, applies `overrides` (`section.key=value`, the value in TOML syntax or a bare
-/// string), and resolves every relative path in it against the config file's folder, so the
-/// resolved config saved in the run folder stands on its own.
+/// string), and resolves every relative path in it, so the resolved config saved in the run
+/// folder stands on its own: a path written in the file against the file's folder, a path given
+/// with `--set` against the current folder (as for any other command-line path).
 pub fn load_run_config(path: &Path, overrides: &[String]) -> Result<RunConfig, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::new(path, format!("cannot read: {e}")))?;
     let mut doc: DocumentMut = text
         .parse()
         .map_err(|e: toml_edit::TomlError| located(path, &text, e.span(), e.message()))?;
+    let mut flags = Vec::new();
     for assignment in overrides {
-        apply_override(&mut doc, assignment)
-            .map_err(|msg| ConfigError::new(path, format!("--set {assignment}: {msg}")))?;
+        let key = apply_override(&mut doc, assignment).map_err(|msg| ConfigError {
+            message: format!("--set {assignment}: {msg}"),
+            ..ConfigError::new(path, "")
+        })?;
+        flags.push((key, assignment.clone()));
     }
-    super::sources::remove_disabled_sources(&mut doc).map_err(|message| ConfigError {
-        key: Some("data.sources".into()),
-        ..ConfigError::new(path, message)
+    let blamed = |err: ConfigError| ConfigError { flags: flags.clone(), ..err };
+    super::sources::remove_disabled_sources(&mut doc).map_err(|message| {
+        blamed(ConfigError { key: Some("data.sources".into()), ..ConfigError::new(path, message) })
     })?;
     let resolved_text = doc.to_string();
-    let mut config: RunConfig = toml::from_str(&resolved_text)
-        .map_err(|e| located(path, &resolved_text, e.span(), e.message()))?;
+    let mut config: RunConfig = toml::from_str(&resolved_text).map_err(|e| {
+        let mut err = located(path, &resolved_text, e.span(), e.message());
+        if !overrides.is_empty() {
+            // The overrides moved lines about: point at the key's line in the file itself.
+            err.line = err.key.as_deref().and_then(|key| line_of_key(&text, key));
+        }
+        blamed(err)
+    })?;
     let base = path.parent().unwrap_or(Path::new("."));
+    // The model path as the user wrote it, for the Hub id hint (`--set` made it absolute).
+    let typed_model = match flags.iter().rev().find(|(key, _)| key == "model.path") {
+        Some((_, assignment)) => PathBuf::from(override_value(assignment).as_str().unwrap_or("")),
+        None => config.model.path.clone(),
+    };
     resolve_paths(&mut config, base);
-    let mut problems: Vec<Problem> = check(&config).err().into_iter().collect();
+    let mut problems: Vec<Problem> = check(&config, &typed_model).err().into_iter().collect();
     problems.extend(setting_problems(&config));
     let mut problems = problems.into_iter();
     match problems.next() {
         None => Ok(config),
-        Some((key, message)) => Err(ConfigError {
-            path: path.to_path_buf(),
-            line: None,
+        Some((key, message)) => Err(blamed(ConfigError {
             key: Some(key),
-            message,
             more: problems.collect(),
-        }),
+            ..ConfigError::new(path, message)
+        })),
     }
+}
+
+/// The 1-based line of `text` where `key` (as [`key_on_line`] names it) is written.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    (0..text.lines().count()).find(|&i| key_on_line(text, i).as_deref() == Some(key)).map(|i| i + 1)
 }
 
 /// The error at `span` with its line number and the dotted key written on that line.
@@ -100,11 +148,9 @@ pub(crate) fn located(
     let Some(span) = span else { return ConfigError::new(path, message.trim()) };
     let line_index = text[..span.start.min(text.len())].matches('\n').count();
     ConfigError {
-        path: path.to_path_buf(),
         line: Some(line_index + 1),
         key: key_on_line(text, line_index),
-        message: message.trim().replace('\n', " "),
-        more: vec![],
+        ..ConfigError::new(path, message.trim().replace('\n', " "))
     }
 }
 
@@ -128,16 +174,26 @@ fn key_on_line(text: &str, line_index: usize) -> Option<String> {
     })
 }
 
+/// The last segments of the keys whose values are paths (`model.path`, `output.dir`, a source's
+/// `path`, `paths`, `validation_paths` and `policy_file`).
+const PATH_KEYS: [&str; 6] =
+    ["path", "paths", "validation_paths", "policy_file", "dir", "init_from"];
+
 /// Sets `a.b.c = value` in the document, creating tables on the way;
-/// `data.sources.NAME.key = value` sets a key of the source named NAME.
-fn apply_override(doc: &mut DocumentMut, assignment: &str) -> Result<(), String> {
-    let (key, raw) = assignment.split_once('=').ok_or("expected section.key=value")?;
-    // A value that is not valid TOML (e.g. a bare path) is taken as a string.
-    let value: Value = raw.trim().parse().unwrap_or_else(|_| Value::from(raw.trim()));
-    if let Some(rest) = key.trim().strip_prefix("data.sources.") {
-        return super::sources::set_source_key(doc, rest, value);
+/// `data.sources.NAME.key = value` sets a key of the source named NAME. Returns the key as
+/// config errors name it (`data.sources.key` for a source's). A relative path value is made
+/// absolute against the current folder.
+fn apply_override(doc: &mut DocumentMut, assignment: &str) -> Result<String, String> {
+    let key = assignment.split_once('=').ok_or("expected section.key=value")?.0.trim();
+    let mut value = override_value(assignment);
+    if PATH_KEYS.contains(&key.rsplit('.').next().unwrap_or(key)) {
+        value = from_current_dir(value)?;
     }
-    let parts: Vec<&str> = key.trim().split('.').collect();
+    if let Some(rest) = key.strip_prefix("data.sources.") {
+        let field = super::sources::set_source_key(doc, rest, value)?;
+        return Ok(format!("data.sources.{field}"));
+    }
+    let parts: Vec<&str> = key.split('.').collect();
     if parts.iter().any(|p| p.is_empty()) {
         return Err(format!("invalid key \"{key}\""));
     }
@@ -148,7 +204,39 @@ fn apply_override(doc: &mut DocumentMut, assignment: &str) -> Result<(), String>
         table = item.as_table_mut().ok_or_else(|| format!("`{part}` is not a table"))?;
     }
     table.insert(last, Item::Value(value));
-    Ok(())
+    Ok(key.to_string())
+}
+
+/// The value of a `key=value` override: TOML, or else (e.g. a bare path) the text as a string.
+fn override_value(assignment: &str) -> Value {
+    let raw = assignment.split_once('=').map_or("", |(_, raw)| raw).trim();
+    raw.parse().unwrap_or_else(|_| Value::from(raw))
+}
+
+/// A path value (a string, or a list of them) with relative paths joined to the current folder.
+fn from_current_dir(value: Value) -> Result<Value, String> {
+    let absolute = |text: &str| -> Result<Value, String> {
+        let path = Path::new(text);
+        if path.is_absolute() {
+            return Ok(Value::from(text));
+        }
+        let path = std::path::absolute(path).map_err(|e| format!("cannot resolve {text}: {e}"))?;
+        Ok(Value::from(path.to_string_lossy().into_owned()))
+    };
+    match &value {
+        Value::String(s) => absolute(s.value()),
+        Value::Array(items) => {
+            let mut out = toml_edit::Array::new();
+            for item in items {
+                match item.as_str() {
+                    Some(text) => out.push(absolute(text)?),
+                    None => out.push(item.clone()),
+                }
+            }
+            Ok(Value::Array(out))
+        }
+        _ => Ok(value),
+    }
 }
 
 fn resolve_paths(config: &mut RunConfig, base: &Path) {
@@ -163,13 +251,11 @@ fn resolve_paths(config: &mut RunConfig, base: &Path) {
 
 /// Checks that need more than types: the model folder exists, the sections agree. (The
 /// numeric settings are checked, all at once, by [`setting_problems`].)
-fn check(config: &RunConfig) -> Result<(), Problem> {
+/// `typed_model` is `model.path` as written, before it was resolved.
+fn check(config: &RunConfig, typed_model: &Path) -> Result<(), Problem> {
     let err = |key: &str, msg: String| Err((key.to_string(), msg));
-    if !config.model.path.join("config.json").exists() {
-        return err(
-            "model.path",
-            format!("{} is not a model folder (no config.json)", config.model.path.display()),
-        );
+    if let Some(problem) = crate::model_dir::model_folder_problem(&config.model.path, typed_model) {
+        return err("model.path", problem);
     }
     for benchmark in &config.eval.benchmarks {
         if !benchmark.path.exists() {

@@ -6,12 +6,12 @@
 use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, Value};
 
 /// Sets `KEY` (possibly dotted, e.g. `filter.label`) of the source `NAME`, where `rest` is
-/// `NAME.KEY`. Source names may contain dots: the longest name that fits is taken.
+/// `NAME.KEY`. Source names may contain dots: the longest name that fits is taken. Returns KEY.
 pub(super) fn set_source_key(
     doc: &mut DocumentMut,
     rest: &str,
     value: Value,
-) -> Result<(), String> {
+) -> Result<String, String> {
     let sources = sources_mut(doc)?;
     let names: Vec<String> = sources
         .iter()
@@ -45,7 +45,7 @@ pub(super) fn set_source_key(
         table = item.as_table_mut().ok_or_else(|| format!("`{part}` is not a table"))?;
     }
     table.insert(last, Item::Value(value));
-    Ok(())
+    Ok(key.to_string())
 }
 
 /// Removes the sources with `enabled = false` or a weight of 0, and every `enabled` key (the

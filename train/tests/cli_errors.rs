@@ -1,0 +1,104 @@
+//! What a user sees when something is wrong on the command line: errors that name the `--set`
+//! flag or the file, paths given on the command line read from the current folder, a hint for
+//! Hub ids, each cause printed once, and a quiet end when the output pipe closes.
+
+mod common;
+
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Stdio};
+
+use common::{small_run_config, stderr};
+use guardtune_model::testing::repo_root;
+
+fn guardtune_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_guardtune")).current_dir(dir).args(args).output().unwrap()
+}
+
+#[test]
+fn a_bad_set_value_is_blamed_on_the_flag_and_a_bad_file_value_on_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_run_config(dir.path(), 2, "");
+    let config = config.to_str().unwrap();
+    let out = guardtune_in(dir.path(), &["blend", config, "--set", "training.lr=abc"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.starts_with("error: --set training.lr=abc: key `training.lr`: "), "{err}");
+
+    // A mistake in the file is still the file's, at its own line, even when a `--set` flag
+    // added keys above it.
+    let text = std::fs::read_to_string(config).unwrap().replace("seed = 11", "seed = \"eleven\"");
+    std::fs::write(config, &text).unwrap();
+    let line = text.lines().position(|l| l.contains("eleven")).unwrap() + 1;
+    let set = ["--set", "lora.use_rslora=false", "--set", "data.truncation=\"drop\""];
+    let out = guardtune_in(dir.path(), &[&["blend", config][..], &set].concat());
+    let err = stderr(&out);
+    assert!(err.starts_with(&format!("error: {config}:{line}: key `training.seed`: ")), "{err}");
+}
+
+#[test]
+fn a_relative_set_path_is_read_from_the_current_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_run_config(dir.path(), 2, "");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let model = repo_root().join("fixtures/models/tiny-smollm2");
+    std::fs::write(&config, text.replace(&model.display().to_string(), "no-such-model")).unwrap();
+    let config = config.to_str().unwrap();
+    // Relative to the config's folder this path does not exist; relative to the repo it does.
+    let set = "model.path=fixtures/models/tiny-smollm2";
+    let out = guardtune_in(&repo_root(), &["blend", config, "--set", set]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = guardtune_in(dir.path(), &["blend", config, "--set", set]);
+    let err = stderr(&out);
+    let expected = dir.path().join("fixtures/models/tiny-smollm2");
+    assert!(err.contains(&format!("{} does not exist", expected.display())), "{err}");
+}
+
+#[test]
+fn a_hub_id_where_a_folder_is_expected_gets_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = guardtune_in(dir.path(), &["classify", "--model", "meta-llama/Llama-3.1-8B", "hi"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("looks like a Hugging Face Hub id"), "{err}");
+    assert!(err.contains("huggingface-cli download meta-llama/Llama-3.1-8B"), "{err}");
+    let out = guardtune_in(dir.path(), &["classify", "--model", "models/a/b", "hi"]);
+    assert!(!stderr(&out).contains("Hub id"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_io_error_prints_its_path_and_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = repo_root().join("fixtures/models/tiny-smollm2");
+    let missing = dir.path().join("missing.csv");
+    let benchmark = format!("xstest={}", missing.display());
+    let out_dir = dir.path().join("eval");
+    let args = ["eval", "--model", model.to_str().unwrap(), "--benchmark", &benchmark];
+    let out =
+        guardtune_in(dir.path(), &[&args[..], &["--out", out_dir.to_str().unwrap()]].concat());
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(err.matches(&missing.display().to_string()).count(), 1, "{err}");
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+}
+
+#[test]
+fn a_closed_output_pipe_ends_the_command_quietly() {
+    // A pipe whose reading end is closed before the command starts: its first write fails.
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read_end);
+    let config = repo_root().join("configs/quickstart.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_guardtune"))
+        .args(["blend", config.to_str().unwrap()])
+        .stdout(Stdio::from(write_end))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}: {err}", out.status);
+}
