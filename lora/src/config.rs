@@ -29,6 +29,11 @@ pub struct LoraConfig {
     pub use_rslora: bool,
     #[serde(default)]
     pub init: LoraInit,
+    /// Start from the weights of this PEFT adapter instead of `init` (a new run from an
+    /// existing guard; see `init_from_adapter`). Its `r`, `alpha`, `use_rslora`, targets and
+    /// layers must be this config's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<std::path::PathBuf>,
 }
 
 /// PEFT's defaults: r 8, alpha 8.

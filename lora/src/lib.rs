@@ -24,7 +24,8 @@ pub use error::LoraError;
 pub use merge::export_merged;
 pub use optim::{AdamW, AdamWConfig};
 pub use peft::{
-    load_adapter, read_adapter_config, save_adapter, CONFIG_FILE as ADAPTER_CONFIG_FILE,
+    init_from_adapter, load_adapter, read_adapter_config, save_adapter,
+    CONFIG_FILE as ADAPTER_CONFIG_FILE,
 };
 pub use safetensors_out::{parse_size, write_safetensors, TensorEntry};
 pub use step::{

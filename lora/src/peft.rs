@@ -200,6 +200,7 @@ pub fn read_adapter_config(dir: &Path) -> Result<LoraConfig, LoraError> {
             Some(Value::String(s)) if s == "gaussian" => LoraInit::Gaussian,
             _ => LoraInit::Peft,
         },
+        init_from: None,
     };
     config.validate().map_err(bad)?;
     Ok(config)
@@ -271,4 +272,52 @@ pub fn load_adapter<B: Backend>(
             Some(LowRank::new(a, b, config.scale(), config.dropout));
     }
     Ok(config)
+}
+
+/// Starts the adapters of `model`, attached as `config` says, from the PEFT adapter in `dir`:
+/// a new run that trains on from an existing one. The adapter must be the same function under
+/// this config: the same `r`, `alpha` and `use_rslora`, and adapters on exactly the sites this
+/// config attaches (the first difference is named). Dropout is a training setting: the
+/// config's.
+pub fn init_from_adapter<B: Backend>(
+    model: &mut LlamaForCausalLM<B>,
+    config: &LoraConfig,
+    dir: &Path,
+    device: &B::Device,
+) -> Result<(), LoraError> {
+    let expected = crate::adapter::attached_sites(model);
+    let saved = load_adapter(model, dir, device)?;
+    let refuse = |what: String| -> Result<(), LoraError> {
+        Err(LoraError::adapter(dir, format!("lora.init_from: {what}")))
+    };
+    let settings = [
+        ("r", saved.r.to_string(), config.r.to_string()),
+        ("alpha", saved.alpha.to_string(), config.alpha.to_string()),
+        ("use_rslora", saved.use_rslora.to_string(), config.use_rslora.to_string()),
+    ];
+    for (key, theirs, ours) in settings {
+        if theirs != ours {
+            return refuse(format!(
+                "the adapter's {key} is {theirs}, the config's lora.{key} is {ours}: they must be equal"
+            ));
+        }
+    }
+    let found = crate::adapter::attached_sites(model);
+    if let Some(site) = expected.iter().find(|s| !found.contains(s)) {
+        return refuse(format!(
+            "the adapter has nothing on {}, which lora.target_modules and lora.layers ask for",
+            site.kind.checkpoint_name(site.layer)
+        ));
+    }
+    if let Some(site) = found.iter().find(|s| !expected.contains(s)) {
+        return refuse(format!(
+            "the adapter has weights on {}, which lora.target_modules and lora.layers leave out",
+            site.kind.checkpoint_name(site.layer)
+        ));
+    }
+    for site in found {
+        crate::adapter::adapter_mut(model, site).dropout =
+            burn::nn::DropoutConfig::new(config.dropout).init();
+    }
+    Ok(())
 }

@@ -41,6 +41,7 @@ fn all_linear(r: usize) -> LoraConfig {
         layers: None,
         use_rslora: false,
         init: Default::default(),
+        init_from: None,
     }
 }
 

@@ -35,6 +35,7 @@ fn guard<B: AutodiffBackend>(
         layers,
         use_rslora: false,
         init: Default::default(),
+        init_from: None,
     };
     attach(&mut model, &config, 5, &device).unwrap();
     // Drawn on the host: tests running at once share the backend's generator.

@@ -25,6 +25,7 @@ fn model() -> LlamaForCausalLM<AD> {
         layers: None,
         use_rslora: false,
         init: Default::default(),
+        init_from: None,
     };
     attach(&mut model, &config, 3, &device).unwrap();
     model

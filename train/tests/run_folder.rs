@@ -88,8 +88,8 @@ fn a_resume_with_a_changed_config_is_refused_naming_each_key_and_changes_nothing
                 "`training.micro_batch_size` 2 -> 1",
             ],
         ),
-        // The cosine schedule depends on the run's length.
-        (vec!["training.max_steps=4"], vec!["`training.max_steps` 2 -> 4"]),
+        // A run may grow, never shrink below what its checkpoint has done.
+        (vec!["training.max_steps=1"], vec!["`training.max_steps` is 1, fewer than the 2 steps"]),
     ] {
         let mut args = vec!["--resume"];
         for o in &overrides {
@@ -112,21 +112,48 @@ fn a_resume_with_a_changed_config_is_refused_naming_each_key_and_changes_nothing
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
-#[test]
-fn max_steps_may_grow_on_resume_under_a_constant_schedule() {
-    let extra = "save_every_steps = 2";
-    let constant = ["--set", "training.schedule=constant"];
-    let dir = tempfile::tempdir().unwrap();
-    let config = small_run_config(dir.path(), 2, extra);
-    assert!(train(&config, &constant).status.success());
-    let out =
-        train(&config, &[&constant[..], &["--set", "training.max_steps=3", "--resume"]].concat());
-    assert!(out.status.success(), "{}", stderr(&out));
+/// `train/lr` of every step in a run's metrics.jsonl, in order.
+fn learning_rates(run_dir: &Path) -> Vec<(u64, f64)> {
+    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|line| {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            Some((row["step"].as_u64()?, row.get("train/lr")?.as_f64()?))
+        })
+        .collect()
+}
 
-    let whole_dir = tempfile::tempdir().unwrap();
-    let whole = small_run_config(whole_dir.path(), 3, extra);
-    assert!(train(&whole, &constant).status.success());
-    assert_eq!(train_losses(&dir.path().join("run")), train_losses(&whole_dir.path().join("run")));
+#[test]
+fn a_resume_may_raise_max_steps_and_the_schedule_stretches() {
+    let extra = "save_every_steps = 2";
+    let (short_steps, long_steps) = ("training.max_steps=4", "training.max_steps=7");
+    for schedule in ["training.schedule=constant", "training.schedule=cosine"] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = small_run_config(dir.path(), 4, extra);
+        let log_every = ["--set", "training.log_every_steps=1", "--set", schedule];
+        assert!(train(&config, &[&log_every[..], &["--set", short_steps]].concat())
+            .status
+            .success());
+        let extended = [&log_every[..], &["--set", long_steps, "--resume"]].concat();
+        let out = train(&config, &extended);
+        assert!(out.status.success(), "{schedule}: {}", stderr(&out));
+
+        // The steps after the checkpoint get the rates of a run planned 7 steps long.
+        let whole_dir = tempfile::tempdir().unwrap();
+        let whole = small_run_config(whole_dir.path(), 7, extra);
+        assert!(train(&whole, &[&log_every[..], &["--set", long_steps]].concat()).status.success());
+        let (run, whole_run) = (dir.path().join("run"), whole_dir.path().join("run"));
+        let after =
+            |rates: Vec<(u64, f64)>| rates.into_iter().filter(|(s, _)| *s > 4).collect::<Vec<_>>();
+        let extended_rates = after(learning_rates(&run));
+        assert_eq!(extended_rates.len(), 3, "{schedule}: {extended_rates:?}");
+        assert_eq!(extended_rates, after(learning_rates(&whole_run)), "{schedule}");
+        if schedule.ends_with("constant") {
+            // With no schedule to stretch, the extended run is the longer run, step for step.
+            assert_eq!(train_losses(&run), train_losses(&whole_run));
+        }
+    }
 }
 
 #[test]

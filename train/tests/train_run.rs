@@ -162,16 +162,11 @@ fn all_blend_weights_zero_is_refused() {
 fn set_overrides_any_key() {
     let dir = tempfile::tempdir().unwrap();
     let config = small_run_config(dir.path(), 2, "");
+    // A relative path given with --set is read from the current folder.
+    let other = format!("output.dir={}", dir.path().join("other").display());
     let out = train(
         &config,
-        &[
-            "--set",
-            "training.max_steps=1",
-            "--set",
-            "output.dir=other",
-            "--set",
-            "eval.every_steps=1",
-        ],
+        &["--set", "training.max_steps=1", "--set", &other, "--set", "eval.every_steps=1"],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(train_losses(&dir.path().join("other")).len(), 1);
@@ -202,4 +197,56 @@ fn benchmarks_evaluated_during_training_are_logged() {
     );
     let metrics = std::fs::read_to_string(dir.path().join("run/metrics.jsonl")).unwrap();
     assert!(metrics.contains("\"eval/test_cases/prompt/f1\""));
+}
+
+/// `eval/loss` of every evaluation in a run's metrics.jsonl, as `(step, loss)`.
+fn validation_losses(run_dir: &Path) -> Vec<(u64, f64)> {
+    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|line| {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            Some((row["step"].as_u64()?, row.get("eval/loss")?.as_f64()?))
+        })
+        .collect()
+}
+
+#[test]
+fn a_new_run_can_start_from_an_adapter_that_fits_its_config() {
+    let first_dir = tempfile::tempdir().unwrap();
+    let first = small_run_config(first_dir.path(), 4, "");
+    assert!(train(&first, &[]).status.success());
+    let adapter = first_dir.path().join("run/adapter");
+
+    // The new run starts where the first ended: its step-0 validation loss is the first run's
+    // last one (same validation rows, the same function).
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_run_config(dir.path(), 2, "");
+    let init = format!("lora.init_from={}", adapter.display());
+    let out = train(&config, &["--set", &init, "--set", "training.lr=1e-3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ended = *validation_losses(&first_dir.path().join("run")).last().unwrap();
+    let started = validation_losses(&dir.path().join("run"))[0];
+    assert_eq!((ended.0, started.0), (4, 0));
+    assert!((ended.1 - started.1).abs() < 1e-5, "{ended:?} vs {started:?}");
+
+    // An adapter that does not fit is refused, naming what differs.
+    for (set, expected) in [
+        ("lora.r=2", "the adapter's r is 4, the config's lora.r is 2"),
+        ("lora.alpha=16", "the adapter's alpha is 8, the config's lora.alpha is 16"),
+        (
+            r#"lora.target_modules=["q_proj", "v_proj"]"#,
+            "the adapter has weights on model.layers.0.mlp.down_proj, which lora.target_modules",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = small_run_config(dir.path(), 2, "");
+        let out = train(&config, &["--set", &init, "--set", set]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{set}: {err}");
+        assert!(err.contains(expected), "{set}: `{expected}` not in {err}");
+    }
+    let missing = format!("lora.init_from={}", dir.path().join("nothing").display());
+    let out = train(&config, &["--set", &missing, "--resume"]);
+    assert!(stderr(&out).contains("key `lora.init_from`"), "{}", stderr(&out));
 }

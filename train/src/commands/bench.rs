@@ -146,6 +146,7 @@ impl BenchArgs {
                 layers: None,
                 use_rslora: false,
                 init: LoraInit::Peft,
+                init_from: None,
             },
             batch: self.batch.unwrap_or(batch),
             seq: self.seq.unwrap_or(seq),
@@ -549,6 +550,7 @@ mod tests {
             layers: None,
             use_rslora: false,
             init: LoraInit::Peft,
+            init_from: None,
         }
     }
 

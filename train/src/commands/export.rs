@@ -35,6 +35,11 @@ pub struct ExportArgs {
     /// Stored dtype: f32, bf16 or f16 (default: f32 for adapters, the base's dtype when merging).
     #[arg(long)]
     pub dtype: Option<Dtype>,
+    /// The base model's name written into the adapter's `base_model_name_or_path` (e.g.
+    /// `HuggingFaceTB/SmolLM2-135M-Instruct`), where PEFT looks for the base. Default: the
+    /// adapter's own, or the --model folder's name.
+    #[arg(long, conflicts_with = "merge")]
+    pub base_name: Option<String>,
     /// Largest shard of a merged model (e.g. 5GB, 500MB, 2GiB).
     #[arg(long, default_value = "5GB")]
     pub shard_size: String,
@@ -79,8 +84,11 @@ impl BackendJob for ExportArgs {
             }
         } else {
             let lora_config = read_adapter_config(&self.adapter)?;
-            let base_name = adapter_base_name(&self.adapter)
-                .unwrap_or_else(|| self.model.display().to_string());
+            let base_name = self
+                .base_name
+                .clone()
+                .or_else(|| adapter_base_name(&self.adapter))
+                .unwrap_or_else(|| crate::config::folder_name(&self.model));
             save_adapter(&model, &lora_config, &base_name, staged.path(), dtype)?;
             staged.commit()?;
             println!("adapter written to {} ({})", self.out.display(), dtype.torch_name());

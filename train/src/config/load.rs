@@ -257,6 +257,14 @@ fn check(config: &RunConfig, typed_model: &Path) -> Result<(), Problem> {
     if let Some(problem) = crate::model_dir::model_folder_problem(&config.model.path, typed_model) {
         return err("model.path", problem);
     }
+    if let Some(dir) = &config.lora.init_from {
+        if !dir.join(guardtune_lora::ADAPTER_CONFIG_FILE).is_file() {
+            return err(
+                "lora.init_from",
+                format!("{} is not a PEFT adapter folder (no adapter_config.json)", dir.display()),
+            );
+        }
+    }
     for benchmark in &config.eval.benchmarks {
         if !benchmark.path.exists() {
             return err("eval.benchmarks", format!("{} does not exist", benchmark.path.display()));

@@ -37,6 +37,7 @@ impl RunConfig {
     /// resolution and the sweep's config hash both walk.
     pub fn input_paths_mut(&mut self) -> Vec<&mut PathBuf> {
         let mut paths = vec![&mut self.model.path];
+        paths.extend(self.lora.init_from.iter_mut());
         for source in &mut self.data.sources {
             paths.extend(source.path.iter_mut());
             paths.extend(source.paths.iter_mut());
@@ -54,6 +55,11 @@ impl RunConfig {
 pub struct ModelSection {
     /// Hugging Face model folder; relative paths are relative to the config file.
     pub path: PathBuf,
+    /// The base model as users know it, e.g. `HuggingFaceTB/SmolLM2-135M-Instruct`: written as
+    /// the adapter's `base_model_name_or_path`, where PEFT and vLLM look for the base. Default:
+    /// the folder's name (see [`ModelSection::base_name`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Dtype the frozen base is stored and computed in: `f32`, or `bf16` (half the memory;
     /// fast on GPUs). Adapters, their gradients and the optimizer state are always f32.
     #[serde(default = "default_dtype")]
@@ -62,6 +68,22 @@ pub struct ModelSection {
     /// device taking a share of every step's micro-batches.
     #[serde(default)]
     pub device: Devices,
+}
+
+impl ModelSection {
+    /// What an adapter trained on this model names as its base: `name`, or else the folder's
+    /// own name (a path typed at training time means nothing on another machine).
+    pub fn base_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| folder_name(&self.path))
+    }
+}
+
+/// The last component of a model folder's path (resolved, so `.` has a name too).
+pub fn folder_name(path: &std::path::Path) -> String {
+    let resolved = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    resolved
+        .file_name()
+        .map_or_else(|| resolved.display().to_string(), |name| name.to_string_lossy().into_owned())
 }
 
 fn default_dtype() -> Dtype {

@@ -36,6 +36,7 @@ use guardtune_lora::{
 };
 use indicatif::ProgressBar;
 
+use crate::base_model_check;
 use crate::classifier::{Classifier, DEFAULT_MAX_NEW_TOKENS};
 use crate::config::{RunConfig, TrainingSection};
 use crate::evaluation::{run_benchmark, summarize};
@@ -114,13 +115,13 @@ impl<B: AutodiffBackend> Trainer<B> {
 
         let resume_from = if resume { checkpoint::latest(&run_dir)? } else { None };
         if let Some(ckpt) = &resume_from {
+            // The config check above compared the configs; this guards against a config.toml
+            // edited by hand. A longer run is allowed (resume_check::MAX_STEPS).
             let (old, total) = (&ckpt.state, schedule.total_steps);
-            if old.seed != t.seed
-                || (old.total_steps != total && !resume_check::length_may_change(t))
-            {
+            if old.seed != t.seed || total < old.step {
                 bail!(
-                    "{}: checkpoint was made with seed {} and {} steps; this config has seed {} and {total} steps",
-                    ckpt.dir.display(), old.seed, old.total_steps, t.seed
+                    "{}: checkpoint was made with seed {} after {} steps; this config has seed {} and {total} steps",
+                    ckpt.dir.display(), old.seed, old.step, t.seed
                 );
             }
         }
@@ -136,6 +137,11 @@ impl<B: AutodiffBackend> Trainer<B> {
         let build = replica_builder::<B>(config.clone(), resume_from);
         let replicas = ReplicaGroup::spawn(&devices, settings, build)?;
         let log = RunLog::open(&run_dir, start, schedule.total_steps)?;
+        if let Some(dir) = &config.lora.init_from {
+            if let Some(warning) = base_model_check::mismatch_warning(&config.model.path, dir) {
+                log.println(warning);
+            }
+        }
         log.println(format!(
             "{} training / {} validation examples, {} micro-batches per epoch, {} steps ({}){}",
             plan.examples(),
@@ -322,7 +328,7 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     /// The base model as the adapter's `base_model_name_or_path` names it.
     fn base_name(&self) -> String {
-        self.config.model.path.display().to_string()
+        self.config.model.base_name()
     }
 }
 
@@ -354,6 +360,9 @@ fn replica_builder<B: AutodiffBackend>(
         let (_, mut model) =
             guardtune_model::load_model_as::<B>(&config.model.path, config.model.dtype, device)?;
         attach(&mut model, &config.lora, t.seed, device)?;
+        if let (Some(dir), None) = (&config.lora.init_from, &resume_from) {
+            guardtune_lora::init_from_adapter(&mut model, &config.lora, dir, device)?;
+        }
         let betas = (t.betas[0], t.betas[1]);
         let adamw = AdamWConfig { betas, eps: t.eps, weight_decay: t.weight_decay };
         let mut optimizer = AdamW::<B::InnerBackend>::new(adamw);

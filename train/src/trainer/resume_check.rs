@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use toml::Value;
 
-use crate::config::{RunConfig, Schedule, TrainingSection};
+use crate::config::RunConfig;
 
 /// Keys (or whole sections) that may differ on resume, and why that is safe: they change what
 /// is logged, evaluated or kept, or where and how fast the same arithmetic runs.
@@ -25,15 +25,9 @@ pub const MAY_CHANGE: [(&str, &str); 8] = [
     ("training.gradient_checkpointing", "memory traded for compute, same step"),
 ];
 
-/// May change only when the learning-rate schedule does not depend on the run's length (see
-/// [`length_may_change`]), and not to fewer steps than the checkpoint has done.
+/// May grow (never below the steps a checkpoint has done): the run goes on as if it had been
+/// planned that long (see [`check`] and docs/run-folder.md, "Extending a run").
 pub const MAX_STEPS: &str = "training.max_steps";
-
-/// Whether the number of steps may change on resume: only a constant schedule whose warmup is
-/// given in steps gives every step the same rate whatever the total.
-pub fn length_may_change(t: &TrainingSection) -> bool {
-    t.schedule == Schedule::Constant && t.warmup_ratio.unwrap_or(0.0) == 0.0
-}
 
 /// Refuses to resume the run in `run_dir` with `config` when a key outside the whitelist
 /// differs from the run's own `config.toml`. Nothing to check without `resume` or without a
@@ -49,8 +43,7 @@ pub fn check_resume(run_dir: &Path, config: &RunConfig, resume: bool) -> Result<
     let previous: Value = toml::from_str(&text)
         .with_context(|| format!("{}: the run's config is not valid TOML", path.display()))?;
     let current = Value::try_from(config).context("cannot serialise the resolved config")?;
-    check(&previous, &current, length_may_change(&config.training))
-        .with_context(|| format!("cannot resume {}", run_dir.display()))?;
+    check(&previous, &current).with_context(|| format!("cannot resume {}", run_dir.display()))?;
     if let Some(steps) = config.training.max_steps.filter(|s| *s < checkpoint.state.step) {
         bail!(
             "cannot resume {}: key `{MAX_STEPS}` is {steps}, fewer than the {} steps of {}",
@@ -62,14 +55,19 @@ pub fn check_resume(run_dir: &Path, config: &RunConfig, resume: bool) -> Result<
     Ok(())
 }
 
-/// Refuses every difference between `previous` and `current` outside [`MAY_CHANGE`] (and
-/// [`MAX_STEPS`] unless `length_may_change`), naming each key with both values.
-pub fn check(previous: &Value, current: &Value, length_may_change: bool) -> Result<()> {
+/// Refuses every difference between `previous` and `current` outside [`MAY_CHANGE`] and
+/// [`MAX_STEPS`], naming each key with both values.
+///
+/// A changed `max_steps` gives a new learning-rate schedule, computed for the new length as for
+/// a run started with it: the steps after the checkpoint get the rates that run would give them
+/// (a cosine or linear decay stretches, a warmup ratio too). Nothing else about the steps
+/// changes: the data order does not depend on the run's length.
+pub fn check(previous: &Value, current: &Value) -> Result<()> {
     let mut changed = Vec::new();
     differences("", previous, current, &mut changed);
     let refused: Vec<String> = changed
         .into_iter()
-        .filter(|(key, _, _)| !may_change(key, length_may_change))
+        .filter(|(key, _, _)| !may_change(key))
         .map(|(key, old, new)| format!("`{key}` {old} -> {new}"))
         .collect();
     if refused.is_empty() {
@@ -79,19 +77,18 @@ pub fn check(previous: &Value, current: &Value, length_may_change: bool) -> Resu
     bail!(
         "the config differs from the run's config.toml in {}, which would change the model, the \
          data order or the optimizer; undo the change, or start a new run in another output.dir \
-         (on resume only {}{} may change; see docs/run-folder.md)",
+         (on resume only {} and {MAX_STEPS} may change; see docs/run-folder.md)",
         refused.join(", "),
         allowed.join(", "),
-        if length_may_change { format!(" and {MAX_STEPS}") } else { String::new() },
     )
 }
 
-fn may_change(key: &str, length_may_change: bool) -> bool {
-    let listed = MAY_CHANGE.iter().any(|(allowed, _)| {
-        key == *allowed
-            || key.strip_prefix(allowed).is_some_and(|rest| rest.starts_with(['.', '[']))
-    });
-    listed || (key == MAX_STEPS && length_may_change)
+fn may_change(key: &str) -> bool {
+    key == MAX_STEPS
+        || MAY_CHANGE.iter().any(|(allowed, _)| {
+            key == *allowed
+                || key.strip_prefix(allowed).is_some_and(|rest| rest.starts_with(['.', '[']))
+        })
 }
 
 /// `(key, old, new)` for every leaf that differs; tables are compared key by key and arrays of
@@ -148,7 +145,7 @@ mod tests {
     fn refusals_name_every_key_with_both_values() {
         let old = value("[lora]\nr = 8\nalpha = 16.0\n[training]\nlr = 0.001\nseed = 1\n");
         let new = value("[lora]\nr = 4\nalpha = 16.0\n[training]\nlr = 0.002\n");
-        let err = check(&old, &new, false).unwrap_err().to_string();
+        let err = check(&old, &new).unwrap_err().to_string();
         for piece in
             ["`lora.r` 8 -> 4", "`training.lr` 0.001 -> 0.002", "`training.seed` 1 -> (unset)"]
         {
@@ -165,22 +162,21 @@ mod tests {
         let new = value(
             "[eval]\nevery_steps = 5\nmax_examples = 3\n[output]\nkeep_last = 4\n[training]\nlog_every_steps = 9\n",
         );
-        check(&old, &new, false).unwrap();
+        check(&old, &new).unwrap();
     }
 
     #[test]
-    fn max_steps_may_change_only_where_the_schedule_allows() {
-        let old = value("[training]\nmax_steps = 10\n");
-        let new = value("[training]\nmax_steps = 20\n");
-        assert!(check(&old, &new, false).unwrap_err().to_string().contains("max_steps"));
-        check(&old, &new, true).unwrap();
+    fn max_steps_may_change() {
+        let old = value("[training]\nmax_steps = 10\nschedule = \"cosine\"\n");
+        let new = value("[training]\nmax_steps = 20\nschedule = \"cosine\"\n");
+        check(&old, &new).unwrap();
     }
 
     #[test]
     fn array_elements_are_named_by_index() {
         let old = value("[[data.sources]]\nname = \"a\"\ncount = 3\n");
         let new = value("[[data.sources]]\nname = \"a\"\ncount = 4\n");
-        let err = check(&old, &new, false).unwrap_err().to_string();
+        let err = check(&old, &new).unwrap_err().to_string();
         assert!(err.contains("`data.sources[0].count` 3 -> 4"), "{err}");
     }
 }
