@@ -355,7 +355,7 @@ pub fn progress_bar() -> ProgressBar {
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} examples  {per_sec}  [{elapsed_precise} < {eta_precise}]",
+            "{prefix}{bar:30} {pos}/{len} examples  {per_sec}  [{elapsed_precise} < {eta_precise}]",
         )
         .expect("valid template"),
     );

@@ -17,6 +17,7 @@ pub mod model_inputs;
 pub mod output_dir;
 pub mod plot;
 pub mod prefix_slot;
+pub mod shown_path;
 pub mod skipped_rows;
 pub mod stop;
 pub mod sweep;

@@ -21,6 +21,7 @@ use guardtune::commands::{
 };
 use guardtune::config::{load_run_config, ConfigError};
 use guardtune::device::{run_on, run_on_devices};
+use guardtune::shown_path::shell_word;
 use guardtune::stop::Stopped;
 
 #[derive(Parser)]
@@ -123,17 +124,6 @@ fn train_resume_command(args: &TrainArgs) -> String {
     }
     words.push("--resume".into());
     words.join(" ")
-}
-
-/// `text` quoted for a POSIX shell when it needs to be.
-fn shell_word(text: impl AsRef<std::ffi::OsStr>) -> String {
-    let text = text.as_ref().to_string_lossy();
-    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
-    if !text.is_empty() && text.chars().all(plain) {
-        text.into_owned()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
 }
 
 /// A bad config or usage: exit code 2; one line per problem.

@@ -19,6 +19,20 @@ fn quickstart_trains_and_the_validation_loss_falls() {
         &format!("output.dir={}", out_dir.display()),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // It ends with where things are and the next command, as the README shows; that command
+    // works as printed.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("validation loss"), "{stdout}");
+    let next = stdout.lines().last().unwrap().trim();
+    assert!(next.contains(" classify --model ") && !next.contains(".."), "{next}");
+    let args = shell_words(next);
+    let classify = std::process::Command::new(&args[0])
+        .args(&args[1..])
+        .current_dir(std::env::current_dir().unwrap())
+        .output()
+        .unwrap();
+    assert!(classify.status.success(), "{next}: {}", stderr(&classify));
+    assert!(String::from_utf8_lossy(&classify.stdout).contains("user_safety"));
     let evals: Vec<f64> = std::fs::read_to_string(out_dir.join("metrics.jsonl"))
         .unwrap()
         .lines()
@@ -113,4 +127,30 @@ fn quickstart_trains_and_the_validation_loss_falls() {
     assert!(out.status.success(), "{}", stderr(&out));
     let said = stderr(&out) + &String::from_utf8_lossy(&out.stdout);
     assert!(!said.contains("finished earlier"), "{said}");
+}
+
+/// A command line split as a POSIX shell would for the quoting `shown_path::shell_word` writes
+/// (plain words, '...' and "...").
+fn shell_words(line: &str) -> Vec<String> {
+    let (mut words, mut word, mut quote, mut in_word) = (Vec::new(), String::new(), None, false);
+    for c in line.chars() {
+        match (quote, c) {
+            (None, ' ') => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                }
+                in_word = false;
+            }
+            (None, '\'' | '"') => (quote, in_word) = (Some(c), true),
+            (Some(q), c) if c == q => quote = None,
+            (_, c) => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
 }

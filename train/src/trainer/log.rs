@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::{json, Map, Value};
 
 use crate::tensorboard::EventWriter;
@@ -16,6 +16,8 @@ pub struct RunLog {
     metrics_path: PathBuf,
     metrics: File,
     events: EventWriter,
+    /// The steps bar and, while the model is evaluated, a bar over the evaluated examples.
+    bars: MultiProgress,
     bar: ProgressBar,
     started: Instant,
 }
@@ -42,14 +44,16 @@ impl RunLog {
             EventWriter::create(&tb_dir)
         }
         .with_context(|| format!("{}: cannot write TensorBoard events", tb_dir.display()))?;
-        let bar = ProgressBar::new(total_steps as u64).with_position(completed_steps as u64);
+        let bars = MultiProgress::new();
+        let bar =
+            bars.add(ProgressBar::new(total_steps as u64).with_position(completed_steps as u64));
         bar.set_style(
             ProgressStyle::with_template(
                 "{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta_precise}]",
             )
             .expect("valid template"),
         );
-        Ok(RunLog { metrics_path, metrics, events, bar, started: Instant::now() })
+        Ok(RunLog { metrics_path, metrics, events, bars, bar, started: Instant::now() })
     }
 
     /// Records `values` (`tag -> value`, e.g. `train/loss`) for `step`.
@@ -86,13 +90,21 @@ impl RunLog {
         }
     }
 
-    /// Prints a line above the bar.
+    /// Prints a line above the bars.
     pub fn println(&self, line: String) {
         if self.bar.is_hidden() {
             println!("{line}");
         } else {
-            self.bar.println(line);
+            let _ = self.bars.println(line);
         }
+    }
+
+    /// A bar under the steps bar for an evaluation over examples (`what`: "validation", a
+    /// benchmark's name), hidden without a terminal; `finish_and_clear` removes it.
+    pub fn evaluation_bar(&self, what: &str) -> ProgressBar {
+        let bar = self.bars.add(crate::evaluation::progress_bar());
+        bar.set_prefix(what.to_string());
+        bar
     }
 
     pub fn finish(&self) {

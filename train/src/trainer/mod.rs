@@ -34,13 +34,13 @@ use guardtune_lora::files::write_atomically;
 use guardtune_lora::{
     attach, save_adapter, AdamW, AdamWConfig, StepInput, StepOutcome, StepSettings,
 };
-use indicatif::ProgressBar;
 
 use crate::base_model_check;
 use crate::classifier::{Classifier, DEFAULT_MAX_NEW_TOKENS};
 use crate::config::{RunConfig, TrainingSection};
 use crate::evaluation::{run_benchmark, summarize};
 use crate::memory::{mib, peak_rss_bytes};
+use crate::shown_path::{shell_word, shown, this_program};
 use checkpoint::Checkpoint;
 use log::RunLog;
 use run_data::RunData;
@@ -252,7 +252,10 @@ impl<B: AutodiffBackend> Trainer<B> {
         let device = self.replicas.device().clone();
         let (eval, pad_id) = (&self.config.eval, self.data.tokenizer.pad_id);
         let batch = eval.batch_size.unwrap_or(self.config.training.micro_batch_size);
-        let loss = evaluate::validation_loss(&model, &self.data.validation, batch, pad_id, &device);
+        let bar = self.log.evaluation_bar("validation ");
+        let validation = &self.data.validation;
+        let loss = evaluate::validation_loss(&model, validation, batch, pad_id, &device, &bar);
+        bar.finish_and_clear();
         let mut values: Vec<(String, f64)> =
             loss.map(|l| ("eval/loss".into(), l)).into_iter().collect();
         let classifier = Classifier {
@@ -264,9 +267,9 @@ impl<B: AutodiffBackend> Trainer<B> {
             prefix_cache: Default::default(),
         };
         for spec in &eval.benchmarks {
-            let hidden = ProgressBar::hidden();
-            let rows =
-                run_benchmark(&classifier, spec, eval.benchmark_max_examples, batch, &hidden)?;
+            let bar = self.log.evaluation_bar(&format!("{} ", spec.name()));
+            let rows = run_benchmark(&classifier, spec, eval.benchmark_max_examples, batch, &bar)?;
+            bar.finish_and_clear();
             for level in summarize(&rows) {
                 let tag = format!("eval/{}/{}", level.benchmark, level.level);
                 values.push((format!("{tag}/f1"), level.metrics.f1));
@@ -278,7 +281,10 @@ impl<B: AutodiffBackend> Trainer<B> {
             self.log.record(step, &tagged)?;
             let text: Vec<String> = values
                 .iter()
-                .map(|(t, v)| format!("{} {v:.4}", t.trim_start_matches("eval/")))
+                .map(|(tag, v)| match tag.as_str() {
+                    "eval/loss" => format!("validation loss {v:.4}"),
+                    tag => format!("{} {v:.4}", tag.trim_start_matches("eval/")),
+                })
                 .collect();
             self.log.println(format!("step {step}: {}", text.join(", ")));
         }
@@ -317,13 +323,27 @@ impl<B: AutodiffBackend> Trainer<B> {
             peak_rss_bytes: peak_rss_bytes(),
         };
         println!(
-            "done: {} steps, {:.0} tokens/s, peak memory {}; adapter in {}",
+            "done: {} steps, {:.0} tokens/s, peak memory {}",
             summary.steps,
             summary.tokens_per_second,
             summary.peak_rss_bytes.map(mib).unwrap_or_else(|| "unknown".into()),
-            adapter_dir.display()
         );
+        println!("{}", self.next_steps(&adapter_dir));
         Ok(summary)
+    }
+
+    /// Where the results are, and the command that tries the adapter.
+    fn next_steps(&self, adapter_dir: &Path) -> String {
+        let word = |path: &Path| shell_word(shown(path));
+        let model = word(&self.config.model.path);
+        format!(
+            "adapter:     {}\nloss curves: {}\nmetrics:     {}\nnext, try the guard:\n  {} classify --model {model} --adapter {} \"How do I pick a lock?\"",
+            word(adapter_dir),
+            word(&self.run_dir.join("loss.png")),
+            word(&self.run_dir.join("metrics.jsonl")),
+            this_program(),
+            word(adapter_dir),
+        )
     }
 
     /// The base model as the adapter's `base_model_name_or_path` names it.
