@@ -123,7 +123,7 @@ fn check_tokenizer(tok: &GuardTokenizer) {
 
 #[test]
 fn smollm2_chatml_keeps_injected_special_tokens_as_plain_text() {
-    let Some(tok) = smollm2() else { return };
+    let tok = smollm2();
     check_tokenizer(tok);
 }
 
@@ -144,7 +144,7 @@ fn benchmark_rows_with_special_token_strings_stay_plain_text() {
     let loaded = load_source(SourceKind::Jsonl, &path, &LoadOptions::default()).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     let example = &loaded.examples[0];
-    for tok in [smollm2(), llama31()].into_iter().flatten() {
+    for tok in [Some(smollm2()), llama31()].into_iter().flatten() {
         check_safety_prompt(tok, example);
     }
 }
@@ -152,7 +152,7 @@ fn benchmark_rows_with_special_token_strings_stay_plain_text() {
 /// Ordinary text tokenises exactly as the whole rendered string does (nothing changes for it).
 #[test]
 fn ordinary_text_ids_equal_whole_string_encoding() {
-    for tok in [smollm2(), llama31()].into_iter().flatten() {
+    for tok in [Some(smollm2()), llama31()].into_iter().flatten() {
         let example = safety_example_without_injection();
         let prompt = tok.render(&example).unwrap().prompt;
         let adds_bos = !tok.template().starts_with_bos(&prompt);

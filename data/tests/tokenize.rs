@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{llama31, shared, smollm2};
+use common::{llama31, smollm2};
 use guardtune_data::{
     ChatTemplate, GuardExample, GuardTokenizer, Policy, Safety, Target, Tokenized, Topic, Turn,
     IGNORE_INDEX,
@@ -95,7 +95,7 @@ fn llama31_masks_answer_and_eot_with_one_bos() {
 
 #[test]
 fn smollm2_masks_answer_and_im_end_but_not_the_newline_after() {
-    let Some(tok) = smollm2() else { return };
+    let tok = smollm2();
     for example in [safety_example(), topic_example()] {
         let tokens = check(tok, &example, "<|im_end|>", "\n");
         check_pieces(tok, &example, &tokens);
@@ -116,9 +116,7 @@ fn smollm2_masks_answer_and_im_end_but_not_the_newline_after() {
 fn sentencepiece_tokenizer_masks_exactly_with_a_template_of_its_own() {
     // stories260K: a Llama-2-style SentencePiece tokenizer whose normaliser prepends "▁" and whose
     // post-processor adds <s>; tokenising pieces separately would differ, offsets do not.
-    let Some(dir) = shared("models/stories260K") else {
-        return;
-    };
+    let dir = guardtune_model::testing::fixture("models/stories260K");
     let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
     // Without a chat template the Llama 3.1 format is used, whose tokens this vocabulary lacks.
     let fallback = GuardTokenizer::from_model_dir(&dir).unwrap();
@@ -150,7 +148,7 @@ fn sentencepiece_tokenizer_masks_exactly_with_a_template_of_its_own() {
 /// verdict's value: the key, the response verdict and the end-of-turn token keep their labels.
 #[test]
 fn response_only_rows_leave_the_user_verdict_out_of_the_loss() {
-    for (tok, end_of_turn) in [(llama31(), "<|eot_id|>"), (smollm2(), "<|im_end|>")] {
+    for (tok, end_of_turn) in [(llama31(), "<|eot_id|>"), (Some(smollm2()), "<|im_end|>")] {
         let Some(tok) = tok else { continue };
         for (id, response) in (0..8)
             .flat_map(|i| [(format!("r{i}"), Safety::Safe), (format!("r{i}"), Safety::Unsafe)])

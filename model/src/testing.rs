@@ -2,7 +2,8 @@
 //!
 //! Fixtures whose licence allows it live in the repo under `fixtures/`; the rest (the Llama
 //! tokenizers, non-commercial data) are read from `../shared`. When `CI=true` a missing shared
-//! file is a failure, never a silent skip.
+//! file is a failure; elsewhere the test is skipped, never in silence ([`skip`]). The README's
+//! "Tests that need more" lists what needs `../shared` or an opt-in setting.
 
 use std::path::{Path, PathBuf};
 
@@ -27,7 +28,8 @@ pub fn fixture(relative: &str) -> PathBuf {
     repo_root().join("fixtures").join(relative)
 }
 
-/// A path under `../shared`, or `None` (with a note) when it is absent outside CI.
+/// A path under `../shared`, or `None` (the test is skipped, see [`skip`]) when it is absent
+/// outside CI.
 ///
 /// # Panics
 /// When `CI=true` and the path is absent: CI must run every test.
@@ -39,8 +41,34 @@ pub fn shared(relative: &str) -> Option<PathBuf> {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{} is required in CI but absent", path.display());
     }
-    eprintln!("skipping: {} is absent", path.display());
+    skip(&format!("needs ../shared/{relative}"));
     None
+}
+
+/// The value of the opt-in setting `var`, or `None` (the test is skipped, see [`skip`]).
+/// `what` says what to set it to.
+pub fn opt_in(var: &str, what: &str) -> Option<std::ffi::OsString> {
+    let value = std::env::var_os(var).filter(|v| !v.is_empty());
+    if value.is_none() {
+        skip(&format!("opt-in: set {var} to {what}"));
+    }
+    value
+}
+
+/// Reports that the running test returns early, and why: on stderr where `cargo test` shows it
+/// (the test harness captures `eprintln!`, not a direct write), and as a line `test<TAB>why` in
+/// the file `GUARDTUNE_SKIP_LOG` names, from which `scripts/test.sh` prints its one-line summary.
+pub fn skip(why: &str) {
+    use std::io::Write as _;
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    let _ = writeln!(std::io::stderr(), "skipped {test}: {why}");
+    if let Some(log) = std::env::var_os("GUARDTUNE_SKIP_LOG") {
+        let line = format!("{test}\t{why}\n");
+        if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+            let _ = file.write_all(line.as_bytes());
+        }
+    }
 }
 
 /// Named tensors of a golden safetensors file.

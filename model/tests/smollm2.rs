@@ -1,23 +1,19 @@
 //! SmolLM2-135M-Instruct, a real pretrained model (bf16 weights), against transformers.
 //!
-//! Opt-in because the checkpoint is built by ../shared/tools/fetch-smollm2.sh (a 100 MB
-//! download): set GUARDTUNE_SMOLLM2=/path/to/the/folder it wrote.
+//! Opt-in because the checkpoint is built by scripts/fetch-smollm2.sh (a 100 MB download):
+//! set GUARDTUNE_SMOLLM2=/path/to/the/folder it wrote.
 
 use std::path::PathBuf;
 
 use burn::backend::Flex;
 use burn::tensor::Tensor;
-use guardtune_model::testing::{fixture, max_abs_diff, GoldenTensors};
+use guardtune_model::testing::{fixture, max_abs_diff, opt_in, GoldenTensors};
 use guardtune_model::{generate_greedy, load_model, Batch, Tokenizer};
 
 type B = Flex;
 
 fn smollm2_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("GUARDTUNE_SMOLLM2").map(PathBuf::from);
-    if dir.is_none() {
-        eprintln!("skipping: set GUARDTUNE_SMOLLM2 to a folder built by fetch-smollm2.sh");
-    }
-    dir
+    opt_in("GUARDTUNE_SMOLLM2", "the folder scripts/fetch-smollm2.sh wrote").map(PathBuf::from)
 }
 
 #[test]

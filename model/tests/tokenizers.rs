@@ -55,6 +55,7 @@ fn llama31_tokenizer() {
 
 #[test]
 fn llama2_tokenizer() {
+    // Llama 2's tokenizer (its licence keeps it out of the repo).
     if let Some(dir) = shared("models/llama2-tiny-random") {
         check("llama2-tokenizer", &dir);
     }
@@ -62,9 +63,8 @@ fn llama2_tokenizer() {
 
 #[test]
 fn smollm2_tokenizer() {
-    if let Some(dir) = shared("models/smollm2-135m-instruct") {
-        check("smollm2-135m-instruct", &dir);
-    }
+    // SmolLM2's tokenizer files, shipped beside the tiny test model.
+    check("smollm2-135m-instruct", &fixture("models/tiny-smollm2"));
 }
 
 #[test]
@@ -74,9 +74,7 @@ fn special_tokens_come_from_the_config_files() {
         (stories.bos_id, stories.eos_id, stories.stop_ids.clone()),
         (Some(1), Some(2), vec![2])
     );
-    if let Some(dir) = shared("models/smollm2-135m-instruct") {
-        let smol = Tokenizer::from_model_dir(&dir).unwrap();
-        assert_eq!((smol.eos_id, smol.pad_id), (Some(2), 2));
-        assert_eq!(smol.stop_ids, vec![2]);
-    }
+    let smol = Tokenizer::from_model_dir(&fixture("models/tiny-smollm2")).unwrap();
+    assert_eq!((smol.eos_id, smol.pad_id), (Some(2), 2));
+    assert_eq!(smol.stop_ids, vec![2]);
 }

@@ -55,11 +55,12 @@ fn overlap(config: &RunConfig, tokenizer: &GuardTokenizer, texts: &[String]) -> 
         .collect()
 }
 
-/// The `model.path=...` override that points at the shared SmolLM2 folder (its config and
-/// tokenizer; the weights are not needed), and its tokenizer; `None` without ../shared.
+/// The `model.path=...` override that points at a folder with SmolLM2's tokenizer (the tiny
+/// test model's: the weights are not needed), and its tokenizer; `None` without ../shared,
+/// which holds the training data.
 fn smollm2_tokenizer() -> Option<(String, GuardTokenizer)> {
-    let model = shared("models/smollm2-135m-instruct")?;
     shared("data/toxicchat/toxicchat_test.json")?;
+    let model = guardtune_model::testing::fixture("models/tiny-smollm2");
     let tokenizer = GuardTokenizer::from_model_dir(&model).unwrap();
     Some((format!("model.path={:?}", model.display().to_string()), tokenizer))
 }

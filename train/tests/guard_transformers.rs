@@ -17,7 +17,7 @@ use std::process::Command;
 use burn::backend::Flex;
 use guardtune::classifier::LoadedGuard;
 use guardtune_data::{load_source, render_guard_prompt, LoadOptions, SourceKind};
-use guardtune_model::testing::{repo_root, shared};
+use guardtune_model::testing::{opt_in, repo_root, shared};
 use guardtune_model::Dtype;
 
 type B = Flex;
@@ -45,18 +45,11 @@ for row in json.load(open(rows_path)):
 print(json.dumps(out))
 "#;
 
-fn env_path(name: &str) -> Option<PathBuf> {
-    let value = std::env::var_os(name).map(PathBuf::from);
-    if value.is_none() {
-        eprintln!("skipping: set {name} (see this file's header)");
-    }
-    value
-}
-
 #[test]
 fn merged_guard_gives_guardtunes_verdicts_in_transformers() {
-    let (Some(model), Some(python)) = (env_path("GUARDTUNE_SMOLLM2"), env_path("GUARDTUNE_PYTHON"))
-    else {
+    let model = opt_in("GUARDTUNE_SMOLLM2", "the folder scripts/fetch-smollm2.sh wrote");
+    let python = opt_in("GUARDTUNE_PYTHON", "a python with torch and transformers");
+    let (Some(model), Some(python)) = (model.map(PathBuf::from), python) else {
         return;
     };
     let Some(xstest) = shared("data/xstest/xstest_prompts.csv") else { return };

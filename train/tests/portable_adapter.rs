@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{guardtune, small_run_config, stderr};
-use guardtune_model::testing::repo_root;
+use guardtune_model::testing::{opt_in, repo_root};
 
 const HUB_ID: &str = "guardtune-test/tiny-smollm2";
 
@@ -106,8 +106,8 @@ fn local_mirror(hf_home: &Path) {
 
 #[test]
 fn peft_loads_the_adapter_from_another_folder_through_the_hub_cache() {
-    let Some(python) = std::env::var_os("GUARDTUNE_PYTHON") else {
-        eprintln!("skipping: set GUARDTUNE_PYTHON (see this file's header)");
+    let Some(python) = opt_in("GUARDTUNE_PYTHON", "a python with torch, transformers and peft")
+    else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

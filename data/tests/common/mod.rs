@@ -16,20 +16,9 @@ pub fn golden(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// A file under the shared reference folder (`../shared` from the repository root). Files there
-/// may not be copied into the repository (licences), so when one is missing the test is skipped
-/// with a note, except under CI (`CI=true`), where a missing file fails the test.
-pub fn shared(relative: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")).join(relative);
-    if path.exists() {
-        return Some(path);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true but the shared file {} is missing", path.display());
-    }
-    eprintln!("note: skipping, {} is not present", path.display());
-    None
-}
+/// A file under the shared reference folder (`../shared` from the repository root), which
+/// may not be copied into the repository (licences); see `guardtune_model::testing::shared`.
+pub use guardtune_model::testing::shared;
 
 /// The Llama 3.1 tokenizer (no chat template of its own: the built-in Llama 3.1 format is used).
 pub fn llama31() -> Option<&'static GuardTokenizer> {
@@ -42,13 +31,12 @@ pub fn llama31() -> Option<&'static GuardTokenizer> {
         .as_ref()
 }
 
-/// SmolLM2-135M-Instruct's tokenizer and ChatML template.
-pub fn smollm2() -> Option<&'static GuardTokenizer> {
-    static TOKENIZER: OnceLock<Option<GuardTokenizer>> = OnceLock::new();
-    TOKENIZER
-        .get_or_init(|| {
-            shared("models/smollm2-135m-instruct")
-                .map(|dir| GuardTokenizer::from_model_dir(&dir).expect("SmolLM2 tokenizer loads"))
-        })
-        .as_ref()
+/// SmolLM2-135M-Instruct's tokenizer and ChatML template (Apache-2.0: shipped in the repo
+/// beside the tiny test model).
+pub fn smollm2() -> &'static GuardTokenizer {
+    static TOKENIZER: OnceLock<GuardTokenizer> = OnceLock::new();
+    TOKENIZER.get_or_init(|| {
+        let dir = guardtune_model::testing::fixture("models/tiny-smollm2");
+        GuardTokenizer::from_model_dir(&dir).expect("SmolLM2 tokenizer loads")
+    })
 }
