@@ -20,9 +20,9 @@ pub struct ConfigError {
     pub line: Option<usize>,
     pub key: Option<String>,
     pub message: String,
-    pub more: Vec<Problem>,
+    pub more: Box<[Problem]>,
     /// The `--set` flags applied to the file: `(key, "key=value")`.
-    pub flags: Vec<(String, String)>,
+    pub flags: Box<[(String, String)]>,
 }
 
 impl std::fmt::Display for ConfigError {
@@ -43,8 +43,8 @@ impl ConfigError {
             line: None,
             key: None,
             message: message.into(),
-            more: vec![],
-            flags: vec![],
+            more: Box::default(),
+            flags: Box::default(),
         }
     }
 
@@ -100,7 +100,7 @@ pub fn load_run_config(path: &Path, overrides: &[String]) -> Result<RunConfig, C
         })?;
         flags.push((key, assignment.clone()));
     }
-    let blamed = |err: ConfigError| ConfigError { flags: flags.clone(), ..err };
+    let blamed = |err: ConfigError| ConfigError { flags: flags.clone().into(), ..err };
     super::sources::remove_disabled_sources(&mut doc).map_err(|message| {
         blamed(ConfigError { key: Some("data.sources".into()), ..ConfigError::new(path, message) })
     })?;
