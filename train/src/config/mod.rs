@@ -225,7 +225,8 @@ pub struct EvalSection {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputSection {
-    /// The run folder; relative paths are relative to the current directory.
+    /// The run folder; a relative path in the file is relative to the config's folder (one
+    /// given with `--set`, to the current folder).
     pub dir: PathBuf,
     /// Write a resumable checkpoint every this many steps.
     #[serde(default)]
