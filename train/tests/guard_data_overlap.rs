@@ -89,9 +89,9 @@ fn no_evaluation_text_is_in_any_training_blend_of_the_smollm2_guard() {
         assert!(found.is_empty(), "{name}: evaluation texts in the training blend: {found:?}");
     }
 
-    // Without decontamination the balanced blend (300 of ToxicChat's 362 unsafe prompts) holds
+    // Without decontamination the recipe's blend (300 of ToxicChat's 362 unsafe prompts) holds
     // a SimpleSafetyTests prompt: the check above would have caught it.
-    let (_, balanced) = configs.iter().find(|(name, _)| name == "balanced-seed1").unwrap();
+    let (_, balanced) = configs.iter().find(|(name, _)| name == "recipe-seed1").unwrap();
     let mut contaminated = balanced.clone();
     contaminated.data.decontaminate.clear();
     let found = overlap(&contaminated, &tokenizer, &texts);
