@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{guardtune, stderr};
+use common::{guardtune, metric, stderr};
 use guardtune::evaluation::{summarize, PredictionRow, Report};
 use guardtune_model::testing::repo_root;
 
@@ -33,11 +33,7 @@ fn quickstart_trains_and_the_validation_loss_falls() {
         .unwrap();
     assert!(classify.status.success(), "{next}: {}", stderr(&classify));
     assert!(String::from_utf8_lossy(&classify.stdout).contains("user_safety"));
-    let evals: Vec<f64> = std::fs::read_to_string(out_dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["eval/loss"].as_f64())
-        .collect();
+    let evals: Vec<f64> = metric(&out_dir, "eval/loss").into_iter().map(|(_, v)| v).collect();
     let (first, last) = (evals[0], *evals.last().unwrap());
     assert!(last < 0.5 * first, "validation loss {first} -> {last} did not fall clearly");
     assert!(out_dir.join("adapter/adapter_model.safetensors").exists());

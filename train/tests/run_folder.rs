@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{guardtune, small_run_config, stderr, train_losses};
+use common::{guardtune, metric, small_run_config, stderr, train_losses};
 use guardtune::config::load_run_config;
 
 fn train(config: &Path, extra: &[&str]) -> std::process::Output {
@@ -112,18 +112,6 @@ fn a_resume_with_a_changed_config_is_refused_naming_each_key_and_changes_nothing
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
-/// `train/lr` of every step in a run's metrics.jsonl, in order.
-fn learning_rates(run_dir: &Path) -> Vec<(u64, f64)> {
-    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .filter_map(|line| {
-            let row: serde_json::Value = serde_json::from_str(line).unwrap();
-            Some((row["step"].as_u64()?, row.get("train/lr")?.as_f64()?))
-        })
-        .collect()
-}
-
 #[test]
 fn a_resume_may_raise_max_steps_and_the_schedule_stretches() {
     let extra = "save_every_steps = 2";
@@ -146,9 +134,9 @@ fn a_resume_may_raise_max_steps_and_the_schedule_stretches() {
         let (run, whole_run) = (dir.path().join("run"), whole_dir.path().join("run"));
         let after =
             |rates: Vec<(u64, f64)>| rates.into_iter().filter(|(s, _)| *s > 4).collect::<Vec<_>>();
-        let extended_rates = after(learning_rates(&run));
+        let extended_rates = after(metric(&run, "train/lr"));
         assert_eq!(extended_rates.len(), 3, "{schedule}: {extended_rates:?}");
-        assert_eq!(extended_rates, after(learning_rates(&whole_run)), "{schedule}");
+        assert_eq!(extended_rates, after(metric(&whole_run, "train/lr")), "{schedule}");
         if schedule.ends_with("constant") {
             // With no schedule to stretch, the extended run is the longer run, step for step.
             assert_eq!(train_losses(&run), train_losses(&whole_run));

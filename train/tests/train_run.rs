@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::tensorboard_reader::read_scalars;
-use common::{guardtune, small_run_config, stderr, train_losses};
+use common::{guardtune, metric, small_run_config, stderr, train_losses};
 
 fn train(config: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["train", config.to_str().unwrap()];
@@ -199,18 +199,6 @@ fn benchmarks_evaluated_during_training_are_logged() {
     assert!(metrics.contains("\"eval/test_cases/prompt/f1\""));
 }
 
-/// `eval/loss` of every evaluation in a run's metrics.jsonl, as `(step, loss)`.
-fn validation_losses(run_dir: &Path) -> Vec<(u64, f64)> {
-    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .filter_map(|line| {
-            let row: serde_json::Value = serde_json::from_str(line).unwrap();
-            Some((row["step"].as_u64()?, row.get("eval/loss")?.as_f64()?))
-        })
-        .collect()
-}
-
 #[test]
 fn a_new_run_can_start_from_an_adapter_that_fits_its_config() {
     let first_dir = tempfile::tempdir().unwrap();
@@ -225,8 +213,8 @@ fn a_new_run_can_start_from_an_adapter_that_fits_its_config() {
     let init = format!("lora.init_from={}", adapter.display());
     let out = train(&config, &["--set", &init, "--set", "training.lr=1e-3"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let ended = *validation_losses(&first_dir.path().join("run")).last().unwrap();
-    let started = validation_losses(&dir.path().join("run"))[0];
+    let ended = *metric(&first_dir.path().join("run"), "eval/loss").last().unwrap();
+    let started = metric(&dir.path().join("run"), "eval/loss")[0];
     assert_eq!((ended.0, started.0), (4, 0));
     assert!((ended.1 - started.1).abs() < 1e-5, "{ended:?} vs {started:?}");
 

@@ -68,14 +68,19 @@ dir = "run"
     path
 }
 
-/// `train/loss` of every step in a run's metrics.jsonl, in order.
-pub fn train_losses(run_dir: &Path) -> Vec<(u64, f64)> {
+/// `(step, value)` of every line of a run's metrics.jsonl that holds `tag`, in order.
+pub fn metric(run_dir: &Path, tag: &str) -> Vec<(u64, f64)> {
     std::fs::read_to_string(run_dir.join("metrics.jsonl"))
         .unwrap()
         .lines()
         .filter_map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            Some((v["step"].as_u64()?, v["train/loss"].as_f64()?))
+            Some((v["step"].as_u64()?, v.get(tag)?.as_f64()?))
         })
         .collect()
+}
+
+/// `train/loss` of every step in a run's metrics.jsonl, in order.
+pub fn train_losses(run_dir: &Path) -> Vec<(u64, f64)> {
+    metric(run_dir, "train/loss")
 }
