@@ -45,30 +45,21 @@ pub struct Classification {
 }
 
 /// The guard to run and how: the flags `classify` and `eval` share.
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone, Debug)]
 pub struct GuardArgs {
-    /// Hugging Face model folder (the base).
-    #[arg(long, value_parser = crate::model_dir::parse_model_folder)]
-    pub model: std::path::PathBuf,
-    /// PEFT adapter folder (the trained guard).
-    #[arg(long)]
-    pub adapter: Option<std::path::PathBuf>,
-    /// Dtype of the base: f32, or bf16 (half the memory; fast on GPUs). The adapter stays f32.
-    #[arg(long, default_value = "f32")]
-    pub dtype: guardtune_model::Dtype,
+    #[command(flatten)]
+    pub model: crate::model_dir::ModelArgs,
     /// Conversations generated together (left-padded).
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
     #[arg(long, default_value_t = DEFAULT_MAX_NEW_TOKENS)]
     pub max_new_tokens: usize,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
 }
 
 impl GuardArgs {
     pub fn load<B: Backend>(&self, device: &B::Device) -> Result<LoadedGuard<B>> {
-        LoadedGuard::load(&self.model, self.adapter.as_deref(), self.dtype, device)
+        let m = &self.model;
+        LoadedGuard::load(&m.path, m.adapter.as_deref(), m.compute_dtype(), device)
     }
 }
 

@@ -1,11 +1,47 @@
-//! Loading a base model folder with an optional PEFT adapter on top (applied unmerged), and
-//! the check that a path is a model folder, shared by `--model` and `model.path`.
+//! Loading a base model folder with an optional PEFT adapter on top (applied unmerged): the
+//! flags every model command takes ([`ModelArgs`]), and the check that a path is a model folder,
+//! shared by `--model` and `model.path`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use burn::tensor::backend::Backend;
 use guardtune_model::{Dtype, LlamaConfig, LlamaForCausalLM};
+
+/// The model flags of `classify`, `eval`, `perplexity`, `generate` and `export`. (`bench` has
+/// its own: a list of devices, one replica each, and a model only with `--rows`.)
+#[derive(clap::Args, Clone, Debug)]
+pub struct ModelArgs {
+    /// Hugging Face model folder (config.json, safetensors, tokenizer files): the base.
+    #[arg(long = "model", value_name = "DIR", value_parser = parse_model_folder)]
+    pub path: PathBuf,
+    /// PEFT adapter folder, applied on top of the base unmerged (the trained guard).
+    #[arg(long, value_name = "DIR")]
+    pub adapter: Option<PathBuf>,
+    /// The model's dtype. When running it: the dtype the base computes in, f32 (default) or
+    /// bf16 (half the memory; fast on GPUs); adapters stay f32. For `export`: the dtype
+    /// written, f32, bf16 or f16 (default: f32 for an adapter, the base's own for a merge).
+    #[arg(long)]
+    pub dtype: Option<Dtype>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+impl ModelArgs {
+    /// The dtype the base computes in.
+    pub fn compute_dtype(&self) -> Dtype {
+        self.dtype.unwrap_or(Dtype::F32)
+    }
+
+    /// The base with the adapter (if any), computing in [`Self::compute_dtype`].
+    pub fn load<B: Backend>(
+        &self,
+        device: &B::Device,
+    ) -> Result<(LlamaConfig, LlamaForCausalLM<B>)> {
+        load_model_with_adapter(&self.path, self.adapter.as_deref(), self.compute_dtype(), device)
+    }
+}
 
 /// The base in `dtype` (adapters stay f32 whatever it is).
 pub fn load_model_with_adapter<B: Backend>(

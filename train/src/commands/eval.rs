@@ -42,9 +42,9 @@ impl BackendJob for EvalArgs {
         let guard = self.guard.load::<B>(&device)?;
         let classifier = guard.classifier(self.guard.max_new_tokens, device);
         let identity = EvalIdentity {
-            model: &self.guard.model,
-            adapter: self.guard.adapter.as_deref(),
-            dtype: self.guard.dtype.to_string(),
+            model: &self.guard.model.path,
+            adapter: self.guard.model.adapter.as_deref(),
+            dtype: self.guard.model.compute_dtype().to_string(),
             max_examples: self.max_examples,
             max_new_tokens: self.guard.max_new_tokens,
         };
@@ -72,8 +72,8 @@ impl BackendJob for EvalArgs {
             bail!("no benchmark example has a prompt or response safety label to score");
         }
         let report = Report {
-            model: self.guard.model.display().to_string(),
-            adapter: self.guard.adapter.as_ref().map(|a| a.display().to_string()),
+            model: self.guard.model.path.display().to_string(),
+            adapter: self.guard.model.adapter.as_ref().map(|a| a.display().to_string()),
             results: summarize(&rows),
             // Classification time, interrupted runs' finished benchmarks included.
             seconds,

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use burn::tensor::backend::Backend;
 use guardtune_lora::{export_merged, parse_size, read_adapter_config, save_adapter};
 use guardtune_model::Dtype;
@@ -11,17 +11,14 @@ use guardtune_model::Dtype;
 use crate::base_model_check::adapter_base_name;
 use crate::device::BackendJob;
 use crate::merge_check::check_merge;
-use crate::model_dir::load_model_with_adapter;
+use crate::model_dir::{load_model_with_adapter, ModelArgs};
 use crate::output_dir::StagedDir;
 
 #[derive(clap::Args)]
 pub struct ExportArgs {
-    /// The base model folder the adapter was trained on.
-    #[arg(long, value_parser = crate::model_dir::parse_model_folder)]
-    pub model: PathBuf,
-    /// The PEFT adapter folder.
-    #[arg(long)]
-    pub adapter: PathBuf,
+    /// The base the adapter was trained on, the adapter (required here) and the dtype written.
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Output folder (new or empty, unless --force).
     #[arg(long)]
     pub out: PathBuf,
@@ -32,9 +29,6 @@ pub struct ExportArgs {
     /// Merge the adapter into the base weights (in f32, cast once) and write a full model.
     #[arg(long)]
     pub merge: bool,
-    /// Stored dtype: f32, bf16 or f16 (default: f32 for adapters, the base's dtype when merging).
-    #[arg(long)]
-    pub dtype: Option<Dtype>,
     /// The base model's name written into the adapter's `base_model_name_or_path` (e.g.
     /// `HuggingFaceTB/SmolLM2-135M-Instruct`), where PEFT looks for the base. Default: the
     /// adapter's own, or the --model folder's name.
@@ -43,20 +37,22 @@ pub struct ExportArgs {
     /// Largest shard of a merged model (e.g. 5GB, 500MB, 2GiB).
     #[arg(long, default_value = "5GB")]
     pub shard_size: String,
-    /// cpu, cuda or cuda:N (merging runs the B @ A products there).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
 }
 
 impl BackendJob for ExportArgs {
     type Output = ();
 
     fn run<B: Backend>(self, device: B::Device) -> Result<()> {
+        let base = &self.model.path;
+        let Some(adapter) = self.model.adapter.as_deref() else {
+            bail!("export needs --adapter: the adapter to rewrite or merge");
+        };
         // Refused before the (long) load when --out holds files and --force is absent.
-        let staged = StagedDir::new(&self.out, self.force, &[&self.model, &self.adapter])?;
+        let staged = StagedDir::new(&self.out, self.force, &[base, adapter])?;
+        // Loaded in f32 whatever --dtype says: that is the dtype written, once, at the end.
         let (config, model) =
-            load_model_with_adapter::<B>(&self.model, Some(&self.adapter), Dtype::F32, &device)?;
-        let dtype = match (self.dtype, self.merge) {
+            load_model_with_adapter::<B>(base, Some(adapter), Dtype::F32, &device)?;
+        let dtype = match (self.model.dtype, self.merge) {
             (Some(dtype), _) => dtype,
             (None, false) => Dtype::F32,
             (None, true) => config
@@ -67,8 +63,8 @@ impl BackendJob for ExportArgs {
         };
         if self.merge {
             let shard_size = parse_size(&self.shard_size).map_err(|e| anyhow!(e))?;
-            export_merged(&model, &self.model, staged.path(), dtype, shard_size)?;
-            let check = check_merge(&model, &self.model, staged.path(), &device)?;
+            export_merged(&model, base, staged.path(), dtype, shard_size)?;
+            let check = check_merge(&model, base, staged.path(), &device)?;
             staged.commit()?;
             println!("merged model written to {} ({})", self.out.display(), dtype.torch_name());
             println!("{check}");
@@ -83,12 +79,12 @@ impl BackendJob for ExportArgs {
                 );
             }
         } else {
-            let lora_config = read_adapter_config(&self.adapter)?;
+            let lora_config = read_adapter_config(adapter)?;
             let base_name = self
                 .base_name
                 .clone()
-                .or_else(|| adapter_base_name(&self.adapter))
-                .unwrap_or_else(|| crate::config::folder_name(&self.model));
+                .or_else(|| adapter_base_name(adapter))
+                .unwrap_or_else(|| crate::config::folder_name(base));
             save_adapter(&model, &lora_config, &base_name, staged.path(), dtype)?;
             staged.commit()?;
             println!("adapter written to {} ({})", self.out.display(), dtype.torch_name());

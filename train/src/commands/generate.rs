@@ -1,23 +1,17 @@
 //! `guardtune generate`: greedy continuation of a prompt, with the KV cache.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use burn::tensor::backend::Backend;
 use guardtune_data::{GuardTokenizer, Role, Turn};
 use guardtune_model::{generate_greedy, Tokenizer};
 
 use crate::device::BackendJob;
-use crate::model_dir::load_model_with_adapter;
+use crate::model_dir::ModelArgs;
 
 #[derive(clap::Args)]
 pub struct GenerateArgs {
-    /// Hugging Face model folder (config.json, safetensors, tokenizer.json).
-    #[arg(long, value_parser = crate::model_dir::parse_model_folder)]
-    pub model: PathBuf,
-    /// PEFT adapter folder applied on top of the model (unmerged).
-    #[arg(long)]
-    pub adapter: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Wrap the prompt as a user message in the model's chat template (tokenizer_config.json,
     /// or Llama 3.1's format when the model ships none) and answer as the assistant.
     #[arg(long)]
@@ -25,9 +19,6 @@ pub struct GenerateArgs {
     /// Stop after this many new tokens (or at a stop token).
     #[arg(long, default_value_t = 64)]
     pub max_new_tokens: usize,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
     /// The prompt text.
     pub prompt: String,
 }
@@ -36,16 +27,11 @@ impl BackendJob for GenerateArgs {
     type Output = ();
 
     fn run<B: Backend>(self, device: B::Device) -> Result<()> {
-        let tokenizer = Tokenizer::from_model_dir(&self.model)?;
-        let (_, model) = load_model_with_adapter::<B>(
-            &self.model,
-            self.adapter.as_deref(),
-            guardtune_model::Dtype::F32,
-            &device,
-        )?;
+        let tokenizer = Tokenizer::from_model_dir(&self.model.path)?;
+        let (_, model) = self.model.load::<B>(&device)?;
         let ids = if self.chat {
             // Only the template's markup makes special tokens; the prompt is plain text.
-            GuardTokenizer::from_model_dir(&self.model)?
+            GuardTokenizer::from_model_dir(&self.model.path)?
                 .encode_chat(&[Turn { role: Role::User, content: self.prompt.clone() }], true)?
         } else {
             tokenizer.encode(&self.prompt, true)?

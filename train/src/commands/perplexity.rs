@@ -10,25 +10,18 @@ use guardtune_model::{Batch, Tokenizer};
 use serde::Serialize;
 
 use crate::device::BackendJob;
-use crate::model_dir::load_model_with_adapter;
+use crate::model_dir::ModelArgs;
 
 #[derive(clap::Args)]
 pub struct PerplexityArgs {
-    /// Hugging Face model folder (config.json, safetensors, tokenizer.json).
-    #[arg(long, value_parser = crate::model_dir::parse_model_folder)]
-    pub model: PathBuf,
-    /// PEFT adapter folder applied on top of the model (unmerged).
-    #[arg(long)]
-    pub adapter: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Text file, tokenized exactly as it is (a trailing newline included).
     #[arg(long)]
     pub text_file: PathBuf,
     /// Print exactly one JSON object.
     #[arg(long)]
     pub json: bool,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
 }
 
 #[derive(Serialize)]
@@ -44,13 +37,8 @@ impl BackendJob for PerplexityArgs {
     fn run<B: Backend>(self, device: B::Device) -> Result<()> {
         let text = std::fs::read_to_string(&self.text_file)
             .with_context(|| format!("{}: cannot read text file", self.text_file.display()))?;
-        let tokenizer = Tokenizer::from_model_dir(&self.model)?;
-        let (_, model) = load_model_with_adapter::<B>(
-            &self.model,
-            self.adapter.as_deref(),
-            guardtune_model::Dtype::F32,
-            &device,
-        )?;
+        let tokenizer = Tokenizer::from_model_dir(&self.model.path)?;
+        let (_, model) = self.model.load::<B>(&device)?;
         let ids = tokenizer.encode(&text, true)?;
         if ids.len() < 2 {
             bail!(
