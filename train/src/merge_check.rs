@@ -37,9 +37,10 @@ impl std::fmt::Display for MergeCheck {
 }
 
 /// Compares `with_adapter` (the base at `base_dir` with the adapter applied, unmerged) with the
-/// merged model written to `merged_dir`, loaded as stored and computed in f32.
+/// merged model written to `merged_dir`, loaded as stored and computed in f32. Takes the model
+/// so that it is freed before the merged one loads: one model in memory at a time.
 pub fn check_merge<B: Backend>(
-    with_adapter: &LlamaForCausalLM<B>,
+    with_adapter: LlamaForCausalLM<B>,
     base_dir: &Path,
     merged_dir: &Path,
     device: &B::Device,
@@ -47,6 +48,7 @@ pub fn check_merge<B: Backend>(
     let tokens = probe_tokens(base_dir)?;
     let batch = Batch::<B>::right_padded(std::slice::from_ref(&tokens), 0, device);
     let expected = with_adapter.forward(&batch);
+    drop(with_adapter);
     let (_, merged) = guardtune_model::load_model_as::<B>(merged_dir, Dtype::F32, device)?;
     let actual = merged.forward(&batch);
     let diff = (actual.clone() - expected.clone()).abs().max().into_data().convert::<f32>();

@@ -64,7 +64,7 @@ impl BackendJob for ExportArgs {
         if self.merge {
             let shard_size = parse_size(&self.shard_size).map_err(|e| anyhow!(e))?;
             export_merged(&model, base, staged.path(), dtype, shard_size)?;
-            let check = check_merge(&model, base, staged.path(), &device)?;
+            let check = check_merge(model, base, staged.path(), &device)?;
             staged.commit()?;
             println!("merged model written to {} ({})", self.out.display(), dtype.torch_name());
             println!("{check}");

@@ -49,7 +49,7 @@ impl ConfigError {
     }
 
     /// The `--set` flag that gave `key` (or a table above it), if any.
-    pub fn flag_for(&self, key: &str) -> Option<&str> {
+    fn flag_for(&self, key: &str) -> Option<&str> {
         self.flags
             .iter()
             .rev()

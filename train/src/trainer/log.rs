@@ -103,7 +103,7 @@ impl RunLog {
     /// benchmark's name), hidden without a terminal; `finish_and_clear` removes it.
     pub fn evaluation_bar(&self, what: &str) -> ProgressBar {
         let bar = self.bars.add(crate::evaluation::progress_bar());
-        bar.set_prefix(what.to_string());
+        bar.set_prefix(format!("{what} "));
         bar
     }
 

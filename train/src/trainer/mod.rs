@@ -252,7 +252,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let device = self.replicas.device().clone();
         let (eval, pad_id) = (&self.config.eval, self.data.tokenizer.pad_id);
         let batch = eval.batch_size.unwrap_or(self.config.training.micro_batch_size);
-        let bar = self.log.evaluation_bar("validation ");
+        let bar = self.log.evaluation_bar("validation");
         let validation = &self.data.validation;
         let loss = evaluate::validation_loss(&model, validation, batch, pad_id, &device, &bar);
         bar.finish_and_clear();
@@ -267,7 +267,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             prefix_cache: Default::default(),
         };
         for spec in &eval.benchmarks {
-            let bar = self.log.evaluation_bar(&format!("{} ", spec.name()));
+            let bar = self.log.evaluation_bar(&spec.name());
             let rows = run_benchmark(&classifier, spec, eval.benchmark_max_examples, batch, &bar)?;
             bar.finish_and_clear();
             for level in summarize(&rows) {
