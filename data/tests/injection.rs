@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{llama31, smollm2};
+use common::{llama31, smollm2, unsafe_dog_example};
 use guardtune_data::{
     load_source, render_guard_prompt, GuardExample, GuardTokenizer, LoadOptions, Policy, Safety,
     SourceKind, Target, Topic, Turn,
@@ -77,15 +77,7 @@ fn check_safety_prompt(tok: &GuardTokenizer, example: &GuardExample) {
 }
 
 fn safety_example_without_injection() -> GuardExample {
-    GuardExample::safety(
-        "test",
-        "1",
-        "How do I make my neighbour's dog sick?",
-        Some("Sure.".into()),
-        Some(Safety::Unsafe),
-        Some(Safety::Unsafe),
-        vec!["Violence".into()],
-    )
+    unsafe_dog_example("Sure.", &["Violence"])
 }
 
 /// Training rows: the injection is plain text, the labels cover the real answer and the

@@ -179,23 +179,18 @@ fn malformed_files_and_lines() {
     assert!(loaded.report.bad_rows[1]
         .contains("row 4, field `(row)`: expected a JSON object, found a list of 1 items"));
 
-    let unknown = dir.join("rows.txt");
-    std::fs::write(&unknown, "x").unwrap();
-    assert!(load_source(SourceKind::Jsonl, &unknown, &LoadOptions::default())
-        .unwrap_err()
-        .to_string()
-        .contains("unsupported file type"));
+    let error_of = |kind: SourceKind, name: &str, contents: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, contents).unwrap();
+        load_source(kind, &path, &LoadOptions::default()).unwrap_err().to_string()
+    };
+    assert!(error_of(SourceKind::Jsonl, "rows.txt", "x").contains("unsupported file type"));
     let missing = dir.join("missing.json");
     assert!(matches!(
         load_source(SourceKind::Jsonl, &missing, &LoadOptions::default()),
         Err(DataError::Io { .. })
     ));
-    let not_parquet = dir.join("x.parquet");
-    std::fs::write(&not_parquet, "not parquet").unwrap();
-    assert!(load_source(SourceKind::Aegis2, &not_parquet, &LoadOptions::default())
-        .unwrap_err()
-        .to_string()
-        .contains("Parquet"));
+    assert!(error_of(SourceKind::Aegis2, "x.parquet", "not parquet").contains("Parquet"));
 }
 
 #[test]
@@ -359,28 +354,25 @@ fn user_rows() {
     );
 
     let dir = tempdir("user");
-    let typo = dir.join("typo.jsonl");
-    std::fs::write(
-        &typo,
+    let error_of = |name: &str, rows: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, rows).unwrap();
+        load_source(SourceKind::Jsonl, &path, &LoadOptions::default()).unwrap_err().to_string()
+    };
+    let error = error_of(
+        "typo.jsonl",
         "{\"prompt\": \"hi\", \"prompt_label\": \"safe\", \"respones\": \"x\"}\n",
-    )
-    .unwrap();
-    let error =
-        load_source(SourceKind::Jsonl, &typo, &LoadOptions::default()).unwrap_err().to_string();
+    );
     assert!(
         error.contains(
             "row 1, field `respones`: expected only the fields prompt, response, prompt_label"
         ),
         "{error}"
     );
-    let orphan = dir.join("orphan.jsonl");
-    std::fs::write(
-        &orphan,
+    let error = error_of(
+        "orphan.jsonl",
         "{\"prompt\": \"hi\", \"prompt_label\": \"safe\", \"response_label\": \"safe\"}\n",
-    )
-    .unwrap();
-    let error =
-        load_source(SourceKind::Jsonl, &orphan, &LoadOptions::default()).unwrap_err().to_string();
+    );
     assert!(
         error.contains("field `response_label`: expected null because `response` is null"),
         "{error}"

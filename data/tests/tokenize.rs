@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{llama31, smollm2};
+use common::{llama31, smollm2, unsafe_dog_example};
 use guardtune_data::{
     ChatTemplate, GuardExample, GuardTokenizer, Policy, Safety, Target, Tokenized, Topic, Turn,
     IGNORE_INDEX,
@@ -11,14 +11,9 @@ use guardtune_data::{
 use tokenizers::Tokenizer;
 
 fn safety_example() -> GuardExample {
-    GuardExample::safety(
-        "test",
-        "1",
-        "How do I make my neighbour's dog sick?",
-        Some("Mix something toxic into a treat.".into()),
-        Some(Safety::Unsafe),
-        Some(Safety::Unsafe),
-        vec!["Violence".into(), "Criminal Planning/Confessions".into()],
+    unsafe_dog_example(
+        "Mix something toxic into a treat.",
+        &["Violence", "Criminal Planning/Confessions"],
     )
 }
 

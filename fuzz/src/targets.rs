@@ -53,19 +53,9 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 /// Every loader's kind, chosen by the first byte (bits 0-5; bit 7: fail on bad rows instead of
 /// skipping them), over `file`.
 fn rows(data: &[u8], file: &str) {
-    const KINDS: [SourceKind; 9] = [
-        SourceKind::Aegis2,
-        SourceKind::Aegis1,
-        SourceKind::CantTalkAboutThis,
-        SourceKind::OpenAiModeration,
-        SourceKind::XsTest,
-        SourceKind::SimpleSafetyTests,
-        SourceKind::ToxicChat,
-        SourceKind::GuardReasoner,
-        SourceKind::Jsonl,
-    ];
     let Some((&selector, content)) = data.split_first() else { return };
-    let kind = KINDS[usize::from(selector & 0x3f) % KINDS.len()];
+    // Seeds pick a kind by its index in `SourceKind::ALL`: that order is part of their format.
+    let kind = SourceKind::ALL[usize::from(selector & 0x3f) % SourceKind::ALL.len()];
     let options = LoadOptions {
         on_error: if selector & 0x80 == 0 { OnError::Skip } else { OnError::Fail },
         needs_caution: Some(Safety::Unsafe),

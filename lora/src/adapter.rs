@@ -3,7 +3,7 @@
 use burn::module::Param;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
-use guardtune_model::rng::SplitMix64;
+use guardtune_model::SplitMix64;
 use guardtune_model::{LlamaForCausalLM, LowRank, ProjKind};
 
 use crate::config::{LoraConfig, LoraInit};

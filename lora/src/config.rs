@@ -66,6 +66,22 @@ pub enum LoraInit {
     Gaussian,
 }
 
+impl Default for LoraConfig {
+    /// What a config that sets nothing gets: PEFT's defaults.
+    fn default() -> Self {
+        LoraConfig {
+            r: default_r(),
+            alpha: default_alpha(),
+            dropout: 0.0,
+            target_modules: default_targets(),
+            layers: None,
+            use_rslora: false,
+            init: LoraInit::default(),
+            init_from: None,
+        }
+    }
+}
+
 impl LoraConfig {
     /// The update's multiplier.
     pub fn scale(&self) -> f64 {
@@ -128,4 +144,15 @@ fn kind_named(name: &str) -> Result<ProjKind, String> {
             "unknown LoRA target \"{name}\" (expected q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj or all-linear)"
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_is_what_a_config_that_sets_nothing_reads_as() {
+        let read: LoraConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(read, LoraConfig::default());
+    }
 }

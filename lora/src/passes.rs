@@ -26,7 +26,7 @@ use burn::module::Module;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 use guardtune_model::loss::nll_sum_for_training;
-use guardtune_model::rng::SplitMix64;
+use guardtune_model::SplitMix64;
 use guardtune_model::{LayerContext, LlamaForCausalLM};
 
 use crate::adapter::{adapter, attached_sites, param, params_at, Site};

@@ -38,10 +38,7 @@ fn all_linear(r: usize) -> LoraConfig {
         alpha: 2.0 * r as f64,
         dropout: 0.1,
         target_modules: TargetModules::Preset("all-linear".into()),
-        layers: None,
-        use_rslora: false,
-        init: Default::default(),
-        init_from: None,
+        ..LoraConfig::default()
     }
 }
 

@@ -27,6 +27,16 @@ fn meta() -> Value {
     serde_json::from_str(&std::fs::read_to_string(fixture("golden/meta.json")).unwrap()).unwrap()
 }
 
+/// PEFT's loss before each of its training steps.
+fn peft_losses() -> Vec<f64> {
+    meta()["losses_per_step_before_update"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect()
+}
+
 fn base<BK: Backend>() -> LlamaForCausalLM<BK> {
     load_model::<BK>(&fixture("golden/tiny-llama31"), &Default::default()).unwrap().1
 }
@@ -193,12 +203,7 @@ fn gradients_losses_and_adapter_after_five_steps_match_peft() {
     let mut model = with_adapter::<AD>("golden/adapter_init");
     let mut optim = optimizer();
     let micro = training_batches(2);
-    let expected_losses: Vec<f64> = meta()["losses_per_step_before_update"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
+    let expected_losses = peft_losses();
     let g = golden();
     for (step, expected) in expected_losses.iter().enumerate() {
         let (outcome, grads) = step_alone(&mut model, &mut optim, &micro, step, 1e-3);
@@ -254,12 +259,7 @@ fn accumulating_two_micro_batches_equals_one_batch() {
     for ((name, a), (_, b)) in whole.iter().zip(&split) {
         assert!(max_abs_diff(a, b) < 1e-5, "{name}");
     }
-    let expected: Vec<f64> = meta()["losses_per_step_before_update"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
+    let expected = peft_losses();
     for (a, b) in split_losses.iter().zip(&expected) {
         assert!((a - b).abs() < 1e-3);
     }

@@ -27,6 +27,18 @@ fn golden() -> GoldenTensors {
     GoldenTensors::open(&fixture("golden/tensors.safetensors"))
 }
 
+/// A weight of the frozen base (layer 1's down projection), as f32.
+fn base_weight<B: Backend>(model: &LlamaForCausalLM<B>) -> Vec<f32> {
+    model.model.layers[1].mlp.down_proj.weight.val().into_data().convert::<f32>().to_vec().unwrap()
+}
+
+fn assert_adapters_are_f32<B: Backend>(model: &LlamaForCausalLM<B>) {
+    for site in attached_sites(model) {
+        let lora = adapter(model, site);
+        assert_eq!((lora.a.val().dtype(), lora.b.val().dtype()), (DType::F32, DType::F32));
+    }
+}
+
 /// Largest difference relative to the largest magnitude of `reference`.
 fn relative_max_diff(ours: &[f32], reference: &[f32]) -> f32 {
     let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
@@ -39,10 +51,7 @@ fn base_is_bf16_adapters_f32_and_logits_close_to_transformers() {
     assert_eq!(model.model.dtype(), DType::BF16);
     assert_eq!(model.model.layers[0].self_attn.q_proj.weight.val().dtype(), DType::BF16);
     assert_eq!(model.model.norm.weight.val().dtype(), DType::BF16);
-    for site in attached_sites(&model) {
-        let lora = adapter(&model, site);
-        assert_eq!((lora.a.val().dtype(), lora.b.val().dtype()), (DType::F32, DType::F32));
-    }
+    assert_adapters_are_f32(&model);
     let g = golden();
     let ids: Vec<u32> = g.ints("eval_input_ids").into_iter().map(|v| v as u32).collect();
     let logits = model.forward(&Batch::<Flex>::right_padded(&[ids], 0, &Default::default()));
@@ -62,15 +71,7 @@ fn base_is_bf16_adapters_f32_and_logits_close_to_transformers() {
 fn five_bf16_steps_follow_peft_and_leave_the_base_untouched() {
     let device = Default::default();
     let mut model = bf16_with_adapter::<AD>("golden/adapter_init");
-    let base_before: Vec<f32> = model.model.layers[1]
-        .mlp
-        .down_proj
-        .weight
-        .val()
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .unwrap();
+    let base_before = base_weight(&model);
     let g = golden();
     let (ids, labels, mask) =
         (g.ints("train_input_ids"), g.ints("train_labels"), g.ints("train_attention_mask"));
@@ -116,18 +117,7 @@ fn five_bf16_steps_follow_peft_and_leave_the_base_untouched() {
         );
     }
     assert!(losses.last() < losses.first(), "the loss must fall: {losses:?}");
-    for site in attached_sites(&model) {
-        let lora = adapter(&model, site);
-        assert_eq!((lora.a.val().dtype(), lora.b.val().dtype()), (DType::F32, DType::F32));
-    }
-    let base_after: Vec<f32> = model.model.layers[1]
-        .mlp
-        .down_proj
-        .weight
-        .val()
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .unwrap();
+    assert_adapters_are_f32(&model);
+    let base_after = base_weight(&model);
     assert_eq!(base_before, base_after, "the frozen bf16 base changed");
 }

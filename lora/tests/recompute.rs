@@ -12,8 +12,8 @@ use guardtune_lora::{
     adapter_params, attach, param_mut, step, AdamW, AdamWConfig, Factor, LoraConfig, MicroBatch,
     Share, StepInput, StepSettings, TargetModules,
 };
-use guardtune_model::rng::SplitMix64;
 use guardtune_model::testing::{fixture, max_abs_diff};
+use guardtune_model::SplitMix64;
 use guardtune_model::{load_model_as, Dtype, LlamaForCausalLM};
 
 /// stories260K (5 layers, 8 query heads over 4 key/value heads) with adapters whose B is random,

@@ -13,7 +13,7 @@ pub mod generate;
 mod kernels;
 pub mod llama;
 pub mod loss;
-pub mod rng;
+mod rng;
 pub mod rope;
 /// Fixtures and golden tensors for the workspace's tests. Always compiled (it is small and has
 /// no dependencies of its own): a cargo feature for it would make `cargo test --workspace`
@@ -30,6 +30,7 @@ pub use dtype::Dtype;
 pub use error::ModelError;
 pub use generate::{continue_greedy, generate_greedy, Continuation, Greedy};
 pub use llama::{DecoderLayer, LayerContext, LlamaForCausalLM, LowRank, ProjKind, Projection};
+pub use rng::SplitMix64;
 pub use tokenizer::Tokenizer;
 pub use weights::{RandomInit, WeightSource, Weights};
 

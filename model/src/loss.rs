@@ -38,12 +38,9 @@ pub fn nll_sum<B: Backend>(
     hidden: Tensor<B, 3>,
     labels: &[Vec<i64>],
 ) -> (Tensor<B, 1>, usize) {
-    let [batch, seq, width] = hidden.dims();
-    let targets = Targets::new(labels, batch, seq);
-    let weight = model.head_weight();
-    let chunk = chunk_rows(weight.dims()[1]);
-    let (sum, _) = head_nll(hidden.reshape([batch * seq, width]), weight, &targets, false, chunk);
-    (sum, targets.count())
+    nll_sum_by(model, hidden, labels, |flat, weight, targets, chunk| {
+        head_nll(flat, weight, targets, false, chunk).0
+    })
 }
 
 /// [`nll_sum`] for training on an autodiff backend: the head runs on the inner backend and
@@ -56,11 +53,23 @@ pub fn nll_sum_for_training<B: AutodiffBackend>(
     hidden: Tensor<B, 3>,
     labels: &[Vec<i64>],
 ) -> (Tensor<B, 1>, usize) {
+    nll_sum_by(model, hidden, labels, fused_head_nll)
+}
+
+/// The two entry points, which differ only in how the head computes the summed NLL: `head`
+/// gets the positions flattened to `[batch * seq, hidden]`, the head weight, the target rows
+/// and the rows per chunk.
+fn nll_sum_by<B: Backend>(
+    model: &LlamaForCausalLM<B>,
+    hidden: Tensor<B, 3>,
+    labels: &[Vec<i64>],
+    head: impl FnOnce(Tensor<B, 2>, Tensor<B, 2>, &Targets, usize) -> Tensor<B, 1>,
+) -> (Tensor<B, 1>, usize) {
     let [batch, seq, width] = hidden.dims();
     let targets = Targets::new(labels, batch, seq);
     let weight = model.head_weight();
     let chunk = chunk_rows(weight.dims()[1]);
-    (fused_head_nll(hidden.reshape([batch * seq, width]), weight, &targets, chunk), targets.count())
+    (head(hidden.reshape([batch * seq, width]), weight, &targets, chunk), targets.count())
 }
 
 /// Rows per head chunk for a vocabulary of `vocab` entries.
@@ -115,56 +124,19 @@ impl Targets {
 /// The summed NLL of every target row of `flat` `[positions, hidden]` under the head
 /// `weight` `[hidden, vocab]`, `chunk` rows at a time; with `want_grad`, also its gradient with
 /// respect to `flat` (zero on rows without a target). The logits are taken in the model's dtype
-/// and the loss in f32; the gradient comes back in the model's dtype.
+/// and the loss in f32; the gradient comes back in the model's dtype. By the host kernel where
+/// it applies ([`on_flex`]), otherwise in tensor operations, for any backend and dtype.
 fn head_nll<K: Backend>(
     flat: Tensor<K, 2>,
     weight: Tensor<K, 2>,
     targets: &Targets,
     want_grad: bool,
     chunk: usize,
-) -> (Tensor<K, 1>, Option<Tensor<K, 2>>) {
-    match on_flex(flat, weight, targets, want_grad) {
-        Ok(result) => result,
-        Err((flat, weight)) => in_tensor_ops(flat, weight, targets, want_grad, chunk),
-    }
-}
-
-type HeadResult<K> = (Tensor<K, 1>, Option<Tensor<K, 2>>);
-
-/// [`head_nll`] by the host kernel if `K` is Flex and the model is in f32; otherwise hands the
-/// inputs back.
-fn on_flex<K: Backend>(
-    flat: Tensor<K, 2>,
-    weight: Tensor<K, 2>,
-    targets: &Targets,
-    want_grad: bool,
-) -> Result<HeadResult<K>, (Tensor<K, 2>, Tensor<K, 2>)> {
-    if flat.dtype() != DType::F32 || weight.dtype() != DType::F32 {
-        return Err((flat, weight));
-    }
-    let (flat, weight) = same_type::<_, (Tensor<Flex, 2>, Tensor<Flex, 2>)>((flat, weight))?;
-    let device = flat.device();
-    let (sum, grad) = kernels::head::head_nll(
-        &flat.into_primitive().tensor(),
-        &weight.into_primitive().tensor(),
-        targets,
-        want_grad,
-    );
-    let result: HeadResult<Flex> = (
-        Tensor::from_data(TensorData::new(vec![sum], [1]), &device),
-        grad.map(|g| Tensor::from_primitive(TensorPrimitive::Float(g))),
-    );
-    Ok(same_type(result).unwrap_or_else(|_| unreachable!("K is Flex")))
-}
-
-/// [`head_nll`] in tensor operations, for any backend and dtype.
-fn in_tensor_ops<K: Backend>(
-    flat: Tensor<K, 2>,
-    weight: Tensor<K, 2>,
-    targets: &Targets,
-    want_grad: bool,
-    chunk: usize,
 ) -> HeadResult<K> {
+    let (flat, weight) = match on_flex(flat, weight, targets, want_grad) {
+        Ok(result) => return result,
+        Err(inputs) => inputs,
+    };
     let device = flat.device();
     let [positions, width] = flat.dims();
     let dtype = flat.dtype();
@@ -199,6 +171,34 @@ fn in_tensor_ops<K: Backend>(
         }
     }
     (total, grad)
+}
+
+type HeadResult<K> = (Tensor<K, 1>, Option<Tensor<K, 2>>);
+
+/// [`head_nll`] by the host kernel if `K` is Flex and the model is in f32; otherwise hands the
+/// inputs back.
+fn on_flex<K: Backend>(
+    flat: Tensor<K, 2>,
+    weight: Tensor<K, 2>,
+    targets: &Targets,
+    want_grad: bool,
+) -> Result<HeadResult<K>, (Tensor<K, 2>, Tensor<K, 2>)> {
+    if flat.dtype() != DType::F32 || weight.dtype() != DType::F32 {
+        return Err((flat, weight));
+    }
+    let (flat, weight) = same_type::<_, (Tensor<Flex, 2>, Tensor<Flex, 2>)>((flat, weight))?;
+    let device = flat.device();
+    let (sum, grad) = kernels::head::head_nll(
+        &flat.into_primitive().tensor(),
+        &weight.into_primitive().tensor(),
+        targets,
+        want_grad,
+    );
+    let result: HeadResult<Flex> = (
+        Tensor::from_data(TensorData::new(vec![sum], [1]), &device),
+        grad.map(|g| Tensor::from_primitive(TensorPrimitive::Float(g))),
+    );
+    Ok(same_type(result).unwrap_or_else(|_| unreachable!("K is Flex")))
 }
 
 #[cfg(test)]

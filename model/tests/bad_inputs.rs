@@ -34,6 +34,26 @@ fn load_error(dir: &Path) -> String {
     msg
 }
 
+/// The error of loading stories260K's config with a safetensors file of `header` and 256 zero
+/// bytes of data.
+fn header_error(header: &str) -> String {
+    let dir = model_dir_with(&safetensors_bytes(header, &[0; 256]));
+    load_error(dir.path())
+}
+
+/// The error of loading stories260K's weights under its config as `edit` changes it.
+fn edited_config_error(edit: impl FnOnce(String) -> String) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let config = std::fs::read_to_string(fixture("models/stories260K/config.json")).unwrap();
+    std::fs::write(dir.path().join("config.json"), edit(config)).unwrap();
+    std::fs::copy(
+        fixture("models/stories260K/model.safetensors"),
+        dir.path().join("model.safetensors"),
+    )
+    .unwrap();
+    load_error(dir.path())
+}
+
 #[test]
 fn truncated_file() {
     let full = std::fs::read(fixture("models/stories260K/model.safetensors")).unwrap();
@@ -45,8 +65,7 @@ fn truncated_file() {
 #[test]
 fn header_whose_offsets_lie() {
     let header = r#"{"model.norm.weight":{"dtype":"F32","shape":[64],"data_offsets":[0,4096]}}"#;
-    let dir = model_dir_with(&safetensors_bytes(header, &[0; 256]));
-    let msg = load_error(dir.path());
+    let msg = header_error(header);
     assert!(
         msg.contains("model.safetensors") && (msg.contains("offset") || msg.contains("truncated")),
         "{msg}"
@@ -56,16 +75,14 @@ fn header_whose_offsets_lie() {
 #[test]
 fn unknown_dtype() {
     let header = r#"{"model.norm.weight":{"dtype":"Q9","shape":[64],"data_offsets":[0,256]}}"#;
-    let dir = model_dir_with(&safetensors_bytes(header, &[0; 256]));
-    let msg = load_error(dir.path());
+    let msg = header_error(header);
     assert!(msg.contains("model.safetensors") && msg.contains("Q9"), "{msg}");
 }
 
 #[test]
 fn dtype_that_cannot_be_a_weight() {
     let header = r#"{"model.norm.weight":{"dtype":"I32","shape":[64],"data_offsets":[0,256]}}"#;
-    let dir = model_dir_with(&safetensors_bytes(header, &[0; 256]));
-    let msg = load_error(dir.path());
+    let msg = header_error(header);
     assert!(msg.contains("model.norm.weight") && msg.contains("I32"), "{msg}");
 }
 
@@ -80,18 +97,11 @@ fn config_missing_a_key() {
 
 #[test]
 fn tensor_of_the_wrong_shape_and_missing_and_unexpected_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = std::fs::read_to_string(fixture("models/stories260K/config.json")).unwrap();
-    let config = config
-        .replace("\"num_hidden_layers\": 5", "\"num_hidden_layers\": 6")
-        .replace("\"intermediate_size\": 172", "\"intermediate_size\": 100");
-    std::fs::write(dir.path().join("config.json"), config).unwrap();
-    std::fs::copy(
-        fixture("models/stories260K/model.safetensors"),
-        dir.path().join("model.safetensors"),
-    )
-    .unwrap();
-    let msg = load_error(dir.path());
+    let msg = edited_config_error(|config| {
+        config
+            .replace("\"num_hidden_layers\": 5", "\"num_hidden_layers\": 6")
+            .replace("\"intermediate_size\": 172", "\"intermediate_size\": 100")
+    });
     assert!(
         msg.contains(
             "model.layers.0.mlp.gate_proj.weight` has shape [172, 64], expected [100, 64]"
@@ -103,19 +113,9 @@ fn tensor_of_the_wrong_shape_and_missing_and_unexpected_ones() {
 
 #[test]
 fn unexpected_tensor_is_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = std::fs::read_to_string(fixture("models/stories260K/config.json")).unwrap();
-    std::fs::write(
-        dir.path().join("config.json"),
-        config.replace("\"num_hidden_layers\": 5", "\"num_hidden_layers\": 4"),
-    )
-    .unwrap();
-    std::fs::copy(
-        fixture("models/stories260K/model.safetensors"),
-        dir.path().join("model.safetensors"),
-    )
-    .unwrap();
-    let msg = load_error(dir.path());
+    let msg = edited_config_error(|config| {
+        config.replace("\"num_hidden_layers\": 5", "\"num_hidden_layers\": 4")
+    });
     assert!(msg.contains("unexpected tensor `model.layers.4.mlp.down_proj.weight`"), "{msg}");
 }
 

@@ -3,12 +3,18 @@
 
 use burn::backend::Flex;
 use guardtune_model::testing::{fixture, max_abs_diff, GoldenTensors};
-use guardtune_model::{generate_greedy, load_model, Batch};
+use guardtune_model::{generate_greedy, load_model, Batch, LlamaForCausalLM};
 
 type B = Flex;
 
 fn ids(golden: &GoldenTensors, name: &str) -> Vec<u32> {
     golden.ints(name).into_iter().map(|v| v as u32).collect()
+}
+
+/// stories260K and transformers' tensors for it.
+fn stories260k() -> (LlamaForCausalLM<B>, GoldenTensors) {
+    let (_, model) = load_model::<B>(&fixture("models/stories260K"), &Default::default()).unwrap();
+    (model, GoldenTensors::open(&fixture("golden/real/stories260K.safetensors")))
 }
 
 fn check_logits(model_dir: &str, golden_file: &str) {
@@ -34,8 +40,7 @@ fn llama2_tiny_random_logits_match() {
 #[test]
 fn stories260k_greedy_continuation_matches() {
     let device = Default::default();
-    let (_, model) = load_model::<B>(&fixture("models/stories260K"), &device).unwrap();
-    let golden = GoldenTensors::open(&fixture("golden/real/stories260K.safetensors"));
+    let (model, golden) = stories260k();
     let expected = ids(&golden, "greedy_ids");
     // transformers generated exactly this many tokens with no stop token in the way.
     let out =
@@ -47,8 +52,7 @@ fn stories260k_greedy_continuation_matches() {
 #[test]
 fn batched_generation_equals_generation_alone() {
     let device = Default::default();
-    let (_, model) = load_model::<B>(&fixture("models/stories260K"), &device).unwrap();
-    let golden = GoldenTensors::open(&fixture("golden/real/stories260K.safetensors"));
+    let (model, golden) = stories260k();
     let prompt = ids(&golden, "input_ids");
     let prompts = vec![prompt.clone(), prompt[..2].to_vec(), prompt[..4].to_vec()];
     let together = generate_greedy(&model, &prompts, 12, &[], 0, &device).unwrap();
@@ -61,8 +65,7 @@ fn batched_generation_equals_generation_alone() {
 #[test]
 fn generation_stops_at_a_stop_token() {
     let device = Default::default();
-    let (_, model) = load_model::<B>(&fixture("models/stories260K"), &device).unwrap();
-    let golden = GoldenTensors::open(&fixture("golden/real/stories260K.safetensors"));
+    let (model, golden) = stories260k();
     let expected = ids(&golden, "greedy_ids");
     let stop = expected[5];
     let out =
@@ -74,7 +77,7 @@ fn generation_stops_at_a_stop_token() {
 #[test]
 fn empty_prompt_is_an_error_not_a_panic() {
     let device = Default::default();
-    let (_, model) = load_model::<B>(&fixture("models/stories260K"), &device).unwrap();
+    let (model, _) = stories260k();
     let err = generate_greedy(&model, &[vec![]], 4, &[], 0, &device).unwrap_err();
     assert!(err.to_string().contains("empty"), "{err}");
 }

@@ -61,12 +61,18 @@ mod tests {
         adapter
     }
 
+    /// A model folder `dir/name` (its config.json is all the check looks at).
+    fn model_folder(dir: &Path, name: &str) -> std::path::PathBuf {
+        let model = dir.join(name);
+        std::fs::create_dir_all(&model).unwrap();
+        std::fs::write(model.join("config.json"), "{}").unwrap();
+        model
+    }
+
     #[test]
     fn the_same_model_under_another_spelling_or_its_hub_id_does_not_warn() {
         let dir = tempfile::tempdir().unwrap();
-        let model = dir.path().join("models/SmolLM2-135M-Instruct");
-        std::fs::create_dir_all(&model).unwrap();
-        std::fs::write(model.join("config.json"), "{}").unwrap();
+        let model = model_folder(dir.path(), "models/SmolLM2-135M-Instruct");
         let spelled = format!("{}/../SmolLM2-135M-Instruct", model.display());
         for base in [spelled.as_str(), "HuggingFaceTB/SmolLM2-135M-Instruct"] {
             let adapter = adapter_naming(dir.path(), base);
@@ -77,9 +83,7 @@ mod tests {
     #[test]
     fn another_model_warns_with_both_names() {
         let dir = tempfile::tempdir().unwrap();
-        let model = dir.path().join("tiny");
-        std::fs::create_dir_all(&model).unwrap();
-        std::fs::write(model.join("config.json"), "{}").unwrap();
+        let model = model_folder(dir.path(), "tiny");
         let adapter = adapter_naming(dir.path(), "meta-llama/Llama-3.1-8B-Instruct");
         let warning = mismatch_warning(&model, &adapter).expect("a warning");
         assert!(warning.contains("Llama-3.1-8B-Instruct") && warning.contains("tiny"), "{warning}");

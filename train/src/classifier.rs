@@ -125,18 +125,32 @@ struct Opening {
 }
 
 impl<B: Backend> Classifier<'_, B> {
+    /// The examples' guard prompts as token ids, each checked to fit the model's positions
+    /// together with the verdict that may be generated after it.
+    fn encode_prompts(&self, examples: &[GuardExample]) -> Result<Vec<Vec<u32>>> {
+        let mut prompts = Vec::with_capacity(examples.len());
+        for example in examples {
+            let prompt = self.prompts.encode_prompt(example)?;
+            let what = format!(
+                "example `{}` ({}): its prompt ({} tokens) with up to {} verdict tokens",
+                example.id,
+                example.source,
+                prompt.len(),
+                self.max_new_tokens
+            );
+            self.tokenizer.check_fits(prompt.len() + self.max_new_tokens, &what)?;
+            prompts.push(prompt);
+        }
+        Ok(prompts)
+    }
+
     /// Classifies a batch of examples with the prefix cache (see the module docs).
     pub fn classify(
         &self,
         examples: &[GuardExample],
         with_scores: bool,
     ) -> Result<Vec<Classification>> {
-        let prompts: Vec<Vec<u32>> =
-            examples.iter().map(|e| self.prompts.encode_prompt(e)).collect::<Result<_, _>>()?;
-        for (example, prompt) in examples.iter().zip(&prompts) {
-            let what = format!("example `{}` ({})", example.id, example.source);
-            self.tokenizer.check_fits(prompt.len(), &what)?;
-        }
+        let prompts = self.encode_prompts(examples)?;
         let has_response: Vec<bool> =
             examples.iter().map(|e| e.response_turn().is_some()).collect();
         let policy = match examples.first() {
@@ -261,8 +275,7 @@ impl<B: Backend> Classifier<'_, B> {
         examples: &[GuardExample],
         with_scores: bool,
     ) -> Result<Vec<Classification>> {
-        let prompts: Vec<Vec<u32>> =
-            examples.iter().map(|e| self.prompts.encode_prompt(e)).collect::<Result<_, _>>()?;
+        let prompts = self.encode_prompts(examples)?;
         let outputs = generate_greedy(
             self.model,
             &prompts,

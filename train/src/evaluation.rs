@@ -87,9 +87,18 @@ pub fn run_benchmark<B: Backend>(
     let kind = spec.kind;
     // Aegis 1.0 needs a Needs-Caution choice; evaluation follows the Defensive convention.
     let options = LoadOptions { needs_caution: Some(Safety::Unsafe), ..Default::default() };
-    let mut examples = load_source(kind, &spec.path, &options)
-        .with_context(|| format!("benchmark {}", spec.path.display()))?
-        .examples;
+    let loaded = load_source(kind, &spec.path, &options)
+        .with_context(|| format!("benchmark {}", spec.path.display()))?;
+    let name = spec.name();
+    // A benchmark scored on fewer rows than its file holds says so (e.g. Aegis rows whose
+    // prompt is REDACTED).
+    if let Some(line) = crate::skipped_rows::line(
+        &format!("benchmark {}", spec.path.display()),
+        &[(&name, &loaded.report.skipped)],
+    ) {
+        progress.suspend(|| eprintln!("{line}"));
+    }
+    let mut examples = loaded.examples;
     if let Some(cap) = max_examples {
         examples = evenly_spaced(examples, cap);
     }
@@ -102,7 +111,6 @@ pub fn run_benchmark<B: Backend>(
         ));
     }
     progress.inc_length(examples.len() as u64);
-    let name = spec.name();
     let mut results = vec![None; examples.len()];
     for batch in by_length(&examples).chunks(batch_size.max(1)) {
         let chunk: Vec<GuardExample> = batch.iter().map(|&i| examples[i].clone()).collect();

@@ -104,12 +104,18 @@ fn absolute(path: &Path) -> Result<PathBuf> {
 mod tests {
     use super::*;
 
+    /// `dir/name`, a folder holding one file.
+    fn folder_holding(dir: &Path, name: &str, file: &str) -> PathBuf {
+        let folder = dir.join(name);
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::write(folder.join(file), b"{}").unwrap();
+        folder
+    }
+
     #[test]
     fn a_folder_with_files_is_refused_without_force_and_replaced_with_it() {
         let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("out");
-        std::fs::create_dir(&out).unwrap();
-        std::fs::write(out.join("model.safetensors"), b"old").unwrap();
+        let out = folder_holding(dir.path(), "out", "model.safetensors");
         let err = StagedDir::new(&out, false, &[]).unwrap_err().to_string();
         assert!(err.contains("--force"), "{err}");
 
@@ -126,9 +132,7 @@ mod tests {
     #[test]
     fn an_output_folder_holding_an_input_is_refused_even_with_force() {
         let dir = tempfile::tempdir().unwrap();
-        let model = dir.path().join("model");
-        std::fs::create_dir(&model).unwrap();
-        std::fs::write(model.join("config.json"), b"{}").unwrap();
+        let model = folder_holding(dir.path(), "model", "config.json");
         assert!(StagedDir::new(&model, true, &[&model]).is_err());
         assert!(StagedDir::new(dir.path(), true, &[&model]).is_err());
     }

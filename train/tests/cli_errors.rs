@@ -37,6 +37,27 @@ fn a_bad_set_value_is_blamed_on_the_flag_and_a_bad_file_value_on_its_line() {
 }
 
 #[test]
+fn a_source_key_is_named_by_the_source_as_set_addresses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_run_config(dir.path(), 2, "");
+    let text = std::fs::read_to_string(&config).unwrap().replace("count = 64", "count = \"all\"");
+    std::fs::write(&config, &text).unwrap();
+    let line = text.lines().position(|l| l.contains("\"all\"")).unwrap() + 1;
+    let config = config.to_str().unwrap();
+    let out = guardtune_in(dir.path(), &["blend", config]);
+    let err = stderr(&out);
+    let expected = format!("error: {config}:{line}: key `data.sources.xstest.count`: ");
+    assert!(err.starts_with(&expected), "{err}");
+
+    // The same key given with `--set` is the flag's.
+    let set = "data.sources.xstest.count=\"many\"";
+    let out = guardtune_in(dir.path(), &["blend", config, "--set", set]);
+    let err = stderr(&out);
+    let expected = format!("error: --set {set}: key `data.sources.xstest.count`: ");
+    assert!(err.starts_with(&expected), "{err}");
+}
+
+#[test]
 fn a_relative_set_path_is_read_from_the_current_folder() {
     let dir = tempfile::tempdir().unwrap();
     let config = small_run_config(dir.path(), 2, "");

@@ -105,6 +105,10 @@ fn inputs_longer_than_max_position_embeddings_are_refused_by_every_command() {
     assert_refused(&generate, &["the prompt", "tokens exceed", limit]);
     let chat = guardtune(&["generate", "--model", model_arg, "--chat", &long_prompt]);
     assert_refused(&chat, &["the prompt", "tokens exceed", limit]);
+    // A prompt that fits, but not with the tokens it may generate after it.
+    let short_prompt = "word ".repeat(20);
+    let args = ["generate", "--model", model_arg, "--max-new-tokens", "50", &short_prompt];
+    assert_refused(&guardtune(&args), &["with up to 50 new tokens", limit]);
     let text = dir.path().join("text.txt");
     std::fs::write(&text, &long_prompt).unwrap();
     let perplexity =

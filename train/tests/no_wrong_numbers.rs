@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{guardtune, stderr};
+use common::{guardtune, guardtune_with_adapter, stderr};
 use guardtune_model::testing::repo_root;
 
 fn tiny_model() -> PathBuf {
@@ -53,18 +53,9 @@ fn an_empty_evaluation_is_an_error_not_a_score() {
 
 fn export(out: &Path, extra: &[&str]) -> std::process::Output {
     let golden = repo_root().join("fixtures/golden");
-    let mut args = vec![
-        "export".to_string(),
-        "--model".into(),
-        golden.join("tiny-llama31").display().to_string(),
-        "--adapter".into(),
-        golden.join("adapter").display().to_string(),
-        "--out".into(),
-        out.display().to_string(),
-        "--merge".into(),
-    ];
-    args.extend(extra.iter().map(|a| a.to_string()));
-    guardtune(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    let mut rest = vec!["--out", out.to_str().unwrap(), "--merge"];
+    rest.extend_from_slice(extra);
+    guardtune_with_adapter("export", &golden.join("tiny-llama31"), &golden.join("adapter"), &rest)
 }
 
 fn names(dir: &Path) -> Vec<String> {
@@ -117,16 +108,13 @@ fn an_adapter_of_another_base_model_warns() {
     std::fs::write(&config, text).unwrap();
     let model = repo_root().join("fixtures/golden/tiny-llama31");
     let run = |adapter: &Path| {
-        guardtune(&[
+        let out = dir.path().join("out");
+        guardtune_with_adapter(
             "export",
-            "--model",
-            model.to_str().unwrap(),
-            "--adapter",
-            adapter.to_str().unwrap(),
-            "--out",
-            dir.path().join("out").to_str().unwrap(),
-            "--force",
-        ])
+            &model,
+            adapter,
+            &["--out", out.to_str().unwrap(), "--force"],
+        )
     };
     let out = run(&adapter);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -142,15 +130,8 @@ fn an_adapter_of_another_base_model_warns() {
 fn an_io_error_prints_its_cause_once() {
     let dir = tempfile::tempdir().unwrap();
     let model = repo_root().join("fixtures/golden/tiny-llama31");
-    let out = guardtune(&[
-        "export",
-        "--model",
-        model.to_str().unwrap(),
-        "--adapter",
-        dir.path().join("no-such-adapter").to_str().unwrap(),
-        "--out",
-        dir.path().join("out").to_str().unwrap(),
-    ]);
+    let (adapter, out) = (dir.path().join("no-such-adapter"), dir.path().join("out"));
+    let out = guardtune_with_adapter("export", &model, &adapter, &["--out", out.to_str().unwrap()]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -184,4 +165,26 @@ fn a_merge_is_checked_against_base_plus_adapter_and_a_lossy_one_warns() {
         err.contains("warning: the bfloat16 merge changes") && err.contains("--dtype f32"),
         "{err}"
     );
+}
+
+#[test]
+fn benchmark_rows_that_the_loader_skips_are_counted_on_the_console() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two of its twelve rows have the prompt "REDACTED" (not redistributed): not evaluable.
+    let aegis2 = repo_root().join("data/fixtures/aegis2/train.json");
+    let out = guardtune(&[
+        "eval",
+        "--model",
+        tiny_model().to_str().unwrap(),
+        "--benchmark",
+        &format!("aegis2={}", aegis2.display()),
+        "--out",
+        dir.path().join("eval").to_str().unwrap(),
+        "--max-new-tokens",
+        "4",
+        "--max-examples",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("2 rows skipped (train: 2 REDACTED prompt)"), "{}", stderr(&out));
 }

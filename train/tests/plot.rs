@@ -8,6 +8,7 @@ use guardtune::metrics::{precision_recall_curve, Prediction};
 use guardtune::plot::{
     bar_chart_size, plot_bars, plot_lines, plot_pr_curves, PlotError, LINE_CHART_SIZE,
 };
+use guardtune_data::taxonomy::CATEGORIES;
 
 /// Where the charts go; they are kept after the run so they can be looked at.
 fn output(name: &str) -> PathBuf {
@@ -48,32 +49,13 @@ impl Image {
 const BLUE: [u8; 3] = [31, 119, 180];
 const ORANGE: [u8; 3] = [255, 127, 14];
 
-/// Aegis 2.0's hazard categories: long names, the real use of the bar chart.
-const AEGIS_CATEGORIES: [&str; 23] = [
-    "Hate/Identity Hate",
-    "Sexual",
-    "Suicide and Self Harm",
-    "Violence",
-    "Guns/Illegal Weapons",
-    "Threat",
-    "PII/Privacy",
-    "Sexual (minor)",
-    "Criminal Planning/Confessions",
-    "Harassment",
-    "Controlled/Regulated Substances",
-    "Profanity",
-    "Needs Caution",
-    "Other",
-    "Manipulation",
-    "Fraud/Deception",
-    "Malware",
-    "High Risk Gov Decision Making",
-    "Political/Misinformation/Conspiracy",
-    "Copyright/Trademark/Plagiarism",
-    "Unauthorized Advice",
-    "Illegal Activity",
-    "Immoral/Unethical and a deliberately overlong category name that must be shortened",
-];
+/// Aegis 2.0's hazard categories: long names, the real use of the bar chart. The last one is
+/// made overlong, so that it must be shortened.
+fn aegis_categories() -> Vec<String> {
+    let mut names = CATEGORIES.map(String::from).to_vec();
+    names[22] += " and a deliberately overlong category name that must be shortened";
+    names
+}
 
 #[test]
 fn pr_curves_chart() {
@@ -168,10 +150,11 @@ fn single_point_series_still_gets_axes() {
 #[test]
 fn category_bars_chart_with_23_long_names() {
     let path = output("category_f1.png");
-    let bars: Vec<(&str, f64)> = AEGIS_CATEGORIES
+    let categories = aegis_categories();
+    let bars: Vec<(&str, f64)> = categories
         .iter()
         .enumerate()
-        .map(|(i, &name)| (name, [0.91, 0.0, 1.0, 0.47, 0.735][i % 5]))
+        .map(|(i, name)| (name.as_str(), [0.91, 0.0, 1.0, 0.47, 0.735][i % 5]))
         .collect();
     plot_bars(&path, "Per-category F1 (one-vs-rest)", &bars).unwrap();
 

@@ -16,7 +16,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{guardtune, small_run_config, stderr};
+use common::{guardtune, guardtune_with_adapter, small_run_config, stderr};
 use guardtune_model::testing::{opt_in, repo_root};
 
 const HUB_ID: &str = "guardtune-test/tiny-smollm2";
@@ -72,17 +72,12 @@ fn an_adapter_names_its_base_by_model_name_or_folder_name() {
     // export --base-name renames it; the weights are untouched.
     let model = repo_root().join("fixtures/models/tiny-smollm2");
     let out = dir.path().join("renamed");
-    let export = guardtune(&[
+    let export = guardtune_with_adapter(
         "export",
-        "--model",
-        model.to_str().unwrap(),
-        "--adapter",
-        plain.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--base-name",
-        "org/renamed",
-    ]);
+        &model,
+        &plain,
+        &["--out", out.to_str().unwrap(), "--base-name", "org/renamed"],
+    );
     assert!(export.status.success(), "{}", stderr(&export));
     assert_eq!(base_name(&out), "org/renamed");
     let weights = |dir: &Path| std::fs::read(dir.join("adapter_model.safetensors")).unwrap();

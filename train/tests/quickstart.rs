@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{guardtune, metric, stderr};
+use common::{guardtune, guardtune_with_adapter, metric, stderr};
 use guardtune::evaluation::{summarize, PredictionRow, Report};
 use guardtune_model::testing::repo_root;
 
@@ -40,31 +40,15 @@ fn quickstart_trains_and_the_validation_loss_falls() {
 
     let root = repo_root();
     let report_dir = dir.path().join("eval");
+    let (model, adapter) = (root.join("fixtures/models/tiny-smollm2"), out_dir.join("adapter"));
+    let xstest =
+        format!("xstest={}", root.join("data/fixtures/xstest/xstest_prompts.csv").display());
     let eval = |extra: &[&str]| {
-        let model = root.join("fixtures/models/tiny-smollm2");
-        let adapter = out_dir.join("adapter");
-        let xstest =
-            format!("xstest={}", root.join("data/fixtures/xstest/xstest_prompts.csv").display());
-        let mut args = vec![
-            "eval",
-            "--model",
-            model.to_str().unwrap(),
-            "--adapter",
-            adapter.to_str().unwrap(),
-            "--benchmark",
-            &xstest,
-        ];
-        args.extend_from_slice(extra);
-        guardtune(&args)
+        let mut rest = vec!["--benchmark", xstest.as_str()];
+        rest.extend_from_slice(extra);
+        guardtune_with_adapter("eval", &model, &adapter, &rest)
     };
-    let out = guardtune(&[
-        "eval",
-        "--model",
-        root.join("fixtures/models/tiny-smollm2").to_str().unwrap(),
-        "--adapter",
-        out_dir.join("adapter").to_str().unwrap(),
-        "--benchmark",
-        &format!("xstest={}", root.join("data/fixtures/xstest/xstest_prompts.csv").display()),
+    let out = eval(&[
         "--benchmark",
         &format!(
             "openai-moderation={}",

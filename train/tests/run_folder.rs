@@ -8,14 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{guardtune, metric, small_run_config, stderr, train_losses};
+use common::{metric, small_run_config, stderr, train, train_losses, trained_small_run};
 use guardtune::config::load_run_config;
-
-fn train(config: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["train", config.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    guardtune(&args)
-}
 
 fn spawn_train(config: &Path, extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_guardtune"))
@@ -71,10 +65,7 @@ fn send(child: &Child, signal: i32) {
 
 #[test]
 fn a_resume_with_a_changed_config_is_refused_naming_each_key_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = small_run_config(dir.path(), 2, "save_every_steps = 2");
-    assert!(train(&config, &[]).status.success());
-    let run = dir.path().join("run");
+    let (_dir, config, run) = trained_small_run(2, "save_every_steps = 2");
     let before = snapshot(&run);
 
     for (overrides, expected) in [
@@ -200,9 +191,7 @@ fn every_harmful_setting_is_refused_naming_its_key() {
 #[test]
 fn sigint_ends_with_a_checkpoint_and_resuming_equals_an_uninterrupted_run() {
     let steps = 16;
-    let whole_dir = tempfile::tempdir().unwrap();
-    let whole = small_run_config(whole_dir.path(), steps, "");
-    assert!(train(&whole, &[]).status.success());
+    let (whole_dir, _, whole_run) = trained_small_run(steps, "");
     let adapter = |dir: &Path| std::fs::read(dir.join("run/adapter/adapter_model.safetensors"));
 
     let dir = tempfile::tempdir().unwrap();
@@ -224,7 +213,7 @@ fn sigint_ends_with_a_checkpoint_and_resuming_equals_an_uninterrupted_run() {
     let resumed = train(&config, &["--resume"]);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     assert_eq!(adapter(dir.path()).unwrap(), adapter(whole_dir.path()).unwrap());
-    assert_eq!(train_losses(&run), train_losses(&whole_dir.path().join("run")));
+    assert_eq!(train_losses(&run), train_losses(&whole_run));
 }
 
 #[test]
@@ -246,10 +235,7 @@ fn a_second_signal_stops_at_once() {
 
 #[test]
 fn a_restart_before_the_first_checkpoint_logs_each_step_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = small_run_config(dir.path(), 2, "");
-    assert!(train(&config, &[]).status.success());
-    let run = dir.path().join("run");
+    let (_dir, config, run) = trained_small_run(2, "");
     // As if the run had died before its first checkpoint (after logging).
     std::fs::remove_dir_all(run.join("checkpoints")).unwrap();
     std::fs::remove_dir_all(run.join("adapter")).unwrap();

@@ -21,6 +21,16 @@ fn scratch_dir(test: &str) -> PathBuf {
     dir
 }
 
+/// A writer in a fresh directory for one test that has logged `loss` 1.0 at step 1 and flushed
+/// it, and the directory.
+fn writer_after_one_point(test: &str) -> (PathBuf, EventWriter) {
+    let dir = scratch_dir(test);
+    let mut writer = EventWriter::create(&dir).unwrap();
+    writer.add_scalar("loss", 1.0, 1).unwrap();
+    writer.flush().unwrap();
+    (dir, writer)
+}
+
 fn hex(text: &str) -> Vec<u8> {
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
 }
@@ -154,10 +164,7 @@ fn writes_scalars_that_read_back() {
 
 #[test]
 fn every_truncation_of_the_last_record_is_reported_not_fatal() {
-    let dir = scratch_dir("truncation");
-    let mut writer = EventWriter::create(&dir).unwrap();
-    writer.add_scalar("loss", 1.0, 1).unwrap();
-    writer.flush().unwrap();
+    let (dir, mut writer) = writer_after_one_point("truncation");
     let complete_len = fs::metadata(writer.path()).unwrap().len();
     writer.add_scalar("loss", 0.5, 2).unwrap();
     writer.flush().unwrap();
@@ -176,10 +183,7 @@ fn every_truncation_of_the_last_record_is_reported_not_fatal() {
 
 #[test]
 fn corrupted_records_are_errors_naming_the_file_and_offset() {
-    let dir = scratch_dir("corruption");
-    let mut writer = EventWriter::create(&dir).unwrap();
-    writer.add_scalar("loss", 1.0, 1).unwrap();
-    writer.flush().unwrap();
+    let (_, writer) = writer_after_one_point("corruption");
     let path = writer.path().to_path_buf();
     let original = fs::read(&path).unwrap();
     let second_record = original.len() - (split_records(&original).unwrap().records[1].len() + 16);

@@ -3,17 +3,10 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::tensorboard_reader::read_scalars;
-use common::{guardtune, metric, small_run_config, stderr, train_losses};
-
-fn train(config: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["train", config.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    guardtune(&args)
-}
+use common::{metric, small_run_config, stderr, train, train_losses, trained_small_run};
 
 #[test]
 fn a_run_writes_its_folder_and_tensorboard_events() {
@@ -57,10 +50,7 @@ fn a_run_writes_its_folder_and_tensorboard_events() {
 
 #[test]
 fn resuming_gives_the_losses_of_an_uninterrupted_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = small_run_config(dir.path(), 6, "save_every_steps = 2");
-    assert!(train(&config, &[]).status.success());
-    let run = dir.path().join("run");
+    let (_dir, config, run) = trained_small_run(6, "save_every_steps = 2");
     let uninterrupted = train_losses(&run);
     assert_eq!(uninterrupted.len(), 6);
 
@@ -111,10 +101,8 @@ fn a_run_killed_while_checkpointing_resumes_from_a_complete_checkpoint() {
     assert_eq!(losses.iter().map(|(s, _)| *s).collect::<Vec<_>>(), (1..=8).collect::<Vec<_>>());
 
     // Same losses as a run never interrupted.
-    let clean_dir = tempfile::tempdir().unwrap();
-    let clean = small_run_config(clean_dir.path(), 8, "save_every_steps = 1\nkeep_last = 3");
-    assert!(train(&clean, &[]).status.success());
-    assert_eq!(train_losses(&clean_dir.path().join("run")), losses);
+    let (_clean_dir, _, clean_run) = trained_small_run(8, "save_every_steps = 1\nkeep_last = 3");
+    assert_eq!(train_losses(&clean_run), losses);
 }
 
 fn config_error(config_text_edit: impl Fn(String) -> String, expected: &[&str]) {
@@ -201,10 +189,8 @@ fn benchmarks_evaluated_during_training_are_logged() {
 
 #[test]
 fn a_new_run_can_start_from_an_adapter_that_fits_its_config() {
-    let first_dir = tempfile::tempdir().unwrap();
-    let first = small_run_config(first_dir.path(), 4, "");
-    assert!(train(&first, &[]).status.success());
-    let adapter = first_dir.path().join("run/adapter");
+    let (_first_dir, _, first_run) = trained_small_run(4, "");
+    let adapter = first_run.join("adapter");
 
     // The new run starts where the first ended: its step-0 validation loss is the first run's
     // last one (same validation rows, the same function).
@@ -213,7 +199,7 @@ fn a_new_run_can_start_from_an_adapter_that_fits_its_config() {
     let init = format!("lora.init_from={}", adapter.display());
     let out = train(&config, &["--set", &init, "--set", "training.lr=1e-3"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let ended = *metric(&first_dir.path().join("run"), "eval/loss").last().unwrap();
+    let ended = *metric(&first_run, "eval/loss").last().unwrap();
     let started = metric(&dir.path().join("run"), "eval/loss")[0];
     assert_eq!((ended.0, started.0), (4, 0));
     assert!((ended.1 - started.1).abs() < 1e-5, "{ended:?} vs {started:?}");

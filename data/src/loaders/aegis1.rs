@@ -13,7 +13,7 @@
 use super::labels::normalize_categories;
 use super::{RowContext, RowOutcome};
 use crate::error::RowError;
-use crate::example::{GuardExample, Safety};
+use crate::example::Safety;
 use crate::rows::Fields;
 
 const ANNOTATOR_FIELDS: [&str; 5] = ["labels_0", "labels_1", "labels_2", "labels_3", "labels_4"];
@@ -62,15 +62,7 @@ pub(super) fn parse_row(fields: &Fields, row: &mut RowContext) -> Result<RowOutc
     } else {
         Vec::new()
     };
-    Ok(RowOutcome::Examples(vec![GuardExample::safety(
-        row.source,
-        id,
-        text,
-        None,
-        Some(label),
-        None,
-        categories,
-    )]))
+    Ok(row.example(id, text, None, Some(label), None, categories))
 }
 
 /// The distinct labels that pass `keep`, most votes first, ties in first-vote order.

@@ -6,14 +6,13 @@ use super::labels::{
 };
 use super::{RowContext, RowOutcome};
 use crate::error::RowError;
-use crate::example::GuardExample;
 use crate::rows::Fields;
 
 /// The literal prompt of rows whose text (from the Suicide Detection data) is not redistributed.
 const REDACTED: &str = "REDACTED";
 
 pub(super) fn parse_row(fields: &Fields, row: &mut RowContext) -> Result<RowOutcome, RowError> {
-    let id = fields.string("id")?;
+    let id = fields.string("id")?.to_string();
     let prompt = fields.string("prompt")?;
     if prompt == REDACTED {
         return Ok(RowOutcome::Skip("REDACTED prompt"));
@@ -25,13 +24,5 @@ pub(super) fn parse_row(fields: &Fields, row: &mut RowContext) -> Result<RowOutc
     let listed = fields.optional_string("violated_categories")?.unwrap_or_default();
     let categories = normalize_categories(listed.split(','), row.report);
     let categories = categories_for_labels(categories, user, response_label, row.report);
-    Ok(RowOutcome::Examples(vec![GuardExample::safety(
-        row.source,
-        id,
-        prompt,
-        response,
-        Some(user),
-        response_label,
-        categories,
-    )]))
+    Ok(row.example(id, prompt, response, Some(user), response_label, categories))
 }

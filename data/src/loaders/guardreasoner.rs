@@ -11,7 +11,7 @@
 use super::labels::HARM_LABELS;
 use super::{RowContext, RowOutcome};
 use crate::error::RowError;
-use crate::example::{GuardExample, Safety};
+use crate::example::Safety;
 use crate::rows::{find_choice, Fields};
 
 const USER_PREFIX: &str = "Human user:\n";
@@ -58,15 +58,7 @@ pub(super) fn parse_row(fields: &Fields, row: &mut RowContext) -> Result<RowOutc
         ));
     }
     let id = row.default_id(fields.row);
-    Ok(RowOutcome::Examples(vec![GuardExample::safety(
-        row.source,
-        id,
-        prompt,
-        response,
-        user,
-        response_label,
-        Vec::new(),
-    )]))
+    Ok(row.example(id, prompt, response, user, response_label, Vec::new()))
 }
 
 /// The label on the `key` line of an `Answers:` output: `Some(None)` for "None", `None` when the

@@ -313,6 +313,29 @@ impl RowContext<'_> {
     pub fn default_id(&self, row: usize) -> String {
         format!("{}:{row}", self.file_name)
     }
+
+    /// The row's one example, from this source (every kind but CantTalkAboutThis makes one
+    /// example a row).
+    pub fn example(
+        &self,
+        id: String,
+        prompt: &str,
+        response: Option<String>,
+        user: Option<Safety>,
+        response_label: Option<Safety>,
+        categories: Vec<String>,
+    ) -> RowOutcome {
+        let example = GuardExample::safety(
+            self.source,
+            id,
+            prompt,
+            response,
+            user,
+            response_label,
+            categories,
+        );
+        RowOutcome::Examples(vec![example])
+    }
 }
 
 type RowParser = fn(&Fields, &mut RowContext) -> Result<RowOutcome, RowError>;

@@ -8,7 +8,7 @@
 
 use super::{RowContext, RowOutcome};
 use crate::error::RowError;
-use crate::example::{GuardExample, Safety};
+use crate::example::Safety;
 use crate::rows::Fields;
 
 const FLAGS: [&str; 8] = ["S", "H", "V", "HR", "SH", "S3", "H2", "V2"];
@@ -28,13 +28,5 @@ pub(super) fn parse_row(fields: &Fields, row: &mut RowContext) -> Result<RowOutc
     }
     let label = if flagged { Safety::Unsafe } else { Safety::Safe };
     let id = row.default_id(fields.row);
-    Ok(RowOutcome::Examples(vec![GuardExample::safety(
-        row.source,
-        id,
-        prompt,
-        None,
-        Some(label),
-        None,
-        Vec::new(),
-    )]))
+    Ok(row.example(id, prompt, None, Some(label), None, Vec::new()))
 }

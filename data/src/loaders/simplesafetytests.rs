@@ -3,19 +3,11 @@
 
 use super::{RowContext, RowOutcome};
 use crate::error::RowError;
-use crate::example::{GuardExample, Safety};
+use crate::example::Safety;
 use crate::rows::Fields;
 
 pub(super) fn parse_row(fields: &Fields, row: &mut RowContext) -> Result<RowOutcome, RowError> {
     let id = fields.optional_id("id")?.unwrap_or_else(|| row.default_id(fields.row));
     let prompt = fields.string("prompts_final")?;
-    Ok(RowOutcome::Examples(vec![GuardExample::safety(
-        row.source,
-        id,
-        prompt,
-        None,
-        Some(Safety::Unsafe),
-        None,
-        Vec::new(),
-    )]))
+    Ok(row.example(id, prompt, None, Some(Safety::Unsafe), None, Vec::new()))
 }

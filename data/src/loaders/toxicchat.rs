@@ -3,7 +3,7 @@
 
 use super::{RowContext, RowOutcome};
 use crate::error::RowError;
-use crate::example::{GuardExample, Safety};
+use crate::example::Safety;
 use crate::rows::Fields;
 
 const LABELS: [(&str, Safety); 2] = [("safe", Safety::Safe), ("harmful", Safety::Unsafe)];
@@ -12,13 +12,5 @@ pub(super) fn parse_row(fields: &Fields, row: &mut RowContext) -> Result<RowOutc
     let text = fields.string("text")?;
     let label = fields.choice("label", &LABELS)?;
     let id = row.default_id(fields.row);
-    Ok(RowOutcome::Examples(vec![GuardExample::safety(
-        row.source,
-        id,
-        text,
-        None,
-        Some(label),
-        None,
-        Vec::new(),
-    )]))
+    Ok(row.example(id, text, None, Some(label), None, Vec::new()))
 }

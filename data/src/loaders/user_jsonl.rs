@@ -6,7 +6,6 @@ use super::labels::{
 };
 use super::{RowContext, RowOutcome};
 use crate::error::RowError;
-use crate::example::GuardExample;
 use crate::rows::Fields;
 use serde_json::Value;
 
@@ -50,13 +49,5 @@ pub(super) fn parse_row(fields: &Fields, row: &mut RowContext) -> Result<RowOutc
         }
     };
     let categories = categories_for_labels(categories, user, response_label, row.report);
-    Ok(RowOutcome::Examples(vec![GuardExample::safety(
-        row.source,
-        id,
-        prompt,
-        response,
-        Some(user),
-        response_label,
-        categories,
-    )]))
+    Ok(row.example(id, prompt, response, Some(user), response_label, categories))
 }

@@ -4,20 +4,11 @@
 use super::labels::SAFETY_LABELS;
 use super::{RowContext, RowOutcome};
 use crate::error::RowError;
-use crate::example::GuardExample;
 use crate::rows::Fields;
 
 pub(super) fn parse_row(fields: &Fields, row: &mut RowContext) -> Result<RowOutcome, RowError> {
     let id = fields.optional_id("id")?.unwrap_or_else(|| row.default_id(fields.row));
     let prompt = fields.string("prompt")?;
     let label = fields.choice("label", &SAFETY_LABELS)?;
-    Ok(RowOutcome::Examples(vec![GuardExample::safety(
-        row.source,
-        id,
-        prompt,
-        None,
-        Some(label),
-        None,
-        Vec::new(),
-    )]))
+    Ok(row.example(id, prompt, None, Some(label), None, Vec::new()))
 }

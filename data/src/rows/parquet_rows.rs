@@ -5,7 +5,10 @@ use crate::error::{DataError, RowError};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
 use serde_json::{Map, Number, Value};
+use std::cell::Cell;
+use std::panic::UnwindSafe;
 use std::path::Path;
+use std::sync::Once;
 
 /// Reads every row of a Parquet file as a JSON object.
 ///
@@ -13,11 +16,7 @@ use std::path::Path;
 /// unwraps and failed assertions in its metadata and page decoding), so a panic while reading is
 /// caught and reported as this file's error, without the panic's own message on stderr.
 pub(super) fn read(path: &Path) -> Result<Vec<Record>, DataError> {
-    let previous_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let outcome = std::panic::catch_unwind(|| read_unguarded(path));
-    std::panic::set_hook(previous_hook);
-    outcome.unwrap_or_else(|panic| {
+    quietly_caught(|| read_unguarded(path)).unwrap_or_else(|panic| {
         let detail = panic
             .downcast_ref::<String>()
             .map(String::as_str)
@@ -25,6 +24,31 @@ pub(super) fn read(path: &Path) -> Result<Vec<Record>, DataError> {
             .unwrap_or("unknown failure");
         Err(DataError::file(path, format!("not a readable Parquet file (malformed: {detail})")))
     })
+}
+
+thread_local! {
+    /// Set while this thread runs [`quietly_caught`]: its panics are caught, not printed.
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// `catch_unwind(f)` without the panic's message on stderr. The process-wide panic hook is
+/// wrapped once, never swapped per call: swapping it (take, set, restore) from two threads at
+/// once could swallow another thread's panic message or leave the silent hook installed. The
+/// wrapper stays quiet only on a thread inside this function.
+fn quietly_caught<T>(f: impl FnOnce() -> T + UnwindSafe) -> std::thread::Result<T> {
+    static WRAP_HOOK: Once = Once::new();
+    WRAP_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    QUIET.with(|quiet| quiet.set(true));
+    let outcome = std::panic::catch_unwind(f);
+    QUIET.with(|quiet| quiet.set(false));
+    outcome
 }
 
 fn read_unguarded(path: &Path) -> Result<Vec<Record>, DataError> {

@@ -1,13 +1,27 @@
 //! Paths to fixtures and to the shared reference files, and the tokenizers used by the tests.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
-use guardtune_data::GuardTokenizer;
+use guardtune_data::{GuardExample, GuardTokenizer, Safety};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 /// A file under `data/fixtures/`.
 pub fn fixture(relative: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures")).join(relative)
+}
+
+/// A test example whose prompt, how to make a neighbour's dog sick, and `response` are both
+/// labelled unsafe.
+pub fn unsafe_dog_example(response: &str, categories: &[&str]) -> GuardExample {
+    GuardExample::safety(
+        "test",
+        "1",
+        "How do I make my neighbour's dog sick?",
+        Some(response.into()),
+        Some(Safety::Unsafe),
+        Some(Safety::Unsafe),
+        categories.iter().map(|c| c.to_string()).collect(),
+    )
 }
 
 /// A file under `data/tests/golden/`, read exactly.

@@ -146,6 +146,46 @@ impl<'a> View<'a> {
         self.data[self.index(at)..].as_ptr()
     }
 
+    /// `out = lhs M`, where `M` is the `[n, d]` matrix of the `n` rows (along axis 3) from `at`
+    /// on, read in place under the strides: transposed with `transpose` (`lhs [m, d]`,
+    /// `out [m, n]`), as it is otherwise (`lhs [m, n]`, `out [m, d]`). `out` is overwritten.
+    fn left_product(
+        &self,
+        lhs: &[f32],
+        at: [usize; 5],
+        (n, d): (usize, usize),
+        transpose: bool,
+        out: &mut [f32],
+    ) {
+        let (cols, inner) = if transpose { (n, d) } else { (d, n) };
+        let (rows_stride, cols_stride) = (self.strides[3], self.strides[4]);
+        let (rhs_row_stride, rhs_col_stride) =
+            if transpose { (cols_stride, rows_stride) } else { (rows_stride, cols_stride) };
+        let m = lhs.len() / inner.max(1);
+        assert!(
+            lhs.len() == m * inner && out.len() == m * cols,
+            "operands sized [m, inner], [m, cols]"
+        );
+        // SAFETY: `lhs` is [m, inner] and `out` [m, cols], both dense; the rows of `M` are in
+        // this view under its strides.
+        unsafe {
+            matmul(
+                m,
+                cols,
+                inner,
+                out.as_mut_ptr(),
+                cols as isize,
+                lhs.as_ptr(),
+                inner as isize,
+                1,
+                self.ptr(at),
+                rhs_row_stride,
+                rhs_col_stride,
+                false,
+            );
+        }
+    }
+
     /// Copies the vector along the last axis that starts at `at` into `out`.
     fn copy_row(&self, at: [usize; 5], out: &mut [f32]) {
         let (start, step) = (self.index(at), self.strides[4]);
@@ -237,25 +277,7 @@ impl<'a> Operands<'a> {
         (lo, hi): (usize, usize),
         out: &mut [f32],
     ) {
-        let (d, rows, n) = (self.geo.head_dim, q_block.len() / self.geo.head_dim, hi - lo);
-        // SAFETY: `q_block` is [rows, d] and `out` [rows, n]; the keys lo..hi of head `kv` are
-        // in `k` under its strides.
-        unsafe {
-            matmul(
-                rows,
-                n,
-                d,
-                out.as_mut_ptr(),
-                n as isize,
-                q_block.as_ptr(),
-                d as isize,
-                1,
-                self.k.ptr([b, kv, 0, lo, 0]),
-                self.k.strides[4],
-                self.k.strides[3],
-                false,
-            );
-        }
+        self.k.left_product(q_block, [b, kv, 0, lo, 0], (hi - lo, self.geo.head_dim), true, out);
     }
 }
 
@@ -315,24 +337,8 @@ fn forward_block(ops: &Operands, block: ForwardBlock) {
             vector::scale(row, 1.0 / sum);
             block.lse[i * heads + kv * geo.group + g] = max + sum.ln();
         }
-        // SAFETY: `scores` is [rows, n], `out_block` [rows, d]; the values lo..hi of head `kv`
-        // are in `v` under its strides.
-        unsafe {
-            matmul(
-                rows,
-                d,
-                n,
-                out_block.as_mut_ptr(),
-                d as isize,
-                scores.as_ptr(),
-                n as isize,
-                1,
-                ops.v.ptr([block.b, kv, 0, lo, 0]),
-                ops.v.strides[3],
-                ops.v.strides[4],
-                false,
-            );
-        }
+        // out = P v
+        ops.v.left_product(&scores, [block.b, kv, 0, lo, 0], (n, d), false, &mut out_block);
         for (r, src) in out_block.chunks_exact(d).enumerate() {
             let (g, i) = (r / n_rows, r % n_rows);
             let at = (i * heads + kv * geo.group + g) * d;
@@ -532,78 +538,42 @@ fn backward_block(
         }
         let (dk, dv) =
             (&mut dk[(lo * geo.kv_heads + kv) * d..], &mut dv[(lo * geo.kv_heads + kv) * d..]);
-        // SAFETY (all four products): `probs` and `d_scores` are [n_block, n], the blocks
-        // [n_block, d]; `dk` and `dv` hold keys lo..hi of head `kv` at row stride `kv_stride`;
-        // `k` and `v` hold them under their strides.
-        unsafe {
-            // dV += Pᵀ dO
-            matmul(
-                n,
-                d,
-                n_block,
-                dv.as_mut_ptr(),
-                kv_stride,
-                probs.as_ptr(),
-                1,
-                n as isize,
-                d_out_block.as_ptr(),
-                d as isize,
-                1,
-                true,
-            );
-            // dP = dO Vᵀ
-            matmul(
-                n_block,
-                n,
-                d,
-                d_scores.as_mut_ptr(),
-                n as isize,
-                d_out_block.as_ptr(),
-                d as isize,
-                1,
-                ops.v.ptr([b, kv, 0, lo, 0]),
-                ops.v.strides[4],
-                ops.v.strides[3],
-                false,
-            );
-        }
+        // `out += lhsᵀ rhs` for `lhs [n_block, n]` and `rhs [n_block, d]`, into keys lo..hi of
+        // head `kv` of a key/value gradient (`dk` or `dv`).
+        let add_transposed_product = |out: &mut [f32], lhs: &[f32], rhs: &[f32]| {
+            assert!(lhs.len() == n_block * n && rhs.len() == n_block * d);
+            // SAFETY: `lhs` and `rhs` are dense and sized as above; `out` holds keys lo..hi of
+            // head `kv` at row stride `kv_stride`.
+            unsafe {
+                matmul(
+                    n,
+                    d,
+                    n_block,
+                    out.as_mut_ptr(),
+                    kv_stride,
+                    lhs.as_ptr(),
+                    1,
+                    n as isize,
+                    rhs.as_ptr(),
+                    d as isize,
+                    1,
+                    true,
+                );
+            }
+        };
+        // dV += Pᵀ dO
+        add_transposed_product(dv, &probs, &d_out_block);
+        // dP = dO Vᵀ
+        ops.v.left_product(&d_out_block, [b, kv, 0, lo, 0], (n, d), true, &mut d_scores);
         for (r, (p, ds)) in probs.chunks_exact(n).zip(d_scores.chunks_exact_mut(n)).enumerate() {
             let o = &out[at(r) * d..(at(r) + 1) * d];
             let row_dot = vector::dot(&d_out_block[r * d..(r + 1) * d], o);
             vector::softmax_backward_in_place(p, ds, row_dot);
         }
-        unsafe {
-            // dQ = dS K
-            matmul(
-                n_block,
-                d,
-                n,
-                dq_block.as_mut_ptr(),
-                d as isize,
-                d_scores.as_ptr(),
-                n as isize,
-                1,
-                ops.k.ptr([b, kv, 0, lo, 0]),
-                ops.k.strides[3],
-                ops.k.strides[4],
-                false,
-            );
-            // dK += dSᵀ Q
-            matmul(
-                n,
-                d,
-                n_block,
-                dk.as_mut_ptr(),
-                kv_stride,
-                d_scores.as_ptr(),
-                1,
-                n as isize,
-                q_block.as_ptr(),
-                d as isize,
-                1,
-                true,
-            );
-        }
+        // dQ = dS K
+        ops.k.left_product(&d_scores, [b, kv, 0, lo, 0], (n, d), false, &mut dq_block);
+        // dK += dSᵀ Q
+        add_transposed_product(dk, &d_scores, &q_block);
         for (r, src) in dq_block.chunks_exact(d).enumerate() {
             let (g, i) = (r / n_rows, r % n_rows);
             let at = (i * heads + kv * geo.group + g) * d;

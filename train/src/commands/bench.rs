@@ -21,7 +21,7 @@ use guardtune_lora::{
     attach, AdamW, AdamWConfig, LoraConfig, LoraInit, MicroBatch, StepInput, StepSettings,
     TargetModules,
 };
-use guardtune_model::rng::SplitMix64;
+use guardtune_model::SplitMix64;
 use guardtune_model::{Dtype, LlamaConfig, LlamaForCausalLM, ProjKind, RandomInit, RopeScaling};
 use serde::Serialize;
 
@@ -334,8 +334,7 @@ impl DevicesJob for BenchArgs {
     }
 }
 
-/// Builds the replicas (one per device), runs warm-up and timed steps through the trainer's
-/// [`ReplicaGroup`] and its one LoRA step, and measures the matmul peak.
+/// Runs warm-up and timed steps (see [`time_steps`]), measures the matmul peak, and reports.
 pub fn run_bench<B: AutodiffBackend>(
     plan: &BenchPlan,
     devices: &[B::Device],
@@ -343,46 +342,7 @@ pub fn run_bench<B: AutodiffBackend>(
     let flops = LoraFlops::new(&plan.model, &plan.lora, plan.seq)?;
     let device = devices.first().context("no device given")?;
     let count = devices.len();
-    if plan.batch % count != 0 {
-        bail!("--batch {} does not split evenly over {count} devices", plan.batch);
-    }
-    // As in the reference script: no clipping; the parts of a step are timed exactly with one
-    // device (with several they overlap across replicas and only the whole step is timed).
-    let settings = StepSettings {
-        seed: 1,
-        max_grad_norm: None,
-        pad_id: 0,
-        recompute: plan.recompute,
-        share_prefix: true,
-        time_parts: count == 1,
-    };
-    let model_plan = plan.clone();
-    let build: BuildReplica<B> =
-        Arc::new(move |device: &B::Device| replica::<B>(&model_plan, device));
-    let mut replicas = ReplicaGroup::spawn(devices, settings, build)?;
-    let mut data = SplitMix64::new(1234);
-    let (mut losses, mut times) = (Vec::new(), Vec::new());
-    for step in 0..plan.warmup + plan.steps {
-        let micro = (0..count)
-            .map(|_| {
-                random_micro_batch(&mut data, plan.batch / count, plan.seq, plan.model.vocab_size)
-            })
-            .collect();
-        let start = Instant::now();
-        let outcome = replicas.step(StepInput { step, micro, lr: 1e-4 })?;
-        B::sync(device)?;
-        let total = start.elapsed().as_secs_f64() * 1e3;
-        let part = |ms: f64| if count == 1 { ms } else { f64::NAN };
-        losses.push(outcome.loss);
-        times.push(StepTimes {
-            forward: part(outcome.parts.forward_ms),
-            backward: part(outcome.parts.backward_ms),
-            optimizer: part(outcome.parts.update_ms),
-            total,
-        });
-    }
-    drop(replicas);
-    let times = times[plan.warmup.min(times.len())..].to_vec();
+    let (losses, times) = time_steps::<B>(plan, devices)?;
     // Read before the peak matmul below, whose operands are not part of training.
     let peak_rss =
         crate::memory::peak_rss_bytes().map_or(f64::NAN, |b| b as f64 / (1024.0 * 1024.0));
@@ -431,6 +391,57 @@ pub fn run_bench<B: AutodiffBackend>(
         loss_first: losses.first().copied().unwrap_or(f64::NAN),
         loss_last: losses.last().copied().unwrap_or(f64::NAN),
     })
+}
+
+/// Builds the replicas (one per device) and runs the warm-up and timed steps through the
+/// trainer's [`ReplicaGroup`] and its one LoRA step: every step's loss, and the timed steps'
+/// times.
+fn time_steps<B: AutodiffBackend>(
+    plan: &BenchPlan,
+    devices: &[B::Device],
+) -> Result<(Vec<f64>, Vec<StepTimes>)> {
+    let device = devices.first().context("no device given")?;
+    let count = devices.len();
+    if plan.batch % count != 0 {
+        bail!("--batch {} does not split evenly over {count} devices", plan.batch);
+    }
+    // As in the reference script: no clipping; the parts of a step are timed exactly with one
+    // device (with several they overlap across replicas and only the whole step is timed).
+    let settings = StepSettings {
+        seed: 1,
+        max_grad_norm: None,
+        pad_id: 0,
+        recompute: plan.recompute,
+        share_prefix: true,
+        time_parts: count == 1,
+    };
+    let model_plan = plan.clone();
+    let build: BuildReplica<B> =
+        Arc::new(move |device: &B::Device| replica::<B>(&model_plan, device));
+    let mut replicas = ReplicaGroup::spawn(devices, settings, build)?;
+    let mut data = SplitMix64::new(1234);
+    let (mut losses, mut times) = (Vec::new(), Vec::new());
+    for step in 0..plan.warmup + plan.steps {
+        let micro = (0..count)
+            .map(|_| {
+                random_micro_batch(&mut data, plan.batch / count, plan.seq, plan.model.vocab_size)
+            })
+            .collect();
+        let start = Instant::now();
+        let outcome = replicas.step(StepInput { step, micro, lr: 1e-4 })?;
+        B::sync(device)?;
+        let total = start.elapsed().as_secs_f64() * 1e3;
+        let part = |ms: f64| if count == 1 { ms } else { f64::NAN };
+        losses.push(outcome.loss);
+        times.push(StepTimes {
+            forward: part(outcome.parts.forward_ms),
+            backward: part(outcome.parts.backward_ms),
+            optimizer: part(outcome.parts.update_ms),
+            total,
+        });
+    }
+    let times = times[plan.warmup.min(times.len())..].to_vec();
+    Ok((losses, times))
 }
 
 /// Milliseconds spent in each part of one step.

@@ -36,7 +36,13 @@ impl BackendJob for GenerateArgs {
         } else {
             tokenizer.encode(&self.prompt, true)?
         };
-        tokenizer.check_fits(ids.len(), "the prompt")?;
+        // Every position up to the last new token must exist.
+        let what = format!(
+            "the prompt ({} tokens) with up to {} new tokens",
+            ids.len(),
+            self.max_new_tokens
+        );
+        tokenizer.check_fits(ids.len() + self.max_new_tokens, &what)?;
         let out = generate_greedy(
             &model,
             &[ids],

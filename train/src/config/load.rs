@@ -8,6 +8,7 @@ use toml_edit::{DocumentMut, Item, Table, Value};
 
 use guardtune_model::Dtype;
 
+use super::key_path::{from_toml, located};
 use super::validate::{setting_problems, Problem};
 use super::RunConfig;
 
@@ -105,14 +106,8 @@ pub fn load_run_config(path: &Path, overrides: &[String]) -> Result<RunConfig, C
         blamed(ConfigError { key: Some("data.sources".into()), ..ConfigError::new(path, message) })
     })?;
     let resolved_text = doc.to_string();
-    let mut config: RunConfig = toml::from_str(&resolved_text).map_err(|e| {
-        let mut err = located(path, &resolved_text, e.span(), e.message());
-        if !overrides.is_empty() {
-            // The overrides moved lines about: point at the key's line in the file itself.
-            err.line = err.key.as_deref().and_then(|key| line_of_key(&text, key));
-        }
-        blamed(err)
-    })?;
+    let written = (!overrides.is_empty()).then_some(text.as_str());
+    let mut config: RunConfig = from_toml(path, &resolved_text, written).map_err(blamed)?;
     let base = path.parent().unwrap_or(Path::new("."));
     // The model path as the user wrote it, for the Hub id hint (`--set` made it absolute).
     let typed_model = match flags.iter().rev().find(|(key, _)| key == "model.path") {
@@ -133,47 +128,6 @@ pub fn load_run_config(path: &Path, overrides: &[String]) -> Result<RunConfig, C
     }
 }
 
-/// The 1-based line of `text` where `key` (as [`key_on_line`] names it) is written.
-fn line_of_key(text: &str, key: &str) -> Option<usize> {
-    (0..text.lines().count()).find(|&i| key_on_line(text, i).as_deref() == Some(key)).map(|i| i + 1)
-}
-
-/// The error at `span` with its line number and the dotted key written on that line.
-pub(crate) fn located(
-    path: &Path,
-    text: &str,
-    span: Option<std::ops::Range<usize>>,
-    message: &str,
-) -> ConfigError {
-    let Some(span) = span else { return ConfigError::new(path, message.trim()) };
-    let line_index = text[..span.start.min(text.len())].matches('\n').count();
-    ConfigError {
-        line: Some(line_index + 1),
-        key: key_on_line(text, line_index),
-        ..ConfigError::new(path, message.trim().replace('\n', " "))
-    }
-}
-
-/// `section.key` for a `key = value` line (or the table name for a `[table]` line).
-fn key_on_line(text: &str, line_index: usize) -> Option<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let line = lines.get(line_index)?.trim();
-    if line.starts_with('[') {
-        return Some(line.trim_matches(|c| c == '[' || c == ']').trim().to_string());
-    }
-    let key = line.split_once('=')?.0.trim();
-    let table = lines[..line_index]
-        .iter()
-        .rev()
-        .map(|l| l.trim())
-        .find(|l| l.starts_with('['))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
-    Some(match table {
-        Some(table) => format!("{table}.{key}"),
-        None => key.to_string(),
-    })
-}
-
 /// The last segments of the keys whose values are paths (`model.path`, `output.dir`, a source's
 /// `path`, `paths`, `validation_paths` and `policy_file`).
 const PATH_KEYS: [&str; 6] =
@@ -181,7 +135,7 @@ const PATH_KEYS: [&str; 6] =
 
 /// Sets `a.b.c = value` in the document, creating tables on the way;
 /// `data.sources.NAME.key = value` sets a key of the source named NAME. Returns the key as
-/// config errors name it (`data.sources.key` for a source's). A relative path value is made
+/// config errors name it (`data.sources.NAME.key` for a source's). A relative path value is made
 /// absolute against the current folder.
 fn apply_override(doc: &mut DocumentMut, assignment: &str) -> Result<String, String> {
     let key = assignment.split_once('=').ok_or("expected section.key=value")?.0.trim();

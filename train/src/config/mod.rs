@@ -4,11 +4,12 @@
 //! with `weight = 0` or `enabled = false` is left out; the resolved config is saved in the run
 //! folder.
 
+mod key_path;
 mod load;
 mod sources;
 mod validate;
 
-pub(crate) use load::located;
+pub(crate) use key_path::from_toml;
 pub use load::{load_run_config, ConfigError};
 pub use validate::{setting_problems, Problem};
 

@@ -6,7 +6,8 @@
 use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, Value};
 
 /// Sets `KEY` (possibly dotted, e.g. `filter.label`) of the source `NAME`, where `rest` is
-/// `NAME.KEY`. Source names may contain dots: the longest name that fits is taken. Returns KEY.
+/// `NAME.KEY`. Source names may contain dots: the longest name that fits is taken. Returns
+/// `NAME.KEY` as config errors name it.
 pub(super) fn set_source_key(
     doc: &mut DocumentMut,
     rest: &str,
@@ -45,7 +46,7 @@ pub(super) fn set_source_key(
         table = item.as_table_mut().ok_or_else(|| format!("`{part}` is not a table"))?;
     }
     table.insert(last, Item::Value(value));
-    Ok(key.to_string())
+    Ok(format!("{name}.{key}"))
 }
 
 /// Removes the sources with `enabled = false` or a weight of 0, and every `enabled` key (the

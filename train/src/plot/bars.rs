@@ -59,25 +59,7 @@ pub fn plot_bars_with_intervals<S: AsRef<str>>(
     intervals: &[(f64, f64)],
 ) -> Result<(), PlotError> {
     let path = path.as_ref();
-    let invalid = |reason: String| PlotError::InvalidInput { path: path.to_path_buf(), reason };
-    if let Some((low, high)) =
-        intervals.iter().find(|(low, high)| !(0.0 <= *low && low <= high && *high <= 1.0))
-    {
-        return Err(invalid(format!("interval ({low}, {high}) is not within 0..=1")));
-    }
-    if bars.is_empty() {
-        return Err(invalid("no bars".into()));
-    }
-    if bars.len() > MAX_BARS {
-        return Err(invalid(format!(
-            "{} bars, more than the {MAX_BARS} a chart can show",
-            bars.len()
-        )));
-    }
-    if let Some((name, value)) = bars.iter().find(|(_, value)| !(0.0..=1.0).contains(value)) {
-        return Err(invalid(format!("bar {:?} has value {value}, outside 0..=1", name.as_ref())));
-    }
-
+    check_bars(path, bars, intervals)?;
     let rows = bars.len();
     let x_ticks = tick_formatter(&(0.0..1.0), X_TICKS);
     render_png(path, bar_chart_size(rows), |canvas| {
@@ -117,24 +99,13 @@ pub fn plot_bars_with_intervals<S: AsRef<str>>(
                 series_color(0).filled(),
             )
         }))?;
-        // Whiskers: the interval as a line across the bar's middle, with end caps.
-        chart.draw_series(intervals.iter().take(rows).enumerate().flat_map(
-            |(index, &(low, high))| {
-                let middle = row_bottom(index) + 0.5;
-                let cap = (0.5 - BAR_GAP) * 0.6;
-                [
-                    PathElement::new([(low, middle), (high, middle)], BLACK.stroke_width(2)),
-                    PathElement::new(
-                        [(low, middle - cap), (low, middle + cap)],
-                        BLACK.stroke_width(2),
-                    ),
-                    PathElement::new(
-                        [(high, middle - cap), (high, middle + cap)],
-                        BLACK.stroke_width(2),
-                    ),
-                ]
-            },
-        ))?;
+        chart.draw_series(
+            intervals
+                .iter()
+                .take(rows)
+                .enumerate()
+                .flat_map(|(i, &interval)| whisker(interval, row_bottom(i) + 0.5)),
+        )?;
         // Names and values go on the whole canvas: the plotting area would clip them.
         let name_style = text(TICK_LABEL_SIZE).pos(Pos::new(HPos::Right, VPos::Center));
         let value_style = text(TICK_LABEL_SIZE).pos(Pos::new(HPos::Left, VPos::Center));
@@ -152,6 +123,45 @@ pub fn plot_bars_with_intervals<S: AsRef<str>>(
         }
         Ok(())
     })
+}
+
+/// Bars and intervals that a chart can show: 1 to MAX_BARS bars, values and intervals in 0..=1.
+fn check_bars<S: AsRef<str>>(
+    path: &Path,
+    bars: &[(S, f64)],
+    intervals: &[(f64, f64)],
+) -> Result<(), PlotError> {
+    let invalid = |reason: String| PlotError::InvalidInput { path: path.to_path_buf(), reason };
+    if let Some((low, high)) =
+        intervals.iter().find(|(low, high)| !(0.0 <= *low && low <= high && *high <= 1.0))
+    {
+        return Err(invalid(format!("interval ({low}, {high}) is not within 0..=1")));
+    }
+    if bars.is_empty() {
+        return Err(invalid("no bars".into()));
+    }
+    if bars.len() > MAX_BARS {
+        return Err(invalid(format!(
+            "{} bars, more than the {MAX_BARS} a chart can show",
+            bars.len()
+        )));
+    }
+    if let Some((name, value)) = bars.iter().find(|(_, value)| !(0.0..=1.0).contains(value)) {
+        return Err(invalid(format!("bar {:?} has value {value}, outside 0..=1", name.as_ref())));
+    }
+
+    Ok(())
+}
+
+/// The interval `(low, high)` as a line across a bar's `middle`, with end caps.
+fn whisker((low, high): (f64, f64), middle: f64) -> [PathElement<(f64, f64)>; 3] {
+    let cap = (0.5 - BAR_GAP) * 0.6;
+    let line = |points: [(f64, f64); 2]| PathElement::new(points, BLACK.stroke_width(2));
+    [
+        line([(low, middle), (high, middle)]),
+        line([(low, middle - cap), (low, middle + cap)]),
+        line([(high, middle - cap), (high, middle + cap)]),
+    ]
 }
 
 fn text_width(canvas: &Canvas<'_>, text_line: &str) -> Result<u32, Box<dyn std::error::Error>> {

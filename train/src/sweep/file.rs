@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::{located, ConfigError};
+use crate::config::{from_toml, ConfigError};
 use crate::evaluation::BenchmarkSpec;
 
 /// Keys whose string values are paths (the last part of a dotted key).
@@ -131,8 +131,7 @@ impl SweepFile {
             .map_err(|e| ConfigError::new(path, format!("cannot resolve the path: {e}")))?;
         let text = std::fs::read_to_string(&path)
             .map_err(|e| ConfigError::new(&path, format!("cannot read: {e}")))?;
-        let raw: RawSweep =
-            toml::from_str(&text).map_err(|e| located(&path, &text, e.span(), e.message()))?;
+        let raw: RawSweep = from_toml(&path, &text, None)?;
         let dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
         let fail = |key: &str, message: String| ConfigError {
             key: Some(key.to_string()),

@@ -142,6 +142,28 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_list_is_the_code_s() {
+        let doc = include_str!("../../../docs/run-folder.md");
+        let table = doc
+            .split_once("These may change on resume:")
+            .and_then(|(_, rest)| rest.split_once("Everything else"))
+            .expect("docs/run-folder.md lists what may change on resume")
+            .0;
+        // The first column's keys: `eval.*` names the whole section.
+        let mut documented: Vec<&str> = table
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `"))
+            .flat_map(|line| line.split(" |").next().unwrap_or("").split(", "))
+            .map(|key| key.trim_matches('`').trim_end_matches(".*"))
+            .collect();
+        documented.sort();
+        let mut code: Vec<&str> = MAY_CHANGE.iter().map(|(key, _)| *key).collect();
+        code.push(MAX_STEPS);
+        code.sort();
+        assert_eq!(documented, code);
+    }
+
+    #[test]
     fn refusals_name_every_key_with_both_values() {
         let old = value("[lora]\nr = 8\nalpha = 16.0\n[training]\nlr = 0.001\nseed = 1\n");
         let new = value("[lora]\nr = 4\nalpha = 16.0\n[training]\nlr = 0.002\n");

@@ -13,8 +13,39 @@ pub fn guardtune(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_guardtune")).args(args).output().expect("the binary runs")
 }
 
+/// `guardtune COMMAND --model MODEL --adapter ADAPTER` and then `rest`: the commands that read
+/// a base model and an adapter (`export`, `eval`, `classify`).
+pub fn guardtune_with_adapter(
+    command: &str,
+    model: &Path,
+    adapter: &Path,
+    rest: &[&str],
+) -> Output {
+    let (model, adapter) = (model.to_str().unwrap(), adapter.to_str().unwrap());
+    let mut args = vec![command, "--model", model, "--adapter", adapter];
+    args.extend_from_slice(rest);
+    guardtune(&args)
+}
+
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// `guardtune train CONFIG` and then `extra`.
+pub fn train(config: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["train", config.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    guardtune(&args)
+}
+
+/// A small run (see [`small_run_config`]) in a new temporary folder, trained to the end: the
+/// folder, the run config and the run folder.
+pub fn trained_small_run(max_steps: usize, extra: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_run_config(dir.path(), max_steps, extra);
+    assert!(train(&config, &[]).status.success());
+    let run = dir.path().join("run");
+    (dir, config, run)
 }
 
 /// A run config for a few fast steps on the tiny model and the synthetic Aegis 2.0 rows, with
