@@ -138,6 +138,8 @@ impl Share {
 pub struct StepSums<B: AutodiffBackend> {
     /// Summed token loss of the replica's micro-batches.
     pub loss_sum: f64,
+    /// Tokens the model computed for them (padding excluded; a shared prefix once).
+    pub computed_tokens: usize,
     pub grads: Gradients<B>,
 }
 
@@ -162,6 +164,9 @@ pub struct StepOutcome {
     pub updated: bool,
     /// Target tokens of the whole step.
     pub targets: usize,
+    /// Tokens the model computed for the whole step, over all replicas: fewer than the
+    /// micro-batches hold where a prefix was shared (`share_prefix`).
+    pub computed_tokens: usize,
     pub parts: StepParts,
 }
 
@@ -179,27 +184,30 @@ pub fn step<B: AutodiffBackend, E: From<ExecutionError>>(
 ) -> Result<StepOutcome, E> {
     let targets: usize = input.micro.iter().map(MicroBatch::targets).sum();
     let mut clock = PartClock::<B>::start(settings.time_parts, device);
-    let mut sums = StepSums { loss_sum: 0.0, grads: Gradients::<B>::new() };
+    let mut sums = StepSums { loss_sum: 0.0, computed_tokens: 0, grads: Gradients::<B>::new() };
     let mut parts = StepParts::default();
     let first_micro = (input.step * input.micro.len()) as u64;
     for (k, micro) in input.micro.iter().enumerate().skip(share.index).step_by(share.count) {
         let mask_seed = settings.seed.wrapping_add(first_micro + k as u64);
         let layout = micro.layout(settings.share_prefix);
+        sums.computed_tokens += layout.tokens();
         let forward = forward_loss(model, &layout, settings, mask_seed, device);
         sums.loss_sum += forward.loss_sum.clone().into_scalar().elem::<f64>();
         parts.forward_ms += clock.lap()?;
         backward_into(model, forward, targets, &mut sums.grads);
         parts.backward_ms += clock.lap()?;
     }
-    let StepSums { loss_sum, mut grads } = reduce(sums)?;
+    let StepSums { loss_sum, computed_tokens, mut grads } = reduce(sums)?;
     let loss = loss_sum / targets.max(1) as f64;
+    let outcome =
+        StepOutcome { loss, grad_norm: f64::NAN, updated: false, targets, computed_tokens, parts };
     if !loss.is_finite() {
-        return Ok(StepOutcome { loss, grad_norm: f64::NAN, updated: false, targets, parts });
+        return Ok(outcome);
     }
     let grad_norm = clip_grad_norm::<B>(&mut grads, settings.max_grad_norm);
     apply_update(model, optimizer, &grads, input.lr);
-    parts.update_ms = clock.lap()?;
-    Ok(StepOutcome { loss, grad_norm, updated: true, targets, parts })
+    let parts = StepParts { update_ms: clock.lap()?, ..parts };
+    Ok(StepOutcome { grad_norm, updated: true, parts, ..outcome })
 }
 
 /// Times the parts of a step, waiting for the device first when asked to.

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{guardtune, small_run_config, stderr, train_losses};
+use common::{guardtune, metric, small_run_config, stderr, train_losses};
 use guardtune_model::testing::max_abs_diff;
 use guardtune_model::Weights;
 
@@ -102,10 +102,14 @@ fn a_shared_prompt_prefix_trains_the_same_adapter_on_two_devices() {
     // The guard prompt's template and policy are common to every row: with share_prefix (the
     // default) each micro-batch computes them once. Without dropout the results are the same.
     let devices = "model.device=[\"cpu:0\", \"cpu:1\"]";
-    let plain = run(
-        tempfile::tempdir().unwrap().path(),
-        &["lora.dropout=0.0", "training.share_prefix=false", devices],
-    );
-    let shared = run(tempfile::tempdir().unwrap().path(), &["lora.dropout=0.0", devices]);
+    let (plain_dir, shared_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let plain =
+        run(plain_dir.path(), &["lora.dropout=0.0", "training.share_prefix=false", devices]);
+    let shared = run(shared_dir.path(), &["lora.dropout=0.0", devices]);
     assert_same_run(&plain, &shared, 1e-5, 1e-5, "shared prefix");
+    // The replicas really shared: the fraction is what their steps counted as computed.
+    let fraction =
+        |dir: &tempfile::TempDir| metric(&dir.path().join("run"), "train/shared_token_fraction");
+    assert!(fraction(&plain_dir).iter().all(|&(_, f)| f == 0.0), "{:?}", fraction(&plain_dir));
+    assert!(fraction(&shared_dir).iter().all(|&(_, f)| f > 0.1), "{:?}", fraction(&shared_dir));
 }

@@ -17,7 +17,7 @@ use burn::backend::Autodiff;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use guardtune_data::{parse_verdict, Verdict, IGNORE_INDEX};
 use guardtune_lora::{attach, step_alone, AdamW, AdamWConfig, MicroBatch, StepInput, StepSettings};
-use guardtune_model::{common_prefix_len, Tokenizer};
+use guardtune_model::Tokenizer;
 use serde::{Deserialize, Serialize};
 
 use super::bench::BenchArgs;
@@ -69,9 +69,8 @@ pub struct RowsReport {
     /// VmHWM of this process.
     pub peak_rss_mib: f64,
     /// classify: the prompt tokens the prefix cache saved, over all batches (warm-up included,
-    /// where the prefix is computed). train: the fraction of the timed micro-batches' tokens in
-    /// the rows' common prefix after its first copy (what computing it once per micro-batch
-    /// saves; this command does not share it).
+    /// where the prefix is computed). train: the timed steps' tokens that sharing each
+    /// micro-batch's common prefix saved, as the step counted what it computed.
     pub prefix_saved_fraction: f64,
     /// classify: the prefix cache's token counts.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -135,15 +134,18 @@ pub fn run<B: Backend>(args: &BenchArgs, devices: &[B::Device]) -> Result<RowsRe
         peak_rss_mib: peak_rss,
         prefix_saved_fraction: match extra {
             Extra::Prefix(stats) => stats.saved_fraction(),
-            Extra::Losses(..) => shared_prefix_fraction(timed_rows),
+            Extra::Losses { ref computed, .. } => {
+                let computed: usize = computed[warmup.min(computed.len())..].iter().sum();
+                1.0 - computed as f64 / tokens.max(1) as f64
+            }
         },
         prefix: match extra {
             Extra::Prefix(stats) => Some(stats),
-            Extra::Losses(..) => None,
+            Extra::Losses { .. } => None,
         },
         lora: train.then_some((plan.lora.r, plan.lora.alpha, plan.lora.dropout)),
         loss_first_last: match extra {
-            Extra::Losses(first, last) => Some((first, last)),
+            Extra::Losses { first, last, .. } => Some((first, last)),
             Extra::Prefix(_) => None,
         },
     })
@@ -157,7 +159,12 @@ struct Timed {
 
 /// What a mode reports besides its timings.
 enum Extra {
-    Losses(f64, f64),
+    /// train: the first and last step's loss, and the tokens each step computed.
+    Losses {
+        first: f64,
+        last: f64,
+        computed: Vec<usize>,
+    },
     Prefix(TokenStats),
 }
 
@@ -208,7 +215,7 @@ fn train<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<(Vec<Timed>, Extra)> {
     let mut optimizer = AdamW::<B::InnerBackend>::new(AdamWConfig::default());
-    let (mut times, mut losses) = (Vec::new(), Vec::new());
+    let (mut times, mut losses, mut computed) = (Vec::new(), Vec::new(), Vec::new());
     let settings = StepSettings {
         seed: 0,
         max_grad_norm: None,
@@ -235,9 +242,10 @@ fn train<B: AutodiffBackend>(
         B::sync(device)?;
         times.push(Timed { seconds: start.elapsed().as_secs_f64(), tokens });
         losses.push(step.loss);
+        computed.push(step.computed_tokens);
     }
     let (first, last) = (losses[0], losses[losses.len() - 1]);
-    Ok((times, Extra::Losses(first, last)))
+    Ok((times, Extra::Losses { first, last, computed }))
 }
 
 /// Verdicts with P(unsafe) for each batch's prompts; the tokens are the prompts' and the
@@ -264,19 +272,6 @@ fn classify<B: Backend>(
         times.push(Timed { seconds, tokens: prompt_tokens + generated });
     }
     Ok((times, Extra::Prefix(classifier.prefix_cache.stats())))
-}
-
-/// Of the batches' tokens, the fraction that repeats each batch's common prefix.
-fn shared_prefix_fraction(batches: &[&[Tokens]]) -> f64 {
-    let (mut total, mut repeated) = (0usize, 0usize);
-    for rows in batches {
-        let full: Vec<Vec<u32>> =
-            rows.iter().map(|r| [&r.prompt[..], &r.completion].concat()).collect();
-        let shared = common_prefix_len(full.iter().map(Vec::as_slice));
-        total += full.iter().map(Vec::len).sum::<usize>();
-        repeated += shared * (rows.len() - 1);
-    }
-    repeated as f64 / total.max(1) as f64
 }
 
 /// Prints the report as text.

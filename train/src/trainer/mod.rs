@@ -209,11 +209,6 @@ impl<B: AutodiffBackend> Trainer<B> {
             (0..accumulation).map(|k| self.plan.micro_batch(step * accumulation + k)).collect();
         let input = StepInput { step, micro, lr: self.schedule.lr(step) };
         let tokens: usize = input.micro.iter().map(|m| m.tokens()).sum();
-        // What computing each micro-batch's common prompt prefix once saves (share_prefix).
-        let computed: usize = match self.config.training.share_prefix {
-            true => input.micro.iter().map(|m| m.shared_tokens()).sum(),
-            false => tokens,
-        };
         let lr = input.lr;
         let outcome = self.replicas.step(input)?;
         if !outcome.updated {
@@ -231,12 +226,15 @@ impl<B: AutodiffBackend> Trainer<B> {
         self.tokens_seen += tokens;
         let rate = self.tokens_seen as f64 / self.training_time.as_secs_f64();
         let (done, loss) = (step + 1, outcome.loss);
+        // What computing each micro-batch's common prompt prefix once saved (share_prefix), as
+        // the replicas counted it.
+        let shared_fraction = 1.0 - outcome.computed_tokens as f64 / tokens.max(1) as f64;
         let values = [
             ("train/loss", loss),
             ("train/lr", lr),
             ("train/grad_norm", outcome.grad_norm),
             ("train/tokens_per_second", rate),
-            ("train/shared_token_fraction", 1.0 - computed as f64 / tokens.max(1) as f64),
+            ("train/shared_token_fraction", shared_fraction),
         ];
         self.log.record(done, &values)?;
         if done % self.config.training.log_every_steps == 0 || done == self.schedule.total_steps {

@@ -28,7 +28,7 @@ use burn::collective::{
     all_reduce, finish_collective, register, CollectiveConfig, PeerId, ReduceOperation,
 };
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Device, ElementConversion, Tensor, TensorPrimitive};
+use burn::tensor::{Device, Tensor, TensorPrimitive};
 use guardtune_lora::{
     adapter_params, param, step, AdamW, Gradients, Share, StepInput, StepOutcome, StepSettings,
     StepSums,
@@ -237,8 +237,11 @@ impl<B: AutodiffBackend> Peer<B> {
                 if self.share.count == 1 {
                     return Ok(sums);
                 }
+                let (loss_sum, computed_tokens) =
+                    self.sum_counts(sums.loss_sum, sums.computed_tokens, device)?;
                 Ok(StepSums {
-                    loss_sum: self.sum_loss(sums.loss_sum, device)?,
+                    loss_sum,
+                    computed_tokens,
                     grads: self.sum_gradients(zeros, sums.grads)?,
                 })
             };
@@ -261,9 +264,24 @@ impl<B: AutodiffBackend> Peer<B> {
         Ok(summed)
     }
 
-    fn sum_loss(&self, loss_sum: f64, device: &B::Device) -> Result<f64> {
-        let local = Tensor::<B::InnerBackend, 1>::from_floats([loss_sum as f32], device);
-        Ok(self.all_reduce_sum(local)?.into_scalar().elem())
+    /// The loss sum and the computed tokens summed over the replicas, in one collective (a
+    /// step's token count is far below 2^24, so f32 holds it exactly).
+    fn sum_counts(
+        &self,
+        loss_sum: f64,
+        computed_tokens: usize,
+        device: &B::Device,
+    ) -> Result<(f64, usize)> {
+        let local = Tensor::<B::InnerBackend, 1>::from_floats(
+            [loss_sum as f32, computed_tokens as f32],
+            device,
+        );
+        let summed: Vec<f32> = self
+            .all_reduce_sum(local)?
+            .into_data()
+            .to_vec()
+            .map_err(|e| anyhow!("all-reduce result: {e:?}"))?;
+        Ok((f64::from(summed[0]), summed[1].round() as usize))
     }
 
     fn all_reduce_sum<K: Backend, const D: usize>(
