@@ -20,16 +20,8 @@ fn model(dtype: Dtype) -> LlamaForCausalLM<AD> {
     let device = Default::default();
     let (_, mut model) =
         load_model_as::<AD>(&fixture("models/stories260K"), dtype, &device).unwrap();
-    let config = LoraConfig {
-        r: 4,
-        alpha: 8.0,
-        dropout: 0.0,
-        target_modules: TargetModules::Preset("all-linear".into()),
-        layers: None,
-        use_rslora: false,
-        init: Default::default(),
-        init_from: None,
-    };
+    let targets = TargetModules::Preset("all-linear".into());
+    let config = LoraConfig { r: 4, alpha: 8.0, target_modules: targets, ..LoraConfig::default() };
     attach(&mut model, &config, 3, &device).unwrap();
     model
 }
