@@ -13,12 +13,17 @@ fn tiny_model() -> PathBuf {
 }
 
 fn eval(benchmark: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    eval_kind("xstest", benchmark, out, extra)
+}
+
+/// `guardtune eval` of the tiny model on a benchmark file of the loader `kind`.
+fn eval_kind(kind: &str, benchmark: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
         "eval".to_string(),
         "--model".into(),
         tiny_model().display().to_string(),
         "--benchmark".into(),
-        format!("xstest={}", benchmark.display()),
+        format!("{kind}={}", benchmark.display()),
         "--out".into(),
         out.display().to_string(),
         "--max-new-tokens".into(),
@@ -172,19 +177,7 @@ fn benchmark_rows_that_the_loader_skips_are_counted_on_the_console() {
     let dir = tempfile::tempdir().unwrap();
     // Two of its twelve rows have the prompt "REDACTED" (not redistributed): not evaluable.
     let aegis2 = repo_root().join("data/fixtures/aegis2/train.json");
-    let out = guardtune(&[
-        "eval",
-        "--model",
-        tiny_model().to_str().unwrap(),
-        "--benchmark",
-        &format!("aegis2={}", aegis2.display()),
-        "--out",
-        dir.path().join("eval").to_str().unwrap(),
-        "--max-new-tokens",
-        "4",
-        "--max-examples",
-        "2",
-    ]);
+    let out = eval_kind("aegis2", &aegis2, &dir.path().join("eval"), &["--max-examples", "2"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("2 rows skipped (train: 2 REDACTED prompt)"), "{}", stderr(&out));
 }

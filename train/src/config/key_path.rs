@@ -16,7 +16,6 @@ use toml_edit::{Document, Item};
 use super::ConfigError;
 
 /// One step from a table to what it holds.
-#[derive(Clone, Debug, PartialEq)]
 enum Step {
     Key(String),
     /// The table of a list whose `name` is this.
@@ -25,8 +24,7 @@ enum Step {
 }
 
 /// A key path, e.g. `data.sources.toxicchat.filter.label`.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct KeyPath(Vec<Step>);
+struct KeyPath(Vec<Step>);
 
 impl std::fmt::Display for KeyPath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -42,9 +40,9 @@ impl std::fmt::Display for KeyPath {
 }
 
 impl KeyPath {
-    /// The path of `segments` in `doc`, the document that was deserialised; `message` is the
-    /// error's, which names the key that the path stops short of when a key is unknown.
-    fn new(doc: &Document<&str>, segments: &serde_path_to_error::Path, message: &str) -> Self {
+    /// The path of `segments` in `doc`, the document that was deserialised (for an unknown key,
+    /// serde's path ends with that key).
+    fn new(doc: &Document<&str>, segments: &serde_path_to_error::Path) -> Self {
         let mut steps = Vec::new();
         let mut item = Some(doc.as_item());
         for segment in segments.iter() {
@@ -61,14 +59,6 @@ impl KeyPath {
             };
             item = item.and_then(|i| child(i, &step));
             steps.push(step);
-        }
-        // Where serde's path stops at the table that holds an unknown key, its message names it.
-        if let Some((key, _)) =
-            message.strip_prefix("unknown field `").and_then(|rest| rest.split_once('`'))
-        {
-            if steps.last() != Some(&Step::Key(key.to_string())) {
-                steps.push(Step::Key(key.to_string()));
-            }
         }
         KeyPath(steps)
     }
@@ -113,7 +103,7 @@ pub(crate) fn from_toml<T: DeserializeOwned>(
         toml::Deserializer::parse(text).map_err(|e| located(file, text, e.span(), e.message()))?;
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let message = e.inner().message();
-        let key = Document::parse(text).ok().map(|doc| KeyPath::new(&doc, e.path(), message));
+        let key = Document::parse(text).ok().map(|doc| KeyPath::new(&doc, e.path()));
         let (text, span) = match (written, &key) {
             (None, _) => (text, e.inner().span()),
             (Some(written), Some(key)) => (written, key.span_in(written)),
