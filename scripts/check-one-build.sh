@@ -15,7 +15,12 @@ cd "$(dirname "$0")/.."
 messages=$(mktemp)
 trap 'rm -f "$messages"' EXIT
 if ! cargo test --release --workspace --no-run --message-format=json >"$messages"; then
-    echo "the test build failed"
+    # The JSON hides the compiler's own words: build again in plain text to show them, with the
+    # disk and memory left (a linker that runs out of either fails with "1 previous error").
+    echo "the test build failed; again, in plain text:"
+    cargo test --release --workspace --no-run 2>&1 | grep -v '^ *\(Compiling\|Executable\)' | tail -40 || true
+    df -h . | tail -1
+    free -m | head -2
     exit 1
 fi
 rebuilt=$(grep '"reason":"compiler-artifact"' "$messages" \
