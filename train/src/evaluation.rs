@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::classifier::Classifier;
+use crate::hub::Wanted;
 use crate::metrics::{
     per_category_f1, precision_recall_curve, CategoryScore, CategorySets, ClassificationMetrics,
     Prediction,
@@ -32,7 +33,9 @@ impl BenchmarkSpec {
         let (kind, path) = text
             .split_once('=')
             .ok_or_else(|| anyhow!("--benchmark {text}: expected KIND=PATH"))?;
-        Ok(BenchmarkSpec { kind: kind.parse()?, path: PathBuf::from(path) })
+        // A Hub file (`hf://datasets/ORG/NAME/PATH`) is fetched into the Hub cache here.
+        let path = crate::hub::resolve(Path::new(path), Wanted::File, Path::new("."), &[])?;
+        Ok(BenchmarkSpec { kind: kind.parse()?, path })
     }
 
     /// The file name without its extensions (`samples-1680.jsonl.gz` -> `samples-1680`).

@@ -9,6 +9,7 @@ pub mod config;
 pub mod device;
 pub mod evaluation;
 pub mod finished_benchmarks;
+pub mod hub;
 pub mod memory;
 pub mod merge_check;
 pub mod metrics;

@@ -62,7 +62,17 @@ enum Command {
 fn main() -> ExitCode {
     guardtune::allocator::keep_freed_memory();
     guardtune::closed_pipe::end_quietly_on_closed_pipe();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // A value a parser refused (a model folder that is not one, a Hub input that cannot be
+        // fetched) is one line, as every input error is; clap adds a hint line after it.
+        Err(err) if err.kind() == clap::error::ErrorKind::ValueValidation => {
+            let rendered = err.render().to_string();
+            eprintln!("{}", rendered.lines().next().unwrap_or_default());
+            return ExitCode::from(2);
+        }
+        Err(err) => err.exit(),
+    };
     // How to continue a training run that a signal stopped.
     let mut resume_command = None;
     let result = match cli.command {

@@ -8,15 +8,19 @@ use anyhow::Result;
 use burn::tensor::backend::Backend;
 use guardtune_model::{Dtype, LlamaConfig, LlamaForCausalLM};
 
+use crate::hub::{self, Wanted};
+
 /// The model flags of `classify`, `eval`, `perplexity`, `generate` and `export`. (`bench` has
 /// its own: a list of devices, one replica each, and a model only with `--rows`.)
 #[derive(clap::Args, Clone, Debug)]
 pub struct ModelArgs {
-    /// Hugging Face model folder (config.json, safetensors, tokenizer files): the base.
+    /// The base: a Hugging Face model folder (config.json, safetensors, tokenizer files), or a
+    /// Hub model, `hf://ORG/NAME[@REVISION]` or `ORG/NAME`, fetched into the Hub cache.
     #[arg(long = "model", value_name = "DIR", value_parser = parse_model_folder)]
     pub path: PathBuf,
-    /// PEFT adapter folder, applied on top of the base unmerged (the trained guard).
-    #[arg(long, value_name = "DIR")]
+    /// PEFT adapter folder (or Hub repo, as for --model), applied on top of the base unmerged
+    /// (the trained guard).
+    #[arg(long, value_name = "DIR", value_parser = parse_adapter_folder)]
     pub adapter: Option<PathBuf>,
     /// The model's dtype. When running it: the dtype the base computes in, f32 (default) or
     /// bf16 (half the memory; fast on GPUs); adapters stay f32. For `export`: the dtype
@@ -61,67 +65,30 @@ pub fn load_model_with_adapter<B: Backend>(
 }
 
 /// Why `path` is not a model folder, or `None` when it is one (it holds a `config.json`).
-/// `typed` is the path as the user wrote it (before it was resolved against a config's folder):
-/// when it looks like a Hugging Face Hub id (`ORG/NAME`), the message says how to get it.
-pub fn model_folder_problem(path: &Path, typed: &Path) -> Option<String> {
+pub fn model_folder_problem(path: &Path) -> Option<String> {
     if path.join("config.json").is_file() {
         return None;
     }
     let what =
         if path.exists() { "is not a model folder (no config.json)" } else { "does not exist" };
-    let hint = match hub_id(typed) {
-        Some(id) => format!(
-            "; `{id}` looks like a Hugging Face Hub id: download it first \
-             (`huggingface-cli download {id} --local-dir models/{name}`) and give that folder",
-            name = id.rsplit('/').next().unwrap_or(&id)
-        ),
-        None => String::new(),
-    };
-    Some(format!("{} {what}{hint}", path.display()))
+    Some(format!("{} {what}", path.display()))
 }
 
-/// `ORG/NAME` when `typed` has that shape: two plain names of Hub characters, relative, no
-/// `.` or `..`.
-fn hub_id(typed: &Path) -> Option<String> {
-    let text = typed.to_str()?;
-    let parts: Vec<&str> = text.split('/').collect();
-    let plain = |p: &&str| {
-        !p.is_empty()
-            && !p.starts_with('.')
-            && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    };
-    (parts.len() == 2 && parts.iter().all(plain)).then(|| text.to_string())
-}
-
-/// clap's parser for `--model`: the folder, or a one-line reason it is not a model folder.
+/// clap's parser for `--model`: a local model folder, or a Hub model (`hf://ORG/NAME[@REV]`,
+/// or `ORG/NAME` when no such folder exists here) downloaded into the Hub cache; or a one-line
+/// reason why neither.
 pub fn parse_model_folder(text: &str) -> Result<PathBuf, String> {
-    let path = PathBuf::from(text);
-    match model_folder_problem(&path, &path) {
+    let path = hub::resolve(Path::new(text), Wanted::Model, Path::new("."), &[])
+        .map_err(|e| format!("{e:#}"))?;
+    match model_folder_problem(&path) {
         None => Ok(path),
         Some(problem) => Err(problem),
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hub_ids_are_recognised_and_paths_are_not() {
-        assert_eq!(
-            hub_id(Path::new("meta-llama/Llama-3.1-8B-Instruct")).as_deref(),
-            Some("meta-llama/Llama-3.1-8B-Instruct")
-        );
-        for path in ["models/a/b", "./org/name", "../org/name", "/org/name", "name", "org/"] {
-            assert_eq!(hub_id(Path::new(path)), None, "{path}");
-        }
-        let problem = model_folder_problem(
-            Path::new("/nowhere/x/y"),
-            Path::new("HuggingFaceTB/SmolLM2-135M-Instruct"),
-        )
-        .unwrap();
-        assert!(problem.contains("does not exist") && problem.contains("huggingface-cli download HuggingFaceTB/SmolLM2-135M-Instruct --local-dir models/SmolLM2-135M-Instruct"), "{problem}");
-        let plain = model_folder_problem(Path::new("/nowhere/x/y/z"), Path::new("x/y/z")).unwrap();
-        assert!(!plain.contains("Hub"), "{plain}");
-    }
+/// clap's parser for `--adapter`: a local adapter folder, or a Hub adapter repo, as for
+/// `--model`. (What the folder holds is checked when it is loaded.)
+pub fn parse_adapter_folder(text: &str) -> Result<PathBuf, String> {
+    hub::resolve(Path::new(text), Wanted::Adapter, Path::new("."), &[])
+        .map_err(|e| format!("{e:#}"))
 }

@@ -76,15 +76,34 @@ fn a_relative_set_path_is_read_from_the_current_folder() {
 }
 
 #[test]
-fn a_hub_id_where_a_folder_is_expected_gets_a_hint() {
+fn a_hub_id_that_cannot_be_fetched_says_why_in_one_line() {
+    // A bare ORG/NAME with no such folder is a Hub model id, as in transformers. Offline with an
+    // empty cache, and online with no Hub to reach, each get one line naming the input.
     let dir = tempfile::tempdir().unwrap();
-    let out = guardtune_in(dir.path(), &["classify", "--model", "meta-llama/Llama-3.1-8B", "hi"]);
+    let run = |env: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_guardtune"));
+        command
+            .current_dir(dir.path())
+            .env("HF_HOME", dir.path().join("hf"))
+            .envs(env.iter().copied());
+        command.args(["classify", "--model", "meta-llama/Llama-3.1-8B", "hi"]).output().unwrap()
+    };
+    let out = run(&[("HF_HUB_OFFLINE", "1")]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("looks like a Hugging Face Hub id"), "{err}");
-    assert!(err.contains("huggingface-cli download meta-llama/Llama-3.1-8B"), "{err}");
-    let out = guardtune_in(dir.path(), &["classify", "--model", "models/a/b", "hi"]);
-    assert!(!stderr(&out).contains("Hub id"), "{}", stderr(&out));
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("hf://meta-llama/Llama-3.1-8B: not in the Hugging Face cache"), "{err}");
+    assert!(err.contains("HF_HUB_OFFLINE is set"), "{err}");
+    // Port 9 (discard) on loopback: nothing listens, so the connection is refused at once.
+    let out = run(&[("HF_ENDPOINT", "http://127.0.0.1:9")]);
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("cannot reach the Hub at http://127.0.0.1:9"), "{err}");
+    assert!(err.contains("set HF_HUB_OFFLINE=1"), "{err}");
+    // A path that exists is a folder, never an id.
+    std::fs::create_dir_all(dir.path().join("models/b")).unwrap();
+    let out = guardtune_in(dir.path(), &["classify", "--model", "models/b", "hi"]);
+    assert!(stderr(&out).contains("is not a model folder"), "{}", stderr(&out));
 }
 
 #[test]

@@ -1,15 +1,17 @@
 //! `guardtune export`: an adapter rewritten in another dtype, or merged into the base as a
-//! complete Hugging Face model folder.
+//! complete Hugging Face model folder; with `--push-to-hub`, uploaded with a model card.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use burn::tensor::backend::Backend;
 use guardtune_lora::{export_merged, parse_size, read_adapter_config, save_adapter};
 use guardtune_model::Dtype;
 
 use crate::base_model_check::adapter_base_name;
+use crate::config::folder_name;
 use crate::device::BackendJob;
+use crate::hub::{model_card, push_folder, PushTarget};
 use crate::merge_check::check_merge;
 use crate::model_dir::{load_model_with_adapter, ModelArgs};
 use crate::output_dir::StagedDir;
@@ -37,6 +39,13 @@ pub struct ExportArgs {
     /// Largest shard of a merged model (e.g. 5GB, 500MB, 2GiB).
     #[arg(long, default_value = "5GB")]
     pub shard_size: String,
+    /// Upload the exported folder to this Hub model repo (ORG/NAME, created if absent) with a
+    /// generated model card (README.md); the token comes from HF_TOKEN or the login's token file.
+    #[arg(long, value_name = "ORG/NAME")]
+    pub push_to_hub: Option<String>,
+    /// Create the --push-to-hub repo private.
+    #[arg(long, requires = "push_to_hub")]
+    pub private: bool,
 }
 
 impl BackendJob for ExportArgs {
@@ -47,7 +56,12 @@ impl BackendJob for ExportArgs {
         let Some(adapter) = self.model.adapter.as_deref() else {
             bail!("export needs --adapter: the adapter to rewrite or merge");
         };
-        // Refused before the (long) load when --out holds files and --force is absent.
+        // Refused before the (long) load when --out holds files and --force is absent, or the
+        // --push-to-hub repo id is malformed.
+        let push = match &self.push_to_hub {
+            Some(repo) => Some(PushTarget::parse(repo, self.private)?),
+            None => None,
+        };
         let staged = StagedDir::new(&self.out, self.force, &[base, adapter])?;
         // Loaded in f32 whatever --dtype says: that is the dtype written, once, at the end.
         let (config, model) =
@@ -65,6 +79,9 @@ impl BackendJob for ExportArgs {
             let shard_size = parse_size(&self.shard_size).map_err(|e| anyhow!(e))?;
             export_merged(&model, base, staged.path(), dtype, shard_size)?;
             let check = check_merge(model, base, staged.path(), &device)?;
+            if let Some(target) = &push {
+                write_card(staged.path(), target, &folder_name(base), adapter, true)?;
+            }
             staged.commit()?;
             println!("merged model written to {} ({})", self.out.display(), dtype.torch_name());
             println!("{check}");
@@ -84,11 +101,33 @@ impl BackendJob for ExportArgs {
                 .base_name
                 .clone()
                 .or_else(|| adapter_base_name(adapter))
-                .unwrap_or_else(|| crate::config::folder_name(base));
+                .unwrap_or_else(|| folder_name(base));
             save_adapter(&model, &lora_config, &base_name, staged.path(), dtype)?;
+            if let Some(target) = &push {
+                write_card(staged.path(), target, &base_name, adapter, false)?;
+            }
             staged.commit()?;
             println!("adapter written to {} ({})", self.out.display(), dtype.torch_name());
         }
+        if let Some(target) = &push {
+            let what = if self.merge { "merged model" } else { "adapter" };
+            let url = push_folder(&self.out, target, &format!("Upload guardtune {what}"))?;
+            println!("pushed to {url}");
+        }
         Ok(())
     }
+}
+
+/// The model card written as `out/README.md`, so that the folder pushed is the folder on disk.
+fn write_card(
+    out: &Path,
+    target: &PushTarget,
+    base_name: &str,
+    adapter: &Path,
+    merged: bool,
+) -> Result<()> {
+    let card = model_card(&target.repo, base_name, adapter, merged)?;
+    std::fs::write(out.join("README.md"), card).with_context(|| {
+        format!("{}: cannot write the model card", out.join("README.md").display())
+    })
 }

@@ -11,6 +11,7 @@ use guardtune_model::Dtype;
 use super::key_path::{from_toml, located};
 use super::validate::{setting_problems, Problem};
 use super::RunConfig;
+use crate::hub::Wanted;
 
 /// A config problem: `file:line: key: message` (line and key when known), and any further
 /// problems `(key, message)` found in the same file, each printed on a line of its own. A
@@ -109,13 +110,11 @@ pub fn load_run_config(path: &Path, overrides: &[String]) -> Result<RunConfig, C
     let written = (!overrides.is_empty()).then_some(text.as_str());
     let mut config: RunConfig = from_toml(path, &resolved_text, written).map_err(blamed)?;
     let base = path.parent().unwrap_or(Path::new("."));
-    // The model path as the user wrote it, for the Hub id hint (`--set` made it absolute).
-    let typed_model = match flags.iter().rev().find(|(key, _)| key == "model.path") {
-        Some((_, assignment)) => PathBuf::from(override_value(assignment).as_str().unwrap_or("")),
-        None => config.model.path.clone(),
-    };
+    fetch_hub_inputs(&mut config, base).map_err(|(key, message)| {
+        blamed(ConfigError { key: Some(key), ..ConfigError::new(path, message) })
+    })?;
     resolve_paths(&mut config, base);
-    let mut problems: Vec<Problem> = check(&config, &typed_model).err().into_iter().collect();
+    let mut problems: Vec<Problem> = check(&config).err().into_iter().collect();
     problems.extend(setting_problems(&config));
     let mut problems = problems.into_iter();
     match problems.next() {
@@ -141,7 +140,9 @@ fn apply_override(doc: &mut DocumentMut, assignment: &str) -> Result<String, Str
     let key = assignment.split_once('=').ok_or("expected section.key=value")?.0.trim();
     let mut value = override_value(assignment);
     if PATH_KEYS.contains(&key.rsplit('.').next().unwrap_or(key)) {
-        value = from_current_dir(value)?;
+        // A bare `ORG/NAME` names a Hub repo only where a model or adapter folder is taken.
+        let bare_ids = key == "model.path" || key == "lora.init_from";
+        value = from_current_dir(value, bare_ids)?;
     }
     if let Some(rest) = key.strip_prefix("data.sources.") {
         let field = super::sources::set_source_key(doc, rest, value)?;
@@ -167,11 +168,14 @@ fn override_value(assignment: &str) -> Value {
     raw.parse().unwrap_or_else(|_| Value::from(raw))
 }
 
-/// A path value (a string, or a list of them) with relative paths joined to the current folder.
-fn from_current_dir(value: Value) -> Result<Value, String> {
+/// A path value (a string, or a list of them) with relative paths joined to the current folder;
+/// Hub references stay as written (with `bare_ids`, an `ORG/NAME` with no such folder here too).
+fn from_current_dir(value: Value, bare_ids: bool) -> Result<Value, String> {
     let absolute = |text: &str| -> Result<Value, String> {
         let path = Path::new(text);
-        if path.is_absolute() {
+        let hub = text.starts_with("hf://")
+            || (bare_ids && crate::hub::HubRef::parse_bare_id(text).is_some() && !path.exists());
+        if path.is_absolute() || hub {
             return Ok(Value::from(text));
         }
         let path = std::path::absolute(path).map_err(|e| format!("cannot resolve {text}: {e}"))?;
@@ -193,6 +197,29 @@ fn from_current_dir(value: Value) -> Result<Value, String> {
     }
 }
 
+/// Every Hub input (`hf://...`, or a bare `ORG/NAME` model id with no such local folder)
+/// downloaded into the Hub cache and replaced by its local path. A run folder that already has a
+/// `config.toml` pins what it read: a reference without a revision gets the commit recorded
+/// there, so that `--resume` reads the same files after the repo has moved on.
+fn fetch_hub_inputs(config: &mut RunConfig, base: &Path) -> Result<(), Problem> {
+    let saved = base.join(&config.output.dir).join("config.toml");
+    let pins = std::fs::read_to_string(saved)
+        .ok()
+        .and_then(|text| toml::from_str::<toml::Value>(&text).ok())
+        .map(|saved| crate::hub::pins_in(&saved))
+        .unwrap_or_default();
+    for (key, path) in config.input_paths_mut() {
+        let wanted = match key.as_str() {
+            "model.path" => Wanted::Model,
+            "lora.init_from" => Wanted::Adapter,
+            _ => Wanted::File,
+        };
+        *path =
+            crate::hub::resolve(path, wanted, base, &pins).map_err(|e| (key, format!("{e:#}")))?;
+    }
+    Ok(())
+}
+
 fn resolve_paths(config: &mut RunConfig, base: &Path) {
     let resolve = |p: &mut PathBuf| {
         if p.is_relative() {
@@ -200,15 +227,14 @@ fn resolve_paths(config: &mut RunConfig, base: &Path) {
         }
     };
     resolve(&mut config.output.dir);
-    config.input_paths_mut().into_iter().for_each(resolve);
+    config.input_paths_mut().into_iter().for_each(|(_, path)| resolve(path));
 }
 
 /// Checks that need more than types: the model folder exists, the sections agree. (The
 /// numeric settings are checked, all at once, by [`setting_problems`].)
-/// `typed_model` is `model.path` as written, before it was resolved.
-fn check(config: &RunConfig, typed_model: &Path) -> Result<(), Problem> {
+fn check(config: &RunConfig) -> Result<(), Problem> {
     let err = |key: &str, msg: String| Err((key.to_string(), msg));
-    if let Some(problem) = crate::model_dir::model_folder_problem(&config.model.path, typed_model) {
+    if let Some(problem) = crate::model_dir::model_folder_problem(&config.model.path) {
         return err("model.path", problem);
     }
     if let Some(dir) = &config.lora.init_from {

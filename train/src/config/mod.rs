@@ -33,21 +33,39 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    /// Every input path the config names: the model, each source's files and policy, the
-    /// benchmarks and the held-out sets (not the run folder). The one list that path
-    /// resolution and the sweep's config hash both walk.
-    pub fn input_paths_mut(&mut self) -> Vec<&mut PathBuf> {
-        let mut paths = vec![&mut self.model.path];
-        paths.extend(self.lora.init_from.iter_mut());
+    /// Every input path the config names, with its key as errors name it: the model, each
+    /// source's files and policy, the benchmarks and the held-out sets (not the run folder).
+    /// The one list that path resolution, Hub downloads and the sweep's config hash all walk.
+    pub fn input_paths_mut(&mut self) -> Vec<(String, &mut PathBuf)> {
+        let mut paths = vec![("model.path".to_string(), &mut self.model.path)];
+        paths.extend(self.lora.init_from.iter_mut().map(|p| ("lora.init_from".to_string(), p)));
         for source in &mut self.data.sources {
-            paths.extend(source.path.iter_mut());
-            paths.extend(source.paths.iter_mut());
-            paths.extend(source.validation_paths.iter_mut());
-            paths.extend(source.policy_file.iter_mut());
+            let key = |field: &str| format!("data.sources.{}.{field}", source.name);
+            let (path, paths_key, validation, policy) =
+                (key("path"), key("paths"), key("validation_paths"), key("policy_file"));
+            paths.extend(source.path.iter_mut().map(|p| (path.clone(), p)));
+            paths.extend(source.paths.iter_mut().map(|p| (paths_key.clone(), p)));
+            paths.extend(source.validation_paths.iter_mut().map(|p| (validation.clone(), p)));
+            paths.extend(source.policy_file.iter_mut().map(|p| (policy.clone(), p)));
         }
-        paths.extend(self.eval.benchmarks.iter_mut().map(|b| &mut b.path));
-        paths.extend(self.data.decontaminate.iter_mut().map(|h| &mut h.path));
+        for (i, benchmark) in self.eval.benchmarks.iter_mut().enumerate() {
+            paths.push((format!("eval.benchmarks[{i}].path"), &mut benchmark.path));
+        }
+        for (i, held_out) in self.data.decontaminate.iter_mut().enumerate() {
+            paths.push((format!("data.decontaminate[{i}].path"), &mut held_out.path));
+        }
         paths
+    }
+
+    /// The config as a run records it (its `config.toml`, the sweep's hashes): a path in the
+    /// Hub cache is written as its pinned `hf://...@COMMIT` reference, so that a rerun or
+    /// `--resume`, on this machine or another, reads the same files.
+    pub fn portable(&self) -> RunConfig {
+        let mut config = self.clone();
+        for (_, path) in config.input_paths_mut() {
+            *path = crate::hub::portable(path);
+        }
+        config
     }
 }
 
@@ -79,8 +97,12 @@ impl ModelSection {
     }
 }
 
-/// The last component of a model folder's path (resolved, so `.` has a name too).
+/// The name of a model folder: its Hub id when it is a snapshot in the Hub cache, else the
+/// last component of its path (resolved, so `.` has a name too).
 pub fn folder_name(path: &std::path::Path) -> String {
+    if let Some(reference) = crate::hub::cached_ref(path) {
+        return reference.id;
+    }
     let resolved = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     resolved
         .file_name()

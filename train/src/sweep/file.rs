@@ -33,6 +33,7 @@ use serde::Deserialize;
 
 use crate::config::{from_toml, ConfigError};
 use crate::evaluation::BenchmarkSpec;
+use crate::hub::Wanted;
 
 /// Keys whose string values are paths (the last part of a dotted key).
 const PATH_KEYS: [&str; 4] = ["path", "paths", "validation_paths", "policy_file"];
@@ -148,6 +149,8 @@ impl SweepFile {
         }
         let mut benchmarks = raw.benchmark;
         for spec in &mut benchmarks {
+            spec.path = crate::hub::resolve(&spec.path, Wanted::File, &dir, &[])
+                .map_err(|e| fail("benchmark.path", format!("{e:#}")))?;
             spec.path = dir.join(&spec.path);
             if !spec.path.exists() {
                 return Err(fail(
@@ -307,9 +310,11 @@ fn override_text(key: &str, value: &toml::Value, dir: &Path) -> String {
     format!("{key}={}", value_text(&value))
 }
 
-/// A string path (or a list of them) joined to `dir` when relative.
+/// A string path (or a list of them) joined to `dir` when relative; a Hub reference (`hf://`)
+/// as written.
 fn absolute(value: &toml::Value, dir: &Path) -> toml::Value {
     match value {
+        toml::Value::String(s) if s.starts_with("hf://") => value.clone(),
         toml::Value::String(s) => toml::Value::String(dir.join(s).display().to_string()),
         toml::Value::Array(items) => {
             toml::Value::Array(items.iter().map(|v| absolute(v, dir)).collect())

@@ -90,22 +90,22 @@ fn toml_string(path: &Path) -> String {
 /// sweep's folder (so the experiment can move) and without the device and the run folder
 /// (a run trained on a GPU by a Slurm task is the same run as far as a report is concerned).
 pub fn config_hash(config: &RunConfig, sweep_dir: &Path) -> Result<String> {
-    let mut canonical = config.clone();
+    let mut canonical = config.portable();
     canonical.model.device = Devices::default();
     canonical.output.dir = PathBuf::new();
-    let relative = |p: &mut PathBuf| {
-        if let Ok(rest) = p.strip_prefix(sweep_dir) {
-            *p = rest.to_path_buf();
+    for (_, path) in canonical.input_paths_mut() {
+        if let Ok(rest) = path.strip_prefix(sweep_dir) {
+            *path = rest.to_path_buf();
         }
-    };
-    canonical.input_paths_mut().into_iter().for_each(relative);
+    }
     Ok(sha256_hex(toml::to_string(&canonical)?.as_bytes()))
 }
 
 /// The hash of an untrained run: the model alone (its path relative to the sweep's folder,
 /// and its dtype), so that changing the training settings does not re-evaluate the base model.
 fn model_hash(config: &RunConfig, sweep_dir: &Path) -> Result<String> {
-    let path = config.model.path.strip_prefix(sweep_dir).unwrap_or(&config.model.path);
+    let model = crate::hub::portable(&config.model.path);
+    let path = model.strip_prefix(sweep_dir).unwrap_or(&model);
     let text = serde_json::to_string(&(path, config.model.dtype.to_string()))?;
     Ok(sha256_hex(text.as_bytes()))
 }
@@ -117,7 +117,8 @@ fn eval_hash(config_hash: &str, sweep: &SweepFile) -> Result<String> {
         .benchmarks
         .iter()
         .map(|b| {
-            let path = b.path.strip_prefix(&sweep.dir).unwrap_or(&b.path);
+            let path = crate::hub::portable(&b.path);
+            let path = path.strip_prefix(&sweep.dir).unwrap_or(&path);
             (b.kind.to_string(), path.display().to_string())
         })
         .collect();

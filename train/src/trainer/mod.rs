@@ -102,7 +102,9 @@ impl<B: AutodiffBackend> Trainer<B> {
         resume_check::check_resume(&run_dir, config, resume)?;
         prepare_run_dir(&run_dir, resume)?;
         lock.claim()?;
-        let resolved = toml::to_string_pretty(config).context("cannot serialise the config")?;
+        // Hub inputs as pinned `hf://...@COMMIT` references (RunConfig::portable).
+        let resolved =
+            toml::to_string_pretty(&config.portable()).context("cannot serialise the config")?;
         write_atomically(&run_dir.join("config.toml"), |out| out.write_all(resolved.as_bytes()))?;
 
         let mut data = RunData::load(config, &run_dir)?;

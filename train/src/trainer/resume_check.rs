@@ -42,7 +42,8 @@ pub fn check_resume(run_dir: &Path, config: &RunConfig, resume: bool) -> Result<
         .with_context(|| format!("{}: cannot read", path.display()))?;
     let previous: Value = toml::from_str(&text)
         .with_context(|| format!("{}: the run's config is not valid TOML", path.display()))?;
-    let current = Value::try_from(config).context("cannot serialise the resolved config")?;
+    let current =
+        Value::try_from(config.portable()).context("cannot serialise the resolved config")?;
     check(&previous, &current).with_context(|| format!("cannot resume {}", run_dir.display()))?;
     if let Some(steps) = config.training.max_steps.filter(|s| *s < checkpoint.state.step) {
         bail!(

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod hub_server;
 pub mod tensorboard_reader;
 
 use std::path::{Path, PathBuf};

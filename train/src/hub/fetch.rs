@@ -1,0 +1,152 @@
+//! Downloading a Hub input into the standard cache, through hf-hub: only the files guardtune
+//! reads, with a progress bar, offline from the cache under `HF_HUB_OFFLINE=1`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Result};
+use hf_hub::{HFError, HFRepositorySync, RepoType};
+
+use super::cache_path::cached_ref;
+use super::client::Hub;
+use super::errors::explain;
+use super::progress::DownloadBar;
+use super::reference::{HubRef, RepoKind};
+
+/// What a repo reference stands for: which of its files are fetched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wanted {
+    /// A Hugging Face model folder: config, generation config, tokenizer, safetensors (one file
+    /// or an index and its shards).
+    Model,
+    /// A PEFT adapter folder.
+    Adapter,
+    /// One file (a data file, a benchmark): the reference names it.
+    File,
+}
+
+/// The files of a model folder besides the weights; only `config.json` must exist.
+const MODEL_FILES: [(&str, bool); 5] = [
+    ("config.json", true),
+    ("generation_config.json", false),
+    ("tokenizer.json", false),
+    ("tokenizer_config.json", false),
+    ("special_tokens_map.json", false),
+];
+const ADAPTER_FILES: [(&str, bool); 2] =
+    [("adapter_config.json", true), ("adapter_model.safetensors", true)];
+const WEIGHTS_INDEX: &str = "model.safetensors.index.json";
+const WEIGHTS: &str = "model.safetensors";
+
+/// The local path of `reference` (the snapshot folder of a repo, or the file) and the same
+/// reference pinned to the commit it resolved to.
+pub fn fetch(reference: &HubRef, wanted: Wanted) -> Result<(PathBuf, HubRef)> {
+    let hub = Hub::from_env()?;
+    let local = match reference.kind {
+        RepoKind::Model => fetch_from(&hub, &hub.model(&reference.id), reference, wanted),
+        RepoKind::Dataset => fetch_from(&hub, &hub.dataset(&reference.id), reference, wanted),
+    }
+    .map_err(|e| anyhow!(explain(&e, reference, &hub)))?;
+    let pinned = cached_ref(&local).ok_or_else(|| {
+        anyhow!("{reference}: hf-hub returned {}, outside a cache snapshot", local.display())
+    })?;
+    Ok((local, pinned))
+}
+
+fn fetch_from<T: RepoType>(
+    hub: &Hub,
+    repo: &HFRepositorySync<T>,
+    reference: &HubRef,
+    wanted: Wanted,
+) -> Result<PathBuf, HFError> {
+    let bar = DownloadBar::new(&reference.to_string());
+    // After the first file, the rest are asked for at the commit it came from: a repo that
+    // moves on during the download cannot mix two commits in one folder.
+    let mut revision = reference.revision.clone();
+    let mut get = |file: &str| -> Result<PathBuf, HFError> {
+        let path = repo
+            .download_file()
+            .filename(file)
+            .maybe_revision(revision.clone())
+            .local_files_only(hub.offline)
+            .progress(bar.clone())
+            .send()?;
+        revision = cached_ref(&path).and_then(|r| r.revision).or(revision.take());
+        Ok(path)
+    };
+    if let Some(file) = &reference.file {
+        let path = get(file).map_err(|e| diagnose(repo, reference, e))?;
+        bar.finish();
+        return Ok(path);
+    }
+    let files: &[(&str, bool)] = match wanted {
+        Wanted::Model => &MODEL_FILES,
+        Wanted::Adapter | Wanted::File => &ADAPTER_FILES,
+    };
+    let mut snapshot = None;
+    for (i, &(file, required)) in files.iter().enumerate() {
+        match get(file).map_err(|e| if i == 0 { diagnose(repo, reference, e) } else { e }) {
+            // Top-level files: their folder is the snapshot.
+            Ok(path) => snapshot = snapshot.or(path.parent().map(Path::to_path_buf)),
+            Err(e) if !required && is_absent(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if wanted == Wanted::Model {
+        match get(WEIGHTS_INDEX) {
+            Ok(index) => {
+                for shard in shards(&index)? {
+                    get(&shard)?;
+                }
+            }
+            Err(e) if is_absent(&e) => {
+                get(WEIGHTS)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    bar.finish();
+    Ok(snapshot.expect("the first file is required"))
+}
+
+/// What a missing first file means. hf-hub answers every 404 of a download with
+/// `EntryNotFound`, whether the file, the revision or (with a token) the whole repo is missing:
+/// two cheap questions to the Hub tell which.
+fn diagnose<T: RepoType>(
+    repo: &HFRepositorySync<T>,
+    reference: &HubRef,
+    error: HFError,
+) -> HFError {
+    if !matches!(error, HFError::EntryNotFound { .. }) {
+        return error;
+    }
+    let repo_id = reference.id.clone();
+    if let Ok(false) = repo.exists().send() {
+        return HFError::RepoNotFound { repo_id, context: None };
+    }
+    match &reference.revision {
+        Some(revision) if matches!(repo.revision_exists().revision(revision).send(), Ok(false)) => {
+            HFError::RevisionNotFound { repo_id, revision: revision.clone(), context: None }
+        }
+        _ => error,
+    }
+}
+
+/// The repo has no such file (or, offline, the cache never saw one).
+fn is_absent(e: &HFError) -> bool {
+    matches!(e, HFError::EntryNotFound { .. } | HFError::LocalEntryNotFound { .. })
+}
+
+/// The shard files a safetensors index names, each once.
+fn shards(index: &Path) -> Result<Vec<String>, HFError> {
+    let text = std::fs::read_to_string(index)?;
+    let value: serde_json::Value = serde_json::from_str(&text)?;
+    let map = value
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| HFError::Other(format!("{}: no `weight_map` object", index.display())))?;
+    let mut files: Vec<String> =
+        map.values().filter_map(|v| v.as_str().map(str::to_string)).collect();
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
