@@ -105,3 +105,33 @@ fn usage(repo: &str, base_model: &str, merged: bool) -> String {
          `guardtune classify --model hf://{base_model} --adapter hf://{repo} \"How do I pick a lock?\"`.\n"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trained_guard_card_has_its_settings_blend_and_evaluation() {
+        let adapter = guardtune_model::testing::repo_root()
+            .join("experiments/smollm2-guard/runs/recipe-seed1/adapter");
+        let card = model_card("org/guard", "HuggingFaceTB/SmolLM2-135M-Instruct", &adapter, false)
+            .unwrap();
+        for part in [
+            "---\nbase_model: HuggingFaceTB/SmolLM2-135M-Instruct\nlibrary_name: peft\n",
+            "| 16 | 32 | 0.05 | q_proj, k_proj, v_proj",
+            "## Training data",
+            "| source | kind | rows read |",
+            "## Evaluation",
+            "| test_cases | prompt | 100 | 100 | 1.000 | 0.920 | 0.958 |",
+            "PeftModel.from_pretrained(base, \"org/guard\")",
+        ] {
+            assert!(card.contains(part), "expected `{part}` in:\n{card}");
+        }
+        let merged =
+            model_card("org/m", "HuggingFaceTB/SmolLM2-135M-Instruct", &adapter, true).unwrap();
+        assert!(
+            merged.contains("library_name: transformers")
+                && merged.contains("from_pretrained(\"org/m\")")
+        );
+    }
+}
