@@ -80,7 +80,8 @@ fn fetch_from<T: RepoType>(
     }
     let files: &[(&str, bool)] = match wanted {
         Wanted::Model => &MODEL_FILES,
-        Wanted::Adapter | Wanted::File => &ADAPTER_FILES,
+        Wanted::Adapter => &ADAPTER_FILES,
+        Wanted::File => return Err(HFError::InvalidParameter("no file in the reference".into())),
     };
     let mut snapshot = None;
     for (i, &(file, required)) in files.iter().enumerate() {

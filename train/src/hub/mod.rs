@@ -36,6 +36,7 @@ pub fn resolve(path: &Path, wanted: Wanted, base: &Path, pins: &[HubRef]) -> Res
     let Some(reference) = hub_ref(path, wanted, base)? else {
         return Ok(path.to_path_buf());
     };
+    let bare = !path.to_str().is_some_and(|text| text.starts_with("hf://"));
     match (&reference.file, wanted) {
         (Some(_), Wanted::Model | Wanted::Adapter) => bail!(
             "{reference}: a model or adapter is a whole repo (hf://ORG/NAME[@REVISION]), not a file in it"
@@ -55,7 +56,12 @@ pub fn resolve(path: &Path, wanted: Wanted, base: &Path, pins: &[HubRef]) -> Res
             .cloned()
             .unwrap_or(reference),
     };
-    Ok(fetch::fetch(&reference, wanted)?.0)
+    match fetch::fetch(&reference, wanted) {
+        Ok((local, _)) => Ok(local),
+        // `ORG/NAME` may have been meant as a local folder: say that none was found either.
+        Err(e) if bare => bail!("{e:#}; nor is there a local folder {}", path.display()),
+        Err(e) => Err(e),
+    }
 }
 
 /// The Hub reference `path` stands for, if any.
