@@ -325,7 +325,7 @@ fn export_pushes_the_adapter_and_its_model_card_to_the_hub() {
         "| 4 | 8 | 0.1 |",
         "## Training data",
         "| xstest | xstest |",
-        &format!("PeftModel.from_pretrained(base, \"tester/guard\")"),
+        "PeftModel.from_pretrained(base, \"tester/guard\")",
     ] {
         assert!(card.contains(part), "expected `{part}` in the card:\n{card}");
     }
