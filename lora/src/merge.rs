@@ -14,12 +14,13 @@ use crate::files::write_json;
 use crate::safetensors_out::{write_safetensors, TensorEntry};
 
 /// Files copied unchanged from the base folder when present.
-const COPIED_FILES: [&str; 5] = [
+const COPIED_FILES: [&str; 6] = [
     "generation_config.json",
     "tokenizer.json",
     "tokenizer_config.json",
     "special_tokens_map.json",
     "tokenizer.model",
+    "chat_template.jinja",
 ];
 
 /// The update `scale * B @ A` of one adapter, `[out, in]` (PyTorch layout), in f32.

@@ -27,9 +27,13 @@ pub fn adapter_base_name(adapter_dir: &Path) -> Option<String> {
     json.get("base_model_name_or_path")?.as_str().map(String::from)
 }
 
-/// The same folder (however spelled), the same last path component (`org/Name` for a local
-/// `.../Name` download), or the name the model's own config.json records.
+/// The same folder (however spelled), the Hub id of a snapshot in the Hub cache, the same last
+/// path component (`org/Name` for a local `.../Name` download), or the name the model's own
+/// config.json records.
 fn names_this_model(name: &str, model_dir: &Path) -> bool {
+    if crate::hub::cached_ref(model_dir).is_some_and(|hub| hub.id == name) {
+        return true;
+    }
     if let (Ok(a), Ok(b)) = (std::fs::canonicalize(name), std::fs::canonicalize(model_dir)) {
         return a == b;
     }

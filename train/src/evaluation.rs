@@ -33,9 +33,10 @@ impl BenchmarkSpec {
         let (kind, path) = text
             .split_once('=')
             .ok_or_else(|| anyhow!("--benchmark {text}: expected KIND=PATH"))?;
+        let kind = kind.parse()?;
         // A Hub file (`hf://datasets/ORG/NAME/PATH`) is fetched into the Hub cache here.
         let path = crate::hub::resolve(Path::new(path), Wanted::File, Path::new("."), &[])?;
-        Ok(BenchmarkSpec { kind: kind.parse()?, path })
+        Ok(BenchmarkSpec { kind, path })
     }
 
     /// The file name without its extensions (`samples-1680.jsonl.gz` -> `samples-1680`).

@@ -1,6 +1,6 @@
 //! Models and data by Hub id, and adapters pushed back, with the real client (hf-hub, inside the
 //! `guardtune` binary) against a local server that answers like the Hugging Face Hub
-//! (common/hub_server.rs; checked against Python's huggingface_hub by `hub_python.rs`).
+//! (common/hub_server.rs; checked against Python's huggingface_hub by the opt-in test at the end).
 
 mod common;
 
@@ -290,21 +290,20 @@ fn export_pushes_the_adapter_and_its_model_card_to_the_hub() {
         .map(str::to_string)
         .to_vec()
     };
-    let args_of = |repo: &str| args(repo);
 
     // Without a token the Hub refuses the upload, in one line that says what to set.
-    let no_token = args_of("tester/guard");
+    let no_token = args("tester/guard");
     fails_with(
         &guardtune(&server, dir.path(), &[], &strs(&no_token)),
         &["--push-to-hub tester/guard", "HF_TOKEN"],
     );
-    let malformed = args_of("not a repo");
+    let malformed = args("not a repo");
     fails_with(
         &guardtune(&server, dir.path(), &[], &strs(&malformed)),
-        &["expected a model repo id, ORG/NAME"],
+        &["`not a repo` is not a model repo id: expected ORG/NAME"],
     );
 
-    let push = args_of("tester/guard");
+    let push = args("tester/guard");
     let stdout = ok(&guardtune(&server, dir.path(), &[("HF_TOKEN", "hf_ok")], &strs(&push)));
     assert!(stdout.contains("pushed to"), "{stdout}");
     let uploaded = server.files(RepoKind::Model, "tester/guard").expect("the repo was created");
@@ -329,9 +328,9 @@ fn export_pushes_the_adapter_and_its_model_card_to_the_hub() {
     ] {
         assert!(card.contains(part), "expected `{part}` in the card:\n{card}");
     }
-    // The pushed adapter is read back by id.
+    // The pushed adapter is read back by id, on the base it names, without a mismatch warning.
     let text = text_file(dir.path());
-    ok(&guardtune(
+    let read_back = guardtune(
         &server,
         dir.path(),
         &[("HF_TOKEN", "hf_ok")],
@@ -344,7 +343,9 @@ fn export_pushes_the_adapter_and_its_model_card_to_the_hub() {
             "--adapter",
             "hf://tester/guard",
         ],
-    ));
+    );
+    ok(&read_back);
+    assert!(!stderr(&read_back).contains("warning"), "{}", stderr(&read_back));
 }
 
 /// Opt-in (GUARDTUNE_PYTHON): Python's huggingface_hub against the same server (so the emulation

@@ -11,7 +11,7 @@ use guardtune_model::Dtype;
 use crate::base_model_check::adapter_base_name;
 use crate::config::folder_name;
 use crate::device::BackendJob;
-use crate::hub::{model_card, push_folder, PushTarget};
+use crate::hub::{model_card, parse_repo_id, push_folder, PushTarget};
 use crate::merge_check::check_merge;
 use crate::model_dir::{load_model_with_adapter, ModelArgs};
 use crate::output_dir::StagedDir;
@@ -41,7 +41,7 @@ pub struct ExportArgs {
     pub shard_size: String,
     /// Upload the exported folder to this Hub model repo (ORG/NAME, created if absent) with a
     /// generated model card (README.md); the token comes from HF_TOKEN or the login's token file.
-    #[arg(long, value_name = "ORG/NAME")]
+    #[arg(long, value_name = "ORG/NAME", value_parser = parse_repo_id)]
     pub push_to_hub: Option<String>,
     /// Create the --push-to-hub repo private.
     #[arg(long, requires = "push_to_hub")]
@@ -56,12 +56,20 @@ impl BackendJob for ExportArgs {
         let Some(adapter) = self.model.adapter.as_deref() else {
             bail!("export needs --adapter: the adapter to rewrite or merge");
         };
-        // Refused before the (long) load when --out holds files and --force is absent, or the
-        // --push-to-hub repo id is malformed.
-        let push = match &self.push_to_hub {
-            Some(repo) => Some(PushTarget::parse(repo, self.private)?),
-            None => None,
-        };
+        let push = self
+            .push_to_hub
+            .as_ref()
+            .map(|repo| PushTarget { repo: repo.clone(), private: self.private });
+        if push.is_some() && crate::hub::offline() {
+            bail!("--push-to-hub: HF_HUB_OFFLINE is set, and an upload needs the network");
+        }
+        // The base the adapter names (for the adapter's config and the model card).
+        let base_name = self
+            .base_name
+            .clone()
+            .or_else(|| adapter_base_name(adapter))
+            .unwrap_or_else(|| folder_name(base));
+        // Refused before the (long) load when --out holds files and --force is absent.
         let staged = StagedDir::new(&self.out, self.force, &[base, adapter])?;
         // Loaded in f32 whatever --dtype says: that is the dtype written, once, at the end.
         let (config, model) =
@@ -80,7 +88,7 @@ impl BackendJob for ExportArgs {
             export_merged(&model, base, staged.path(), dtype, shard_size)?;
             let check = check_merge(model, base, staged.path(), &device)?;
             if let Some(target) = &push {
-                write_card(staged.path(), target, &folder_name(base), adapter, true)?;
+                write_card(staged.path(), target, &base_name, adapter, true)?;
             }
             staged.commit()?;
             println!("merged model written to {} ({})", self.out.display(), dtype.torch_name());
@@ -97,11 +105,6 @@ impl BackendJob for ExportArgs {
             }
         } else {
             let lora_config = read_adapter_config(adapter)?;
-            let base_name = self
-                .base_name
-                .clone()
-                .or_else(|| adapter_base_name(adapter))
-                .unwrap_or_else(|| folder_name(base));
             save_adapter(&model, &lora_config, &base_name, staged.path(), dtype)?;
             if let Some(target) = &push {
                 write_card(staged.path(), target, &base_name, adapter, false)?;

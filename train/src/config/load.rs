@@ -110,12 +110,17 @@ pub fn load_run_config(path: &Path, overrides: &[String]) -> Result<RunConfig, C
     let written = (!overrides.is_empty()).then_some(text.as_str());
     let mut config: RunConfig = from_toml(path, &resolved_text, written).map_err(blamed)?;
     let base = path.parent().unwrap_or(Path::new("."));
-    fetch_hub_inputs(&mut config, base).map_err(|(key, message)| {
-        blamed(ConfigError { key: Some(key), ..ConfigError::new(path, message) })
-    })?;
-    resolve_paths(&mut config, base);
-    let mut problems: Vec<Problem> = check(&config).err().into_iter().collect();
-    problems.extend(setting_problems(&config));
+    let settings = setting_problems(&config);
+    let mut problems = Vec::new();
+    // A wrong setting is reported before gigabytes of Hub inputs are downloaded.
+    if settings.is_empty() || !names_hub_inputs(&mut config, base) {
+        fetch_hub_inputs(&mut config, base).map_err(|(key, message)| {
+            blamed(ConfigError { key: Some(key), ..ConfigError::new(path, message) })
+        })?;
+        resolve_paths(&mut config, base);
+        problems.extend(check(&config).err());
+    }
+    problems.extend(settings);
     let mut problems = problems.into_iter();
     match problems.next() {
         None => Ok(config),
@@ -140,9 +145,7 @@ fn apply_override(doc: &mut DocumentMut, assignment: &str) -> Result<String, Str
     let key = assignment.split_once('=').ok_or("expected section.key=value")?.0.trim();
     let mut value = override_value(assignment);
     if PATH_KEYS.contains(&key.rsplit('.').next().unwrap_or(key)) {
-        // A bare `ORG/NAME` names a Hub repo only where a model or adapter folder is taken.
-        let bare_ids = key == "model.path" || key == "lora.init_from";
-        value = from_current_dir(value, bare_ids)?;
+        value = from_current_dir(value, Wanted::for_key(key))?;
     }
     if let Some(rest) = key.strip_prefix("data.sources.") {
         let field = super::sources::set_source_key(doc, rest, value)?;
@@ -169,13 +172,11 @@ fn override_value(assignment: &str) -> Value {
 }
 
 /// A path value (a string, or a list of them) with relative paths joined to the current folder;
-/// Hub references stay as written (with `bare_ids`, an `ORG/NAME` with no such folder here too).
-fn from_current_dir(value: Value, bare_ids: bool) -> Result<Value, String> {
+/// a Hub input (for a `wanted` of its kind) stays as written.
+fn from_current_dir(value: Value, wanted: Wanted) -> Result<Value, String> {
     let absolute = |text: &str| -> Result<Value, String> {
         let path = Path::new(text);
-        let hub = text.starts_with("hf://")
-            || (bare_ids && crate::hub::HubRef::parse_bare_id(text).is_some() && !path.exists());
-        if path.is_absolute() || hub {
+        if path.is_absolute() || crate::hub::names_hub_input(text, wanted, Path::new(".")) {
             return Ok(Value::from(text));
         }
         let path = std::path::absolute(path).map_err(|e| format!("cannot resolve {text}: {e}"))?;
@@ -209,15 +210,18 @@ fn fetch_hub_inputs(config: &mut RunConfig, base: &Path) -> Result<(), Problem> 
         .map(|saved| crate::hub::pins_in(&saved))
         .unwrap_or_default();
     for (key, path) in config.input_paths_mut() {
-        let wanted = match key.as_str() {
-            "model.path" => Wanted::Model,
-            "lora.init_from" => Wanted::Adapter,
-            _ => Wanted::File,
-        };
-        *path =
-            crate::hub::resolve(path, wanted, base, &pins).map_err(|e| (key, format!("{e:#}")))?;
+        *path = crate::hub::resolve(path, Wanted::for_key(&key), base, &pins)
+            .map_err(|e| (key, format!("{e:#}")))?;
     }
     Ok(())
+}
+
+/// Whether any input of `config` is a Hub input (see [`crate::hub::names_hub_input`]).
+fn names_hub_inputs(config: &mut RunConfig, base: &Path) -> bool {
+    config.input_paths_mut().into_iter().any(|(key, path)| {
+        path.to_str()
+            .is_some_and(|text| crate::hub::names_hub_input(text, Wanted::for_key(&key), base))
+    })
 }
 
 fn resolve_paths(config: &mut RunConfig, base: &Path) {

@@ -23,18 +23,16 @@ pub fn model_card(
         .with_context(|| format!("{}: not JSON", config_path.display()))?;
     let run_dir = adapter_dir.parent().filter(|dir| dir.join("blend.md").is_file());
 
-    let mut card = String::new();
-    let (library, what) = match merged {
-        false => ("peft", "A LoRA adapter (PEFT format)"),
-        true => ("transformers", "A model merged from a LoRA adapter"),
+    let mut card = header(base_model, merged);
+    let what = match merged {
+        false => "A LoRA adapter (PEFT format)",
+        true => "A model merged from a LoRA adapter",
     };
     let _ = write!(
         card,
-        "---\nbase_model: {base_model}\nlibrary_name: {library}\npipeline_tag: text-generation\n\
-         tags:\n- guardtune\n- lora\n- safety\n- content-moderation\n---\n\n# {repo}\n\n\
-         {what} trained with guardtune on top of \
-         `{base_model}`: an LLM safety guard that answers with a NemoGuard JSON verdict \
-         (`User Safety`, `Response Safety`, `Safety Categories`), as in Aegis 2.0.\n\n"
+        "# {repo}\n\n{what} trained with guardtune on top of `{base_model}`: an LLM safety guard \
+         that answers with a NemoGuard JSON verdict (`User Safety`, `Response Safety`, \
+         `Safety Categories`), as in Aegis 2.0.\n\n"
     );
     card.push_str(
         "## LoRA settings\n\n| r | alpha | dropout | target modules |\n|---:|---:|---:|---|\n",
@@ -71,6 +69,20 @@ pub fn model_card(
     }
     let _ = write!(card, "## Use\n\n{}", usage(repo, base_model, merged));
     Ok(card)
+}
+
+/// The Hub's metadata block: `base_model` only when it is a Hub id (a local folder's name would
+/// link to a repo that does not exist).
+fn header(base_model: &str, merged: bool) -> String {
+    let library = if merged { "transformers" } else { "peft" };
+    let base = match crate::hub::HubRef::parse_bare_id(base_model) {
+        Some(id) if id.revision.is_none() => format!("base_model: {base_model}\n"),
+        _ => String::new(),
+    };
+    format!(
+        "---\n{base}library_name: {library}\npipeline_tag: text-generation\ntags:\n- guardtune\n\
+         - lora\n- safety\n- content-moderation\n---\n\n"
+    )
 }
 
 /// The first markdown table of `path` (after the `after` heading, when given), if any.

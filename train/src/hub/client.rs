@@ -16,7 +16,9 @@ pub struct Hub {
 
 impl Hub {
     pub fn from_env() -> Result<Hub> {
-        let setup = |e: hf_hub::HFError| anyhow!("cannot set up the Hugging Face Hub client: {e}");
+        let setup = |e: hf_hub::HFError| {
+            anyhow!("cannot set up the Hugging Face Hub client (check HF_ENDPOINT, HF_HOME): {e}")
+        };
         let client = HFClient::new().map_err(setup)?;
         let endpoint = client.endpoint().to_string();
         let client = HFClientSync::from_inner(client).map_err(setup)?;

@@ -3,20 +3,20 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use hf_hub::{HFError, HFRepositorySync, RepoType};
 
 use super::cache_path::cached_ref;
 use super::client::Hub;
 use super::errors::explain;
-use super::progress::DownloadBar;
-use super::reference::{HubRef, RepoKind};
+use super::progress::TransferBar;
+use super::reference::{is_repo_path, HubRef, RepoKind};
 
-/// What a repo reference stands for: which of its files are fetched.
+/// What an input stands for: which files of its repo are fetched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wanted {
-    /// A Hugging Face model folder: config, generation config, tokenizer, safetensors (one file
-    /// or an index and its shards).
+    /// A Hugging Face model folder: config, generation config, tokenizer, chat template,
+    /// safetensors (one file or an index and its shards).
     Model,
     /// A PEFT adapter folder.
     Adapter,
@@ -24,32 +24,48 @@ pub enum Wanted {
     File,
 }
 
+impl Wanted {
+    /// What the config key `key` takes: `model.path` a model, `lora.init_from` an adapter,
+    /// every other path key a file.
+    pub fn for_key(key: &str) -> Wanted {
+        match key {
+            "model.path" => Wanted::Model,
+            "lora.init_from" => Wanted::Adapter,
+            _ => Wanted::File,
+        }
+    }
+}
+
 /// The files of a model folder besides the weights; only `config.json` must exist.
-const MODEL_FILES: [(&str, bool); 5] = [
+const MODEL_FILES: [(&str, bool); 6] = [
     ("config.json", true),
     ("generation_config.json", false),
     ("tokenizer.json", false),
     ("tokenizer_config.json", false),
     ("special_tokens_map.json", false),
+    // transformers 4.43+ may keep the chat template here rather than in tokenizer_config.json.
+    ("chat_template.jinja", false),
 ];
 const ADAPTER_FILES: [(&str, bool); 2] =
     [("adapter_config.json", true), ("adapter_model.safetensors", true)];
 const WEIGHTS_INDEX: &str = "model.safetensors.index.json";
 const WEIGHTS: &str = "model.safetensors";
 
-/// The local path of `reference` (the snapshot folder of a repo, or the file) and the same
-/// reference pinned to the commit it resolved to.
-pub fn fetch(reference: &HubRef, wanted: Wanted) -> Result<(PathBuf, HubRef)> {
+/// The local path of `reference`: the snapshot folder of a repo, or the file; absolute (a
+/// relative `HF_HOME` would otherwise be read against a config's folder) and inside a cache
+/// snapshot, so that it names its commit (`cached_ref`).
+pub fn fetch(reference: &HubRef, wanted: Wanted) -> Result<PathBuf> {
     let hub = Hub::from_env()?;
     let local = match reference.kind {
         RepoKind::Model => fetch_from(&hub, &hub.model(&reference.id), reference, wanted),
         RepoKind::Dataset => fetch_from(&hub, &hub.dataset(&reference.id), reference, wanted),
     }
     .map_err(|e| anyhow!(explain(&e, reference, &hub)))?;
-    let pinned = cached_ref(&local).ok_or_else(|| {
-        anyhow!("{reference}: hf-hub returned {}, outside a cache snapshot", local.display())
-    })?;
-    Ok((local, pinned))
+    let local = std::path::absolute(&local)?;
+    if cached_ref(&local).is_none() {
+        bail!("{reference}: hf-hub returned {}, outside a cache snapshot", local.display());
+    }
+    Ok(local)
 }
 
 fn fetch_from<T: RepoType>(
@@ -58,19 +74,21 @@ fn fetch_from<T: RepoType>(
     reference: &HubRef,
     wanted: Wanted,
 ) -> Result<PathBuf, HFError> {
-    let bar = DownloadBar::new(&reference.to_string());
-    // After the first file, the rest are asked for at the commit it came from: a repo that
-    // moves on during the download cannot mix two commits in one folder.
-    let mut revision = reference.revision.clone();
+    let bar = TransferBar::new(&reference.to_string());
+    // After the first file, the rest are asked for at the commit it came from (its snapshot
+    // folder's name): a repo that moves on during the download cannot mix two commits.
+    let mut commit: Option<String> = None;
     let mut get = |file: &str| -> Result<PathBuf, HFError> {
         let path = repo
             .download_file()
             .filename(file)
-            .maybe_revision(revision.clone())
+            .maybe_revision(commit.clone().or_else(|| reference.revision.clone()))
             .local_files_only(hub.offline)
             .progress(bar.clone())
             .send()?;
-        revision = cached_ref(&path).and_then(|r| r.revision).or(revision.take());
+        if commit.is_none() {
+            commit = cached_ref(&path).and_then(|pinned| pinned.revision);
+        }
         Ok(path)
     };
     if let Some(file) = &reference.file {
@@ -78,11 +96,9 @@ fn fetch_from<T: RepoType>(
         bar.finish();
         return Ok(path);
     }
-    let files: &[(&str, bool)] = match wanted {
-        Wanted::Model => &MODEL_FILES,
-        Wanted::Adapter => &ADAPTER_FILES,
-        Wanted::File => return Err(HFError::InvalidParameter("no file in the reference".into())),
-    };
+    // A whole repo: a model, or else an adapter (`resolve` refuses a repo where a file is wanted).
+    let files: &[(&str, bool)] =
+        if wanted == Wanted::Model { &MODEL_FILES } else { &ADAPTER_FILES };
     let mut snapshot = None;
     for (i, &(file, required)) in files.iter().enumerate() {
         match get(file).map_err(|e| if i == 0 { diagnose(repo, reference, e) } else { e }) {
@@ -145,9 +161,41 @@ fn shards(index: &Path) -> Result<Vec<String>, HFError> {
         .get("weight_map")
         .and_then(|m| m.as_object())
         .ok_or_else(|| HFError::Other(format!("{}: no `weight_map` object", index.display())))?;
-    let mut files: Vec<String> =
-        map.values().filter_map(|v| v.as_str().map(str::to_string)).collect();
+    let mut files = Vec::new();
+    for name in map.values().filter_map(|v| v.as_str()) {
+        // The index comes from the repo: a shard outside the repo's folder is refused.
+        if !is_repo_path(name) {
+            return Err(HFError::Other(format!(
+                "{}: shard `{name}` is not a file inside the repo",
+                index.display()
+            )));
+        }
+        files.push(name.to_string());
+    }
     files.sort();
     files.dedup();
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_naming_a_shard_outside_the_repo_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = dir.path().join(WEIGHTS_INDEX);
+        let write = |map: serde_json::Value| {
+            std::fs::write(&index, serde_json::json!({ "weight_map": map }).to_string()).unwrap()
+        };
+        write(
+            serde_json::json!({ "a": "model-1.safetensors", "b": "model-1.safetensors", "c": "sub/model-2.safetensors" }),
+        );
+        assert_eq!(shards(&index).unwrap(), ["model-1.safetensors", "sub/model-2.safetensors"]);
+        for bad in ["../../.bashrc", "/etc/passwd", "a//b", "./x"] {
+            write(serde_json::json!({ "a": bad }));
+            let err = shards(&index).unwrap_err().to_string();
+            assert!(err.contains(bad) && err.contains("not a file inside the repo"), "{err}");
+        }
+    }
 }

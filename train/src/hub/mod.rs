@@ -25,18 +25,20 @@ pub use cache_path::cached_ref;
 pub use card::model_card;
 pub use client::offline;
 pub use fetch::Wanted;
-pub use push::{push_folder, PushTarget};
-pub use reference::{HubRef, RepoKind};
+pub use push::{parse_repo_id, push_folder, PushTarget};
+pub use reference::{HubRef, RepoKind, SCHEME};
 
 /// `path` as written, made local: a Hub reference is fetched (at the revision it names, else at
 /// the one `pins` records for it, else `main`) and its cached path returned; anything else comes
-/// back as it is. `base` is the folder relative paths start from: a bare `ORG/NAME` model id
-/// counts as one only when no such local path exists there.
+/// back as it is. `base` is the folder relative paths start from.
 pub fn resolve(path: &Path, wanted: Wanted, base: &Path, pins: &[HubRef]) -> Result<PathBuf> {
-    let Some(reference) = hub_ref(path, wanted, base)? else {
+    let Some(text) = path.to_str().filter(|text| names_hub_input(text, wanted, base)) else {
         return Ok(path.to_path_buf());
     };
-    let bare = !path.to_str().is_some_and(|text| text.starts_with("hf://"));
+    let reference = match HubRef::parse(text) {
+        Some(parsed) => parsed.map_err(anyhow::Error::msg)?,
+        None => HubRef::parse_bare_id(text).expect("names_hub_input checked it"),
+    };
     match (&reference.file, wanted) {
         (Some(_), Wanted::Model | Wanted::Adapter) => bail!(
             "{reference}: a model or adapter is a whole repo (hf://ORG/NAME[@REVISION]), not a file in it"
@@ -46,35 +48,33 @@ pub fn resolve(path: &Path, wanted: Wanted, base: &Path, pins: &[HubRef]) -> Res
         ),
         _ => {}
     }
-    let reference = match reference.revision {
-        Some(_) => reference,
-        None => pins
-            .iter()
-            .find(|pin| {
-                pin.kind == reference.kind && pin.id == reference.id && pin.file == reference.file
-            })
-            .cloned()
-            .unwrap_or(reference),
-    };
+    let pin = reference.revision.is_none().then(|| {
+        pins.iter().find(|pin| {
+            pin.kind == reference.kind && pin.id == reference.id && pin.file == reference.file
+        })
+    });
+    let reference = pin.flatten().cloned().unwrap_or(reference);
     match fetch::fetch(&reference, wanted) {
-        Ok((local, _)) => Ok(local),
+        Ok(local) => Ok(local),
+        Err(e) if pin.flatten().is_some() => {
+            bail!("{e:#} (the commit the run folder's config.toml recorded)")
+        }
         // `ORG/NAME` may have been meant as a local folder: say that none was found either.
-        Err(e) if bare => bail!("{e:#}; nor is there a local folder {}", path.display()),
+        Err(e) if !text.starts_with(SCHEME) => {
+            bail!("{e:#}; nor is there a local folder {text}")
+        }
         Err(e) => Err(e),
     }
 }
 
-/// The Hub reference `path` stands for, if any.
-fn hub_ref(path: &Path, wanted: Wanted, base: &Path) -> Result<Option<HubRef>> {
-    let Some(text) = path.to_str() else { return Ok(None) };
-    if let Some(parsed) = HubRef::parse(text) {
-        return parsed.map(Some).map_err(anyhow::Error::msg);
-    }
-    let local = base.join(path).exists() || path.exists();
-    Ok(match wanted {
-        Wanted::Model | Wanted::Adapter if !local => HubRef::parse_bare_id(text),
-        _ => None,
-    })
+/// Whether `text`, given where a `wanted` input is taken, names a Hub input: an `hf://`
+/// reference, or (for a model or adapter) a bare `ORG/NAME` with no such path in `base`. The
+/// one place that decides, for config files, `--set`, sweep files and the command line.
+pub fn names_hub_input(text: &str, wanted: Wanted, base: &Path) -> bool {
+    text.starts_with(SCHEME)
+        || (wanted != Wanted::File
+            && HubRef::parse_bare_id(text).is_some()
+            && !base.join(text).exists())
 }
 
 /// What a run records for `path`: the pinned `hf://` reference of a path in the Hub cache, so

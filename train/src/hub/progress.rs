@@ -7,17 +7,18 @@ use std::sync::{Arc, Mutex};
 use hf_hub::progress::{DownloadEvent, ProgressEvent, ProgressHandler, UploadEvent};
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// One bar for all the files of one Hub input. Files already in the cache add nothing to it;
-/// a bar that never moved is cleared rather than left behind.
+/// One bar for all the files of one Hub input, or of one upload. Files already in the cache add
+/// nothing to it; a bar that never moved is cleared rather than left behind.
 #[derive(Clone)]
-pub struct DownloadBar {
-    bar: Arc<ProgressBar>,
+pub struct TransferBar {
+    /// indicatif's bar is itself a shared handle: clones draw the same bar.
+    bar: ProgressBar,
     /// Bytes counted so far for each file: hf-hub reports each file's running total.
     counted: Arc<Mutex<HashMap<String, u64>>>,
 }
 
-impl DownloadBar {
-    pub fn new(what: &str) -> DownloadBar {
+impl TransferBar {
+    pub fn new(what: &str) -> TransferBar {
         let bar = ProgressBar::hidden();
         bar.set_style(
             ProgressStyle::with_template(
@@ -27,7 +28,7 @@ impl DownloadBar {
             .progress_chars("=> "),
         );
         bar.set_message(what.to_string());
-        DownloadBar { bar: Arc::new(bar), counted: Arc::default() }
+        TransferBar { bar, counted: Arc::default() }
     }
 
     /// Done: the bar stays on screen when it showed a download, and is cleared otherwise.
@@ -46,7 +47,7 @@ impl DownloadBar {
     }
 }
 
-impl ProgressHandler for DownloadBar {
+impl ProgressHandler for TransferBar {
     fn on_progress(&self, event: &ProgressEvent) {
         match event {
             ProgressEvent::Download(DownloadEvent::Start { total_bytes, .. })

@@ -8,23 +8,21 @@ use anyhow::{anyhow, bail, Result};
 use hf_hub::{HFError, RepoTypeModel};
 
 use super::client::Hub;
-use super::progress::DownloadBar;
+use super::progress::TransferBar;
 use super::reference::HubRef;
 
-/// Where an export goes: `ORG/NAME` as `--push-to-hub` takes it.
+/// Where an export goes: the repo `--push-to-hub` names, and `--private`.
 #[derive(Clone, Debug)]
 pub struct PushTarget {
     pub repo: String,
     pub private: bool,
 }
 
-impl PushTarget {
-    /// `ORG/NAME`, checked before any long work starts.
-    pub fn parse(repo: &str, private: bool) -> Result<PushTarget> {
-        match HubRef::parse_bare_id(repo) {
-            Some(r) if r.revision.is_none() => Ok(PushTarget { repo: r.id, private }),
-            _ => bail!("--push-to-hub {repo}: expected a model repo id, ORG/NAME"),
-        }
+/// clap's parser for `--push-to-hub`: a model repo id, `ORG/NAME`, refused before any work.
+pub fn parse_repo_id(text: &str) -> Result<String, String> {
+    match HubRef::parse_bare_id(text) {
+        Some(r) if r.revision.is_none() => Ok(r.id),
+        _ => Err(format!("`{text}` is not a model repo id: expected ORG/NAME")),
     }
 }
 
@@ -46,7 +44,17 @@ pub fn push_folder(folder: &Path, target: &PushTarget, message: &str) -> Result<
         .exist_ok(true)
         .send()
         .map_err(explain)?;
-    let bar = DownloadBar::new(&format!("uploading to {repo_id}"));
+    // An existing repo keeps its visibility: never upload a "private" guard to a public repo.
+    if target.private {
+        let info = hub.model(repo_id).info().send().map_err(explain)?;
+        if info.private == Some(false) {
+            bail!(
+                "--push-to-hub {repo_id} --private: the repo exists and is public; make it \
+                 private in its settings on the Hub, or push without --private"
+            );
+        }
+    }
+    let bar = TransferBar::new(&format!("uploading to {repo_id}"));
     let commit = hub
         .model(repo_id)
         .upload_folder()

@@ -33,10 +33,13 @@ pub struct HubRef {
     pub revision: Option<String>,
 }
 
-const SCHEME: &str = "hf://";
+/// What starts every Hub reference.
+pub const SCHEME: &str = "hf://";
 
 impl HubRef {
-    /// `Some` when `text` starts with `hf://`: the reference, or why it is malformed.
+    /// `Some` when `text` starts with `hf://`: the reference, or why it is malformed. The
+    /// revision may also follow NAME, as huggingface_hub's `HfFileSystem` writes it
+    /// (`hf://datasets/ORG/NAME@REV/PATH`), the one form for a file whose name has an `@`.
     pub fn parse(text: &str) -> Option<Result<HubRef, String>> {
         let rest = text.strip_prefix(SCHEME)?;
         let malformed = |why: &str| {
@@ -45,25 +48,28 @@ impl HubRef {
                  hf://datasets/ORG/NAME/PATH/IN/REPO[@REVISION]"
             ))
         };
-        let (rest, revision) = split_revision(rest);
-        if revision.as_deref() == Some("") {
-            return Some(malformed("an empty revision after `@`"));
-        }
         let (kind, rest) = match rest.strip_prefix("datasets/") {
             Some(rest) => (RepoKind::Dataset, rest),
             None => (RepoKind::Model, rest),
         };
         let mut parts = rest.splitn(3, '/');
-        let (org, name, file) = (parts.next(), parts.next(), parts.next());
-        let (Some(org), Some(name)) = (org, name) else {
+        let (Some(org), Some(name)) = (parts.next(), parts.next()) else {
             return Some(malformed("no ORG/NAME"));
         };
+        let (name, mut revision) = split_at_sign(name);
+        let mut file = parts.next().filter(|f| !f.is_empty()).map(str::to_string);
+        if let (None, Some(path)) = (&revision, &file) {
+            let (path, trailing) = split_revision(path);
+            (file, revision) = (Some(path.to_string()), trailing);
+        }
+        if revision.as_deref() == Some("") {
+            return Some(malformed("an empty revision after `@`"));
+        }
         if !is_hub_name(org) || !is_hub_name(name) {
             return Some(malformed("ORG and NAME take letters, digits, `-`, `_` and `.`"));
         }
-        let file = file.filter(|f| !f.is_empty()).map(str::to_string);
-        if file.as_deref().is_some_and(|f| f.split('/').any(|p| p.is_empty() || p == "..")) {
-            return Some(malformed("an empty or `..` part in the file's path"));
+        if file.as_deref().is_some_and(|f| !is_repo_path(f)) {
+            return Some(malformed("an empty, `.` or `..` part in the file's path"));
         }
         if kind == RepoKind::Dataset && file.is_none() {
             return Some(malformed("a dataset reference names a file in the repo"));
@@ -74,19 +80,14 @@ impl HubRef {
     /// A bare model id, `ORG/NAME[@REVISION]`, as transformers takes it: two plain names, no
     /// leading `.`. (Whether a local path of that name exists is for the caller to check first.)
     pub fn parse_bare_id(text: &str) -> Option<HubRef> {
-        let (rest, revision) = split_revision(text);
-        let (org, name) = rest.split_once('/')?;
+        let (org, rest) = text.split_once('/')?;
+        let (name, revision) = split_at_sign(rest);
         (is_hub_name(org) && is_hub_name(name) && revision.as_deref() != Some("")).then(|| HubRef {
             kind: RepoKind::Model,
-            id: rest.to_string(),
+            id: format!("{org}/{name}"),
             file: None,
             revision,
         })
-    }
-
-    /// The same input at `commit`: what a run records so that a rerun reads the same files.
-    pub fn at(&self, commit: &str) -> HubRef {
-        HubRef { revision: Some(commit.to_string()), ..self.clone() }
     }
 
     /// The repo's page, where a gated model's licence is accepted.
@@ -105,28 +106,47 @@ impl fmt::Display for HubRef {
             f.write_str("datasets/")?;
         }
         f.write_str(&self.id)?;
-        if let Some(file) = &self.file {
-            write!(f, "/{file}")?;
+        // A branch such as `refs/pr/1` keeps its slashes encoded, as the Hub's URLs do.
+        let revision = self.revision.as_ref().map(|r| format!("@{}", r.replace('/', "%2F")));
+        let revision = revision.as_deref().unwrap_or("");
+        match &self.file {
+            // After NAME when the file's name has an `@` of its own, else at the end.
+            Some(file) if file.contains('@') => write!(f, "{revision}/{file}"),
+            Some(file) => write!(f, "/{file}{revision}"),
+            None => f.write_str(revision),
         }
-        if let Some(revision) = &self.revision {
-            // A branch such as `refs/pr/1` keeps its slashes encoded, as the Hub's URLs do.
-            write!(f, "@{}", revision.replace('/', "%2F"))?;
-        }
-        Ok(())
     }
 }
 
-/// `(text before, revision)`: the revision follows the last `@` of the last path segment;
-/// `%2F` in it stands for `/`.
-fn split_revision(text: &str) -> (&str, Option<String>) {
-    let last_segment = text.rfind('/').map_or(0, |i| i + 1);
-    match text[last_segment..].rfind('@') {
-        Some(at) => {
-            let at = last_segment + at;
-            (&text[..at], Some(text[at + 1..].replace("%2F", "/").replace("%2f", "/")))
-        }
+/// `(NAME, revision)` of `NAME[@REVISION]`; `%2F` in the revision stands for `/`.
+fn split_at_sign(text: &str) -> (&str, Option<String>) {
+    match text.split_once('@') {
+        Some((name, revision)) => (name, Some(decode_revision(revision))),
         None => (text, None),
     }
+}
+
+fn decode_revision(revision: &str) -> String {
+    revision.replace("%2F", "/").replace("%2f", "/")
+}
+
+/// `(path, revision)` of `PATH[@REVISION]`: the revision follows the last `@` of the last
+/// path segment.
+fn split_revision(path: &str) -> (&str, Option<String>) {
+    let last_segment = path.rfind('/').map_or(0, |i| i + 1);
+    match path[last_segment..].rfind('@') {
+        Some(at) => {
+            let at = last_segment + at;
+            (&path[..at], Some(decode_revision(&path[at + 1..])))
+        }
+        None => (path, None),
+    }
+}
+
+/// A path inside a repo: relative, `/`-separated, no empty, `.` or `..` part (so that it stays
+/// inside the repo's folder in the cache). Also what a safetensors index may name as a shard.
+pub fn is_repo_path(path: &str) -> bool {
+    !path.is_empty() && path.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
 }
 
 /// A Hub user, organisation or repo name: letters, digits, `-`, `_`, `.`, not starting with
@@ -163,6 +183,13 @@ mod tests {
         assert_eq!((r.id.as_str(), r.file.as_deref()), ("o/n", Some("a/b.json")));
         assert_eq!(r.revision.as_deref(), Some("refs/pr/3"));
         assert_eq!(parsed("hf://o/n").file, None);
+        // huggingface_hub's HfFileSystem form: the revision after NAME.
+        let r = parsed("hf://datasets/o/n@v1/train.json");
+        assert_eq!((r.file.as_deref(), r.revision.as_deref()), (Some("train.json"), Some("v1")));
+        assert_eq!(r.to_string(), "hf://datasets/o/n/train.json@v1");
+        let r = parsed("hf://datasets/o/n@main/x@2.json");
+        assert_eq!((r.file.as_deref(), r.revision.as_deref()), (Some("x@2.json"), Some("main")));
+        assert_eq!(r.to_string(), "hf://datasets/o/n@main/x@2.json");
     }
 
     #[test]
@@ -187,6 +214,8 @@ mod tests {
     fn bare_ids_are_two_plain_names() {
         let r = HubRef::parse_bare_id("HuggingFaceTB/SmolLM2-135M-Instruct@main").unwrap();
         assert_eq!(r.to_string(), "hf://HuggingFaceTB/SmolLM2-135M-Instruct@main");
+        let r = HubRef::parse_bare_id("o/n@refs/pr/1").unwrap();
+        assert_eq!(r.revision.as_deref(), Some("refs/pr/1"));
         for text in ["models/a/b", "./org/name", "../org/name", "/org/name", "name", "org/", "o/n@"]
         {
             assert_eq!(HubRef::parse_bare_id(text), None, "{text}");

@@ -306,18 +306,18 @@ fn flatten(prefix: &str, table: &toml::Table, out: &mut Vec<(String, toml::Value
 
 fn override_text(key: &str, value: &toml::Value, dir: &Path) -> String {
     let is_path = key == "model.path" || PATH_KEYS.contains(&key.rsplit('.').next().unwrap_or(""));
-    let value = if is_path { absolute(value, dir) } else { value.clone() };
+    let value = if is_path { absolute(value, dir, Wanted::for_key(key)) } else { value.clone() };
     format!("{key}={}", value_text(&value))
 }
 
-/// A string path (or a list of them) joined to `dir` when relative; a Hub reference (`hf://`)
-/// as written.
-fn absolute(value: &toml::Value, dir: &Path) -> toml::Value {
+/// A string path (or a list of them) joined to `dir` when relative; a Hub input (for a `wanted`
+/// of its kind) as written.
+fn absolute(value: &toml::Value, dir: &Path, wanted: Wanted) -> toml::Value {
     match value {
-        toml::Value::String(s) if s.starts_with("hf://") => value.clone(),
+        toml::Value::String(s) if crate::hub::names_hub_input(s, wanted, dir) => value.clone(),
         toml::Value::String(s) => toml::Value::String(dir.join(s).display().to_string()),
         toml::Value::Array(items) => {
-            toml::Value::Array(items.iter().map(|v| absolute(v, dir)).collect())
+            toml::Value::Array(items.iter().map(|v| absolute(v, dir, wanted)).collect())
         }
         other => other.clone(),
     }
