@@ -85,6 +85,7 @@ fn a_hub_id_that_cannot_be_fetched_says_why_in_one_line() {
         command
             .current_dir(dir.path())
             .env("HF_HOME", dir.path().join("hf"))
+            .env("NO_PROXY", "127.0.0.1,localhost")
             .envs(env.iter().copied());
         command.args(["classify", "--model", "meta-llama/Llama-3.1-8B", "hi"]).output().unwrap()
     };

@@ -40,6 +40,8 @@ fn guardtune(server: &HubServer, dir: &Path, env: &[(&str, &str)], args: &[&str]
         .current_dir(dir)
         .env("HF_ENDPOINT", server.url())
         .env("HF_HOME", dir.join("hf"))
+        // A proxy set in the environment must not take the loopback requests.
+        .env("NO_PROXY", "127.0.0.1,localhost")
         .env_remove("HF_TOKEN")
         .env_remove("HF_HUB_OFFLINE")
         .env_remove("HF_HUB_CACHE")
@@ -367,6 +369,7 @@ fn pythons_huggingface_hub_agrees_with_the_server_and_shares_the_cache() {
     let script = repo_root().join("train/tests/hub_clients.py");
     let out = Command::new(&python)
         .env("HF_ENDPOINT", server.url())
+        .env("NO_PROXY", "127.0.0.1,localhost")
         .env("HF_HOME", dir.path().join("python-hf"))
         .env_remove("HF_TOKEN")
         .arg(&script)
