@@ -305,6 +305,13 @@ fn export_pushes_the_adapter_and_its_model_card_to_the_hub() {
         &["`not a repo` is not a model repo id: expected ORG/NAME"],
     );
 
+    // --private never uploads into an existing public repo (the fixture model's).
+    let public = args(MODEL);
+    let ok_token = [("HF_TOKEN", "hf_ok")];
+    fails_with(
+        &guardtune(&server, dir.path(), &ok_token, &strs(&public)),
+        &[&format!("--push-to-hub {MODEL} --private: the repo exists and is public")],
+    );
     let push = args("tester/guard");
     let stdout = ok(&guardtune(&server, dir.path(), &[("HF_TOKEN", "hf_ok")], &strs(&push)));
     assert!(stdout.contains("pushed to"), "{stdout}");
