@@ -3,6 +3,8 @@
 //! `HF_HOME` / `HF_HUB_CACHE` for the cache it shares with Python; `HF_HUB_OFFLINE`, which
 //! hf-hub leaves to its callers, is read here.
 
+use std::sync::OnceLock;
+
 use anyhow::{anyhow, Result};
 use hf_hub::{split_id, HFClient, HFClientSync, HFRepositorySync, RepoTypeDataset, RepoTypeModel};
 
@@ -15,7 +17,18 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn from_env() -> Result<Hub> {
+    /// The process's one client, built from the environment on first use: a blocking client
+    /// runs a tokio runtime on a thread of its own, so one per Hub input would start several.
+    pub fn shared() -> Result<&'static Hub> {
+        static HUB: OnceLock<Hub> = OnceLock::new();
+        if let Some(hub) = HUB.get() {
+            return Ok(hub);
+        }
+        let hub = Hub::from_env()?;
+        Ok(HUB.get_or_init(|| hub))
+    }
+
+    fn from_env() -> Result<Hub> {
         let setup = |e: hf_hub::HFError| {
             anyhow!("cannot set up the Hugging Face Hub client (check HF_ENDPOINT, HF_HOME): {e}")
         };

@@ -55,12 +55,12 @@ const WEIGHTS: &str = "model.safetensors";
 /// relative `HF_HOME` would otherwise be read against a config's folder) and inside a cache
 /// snapshot, so that it names its commit (`cached_ref`).
 pub fn fetch(reference: &HubRef, wanted: Wanted) -> Result<PathBuf> {
-    let hub = Hub::from_env()?;
+    let hub = Hub::shared()?;
     let local = match reference.kind {
-        RepoKind::Model => fetch_from(&hub, &hub.model(&reference.id), reference, wanted),
-        RepoKind::Dataset => fetch_from(&hub, &hub.dataset(&reference.id), reference, wanted),
+        RepoKind::Model => fetch_from(hub, &hub.model(&reference.id), reference, wanted),
+        RepoKind::Dataset => fetch_from(hub, &hub.dataset(&reference.id), reference, wanted),
     }
-    .map_err(|e| anyhow!(explain(&e, reference, &hub)))?;
+    .map_err(|e| anyhow!(explain(&e, reference, hub)))?;
     let local = std::path::absolute(&local)?;
     if cached_ref(&local).is_none() {
         bail!("{reference}: hf-hub returned {}, outside a cache snapshot", local.display());

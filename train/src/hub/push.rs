@@ -29,12 +29,12 @@ pub fn parse_repo_id(text: &str) -> Result<String, String> {
 /// Uploads every file of `folder` to `target` as one commit; returns the commit's URL (or the
 /// repo's when the Hub gives none).
 pub fn push_folder(folder: &Path, target: &PushTarget, message: &str) -> Result<String> {
-    let hub = Hub::from_env()?;
+    let hub = Hub::shared()?;
     let repo_id = &target.repo;
     if hub.offline {
         bail!("--push-to-hub {repo_id}: HF_HUB_OFFLINE is set, and an upload needs the network");
     }
-    let explain = |e: HFError| anyhow!("--push-to-hub {repo_id}: {}", push_problem(&e, &hub));
+    let explain = |e: HFError| anyhow!("--push-to-hub {repo_id}: {}", push_problem(&e, hub));
     let repo_url = hub
         .client
         .create_repository()

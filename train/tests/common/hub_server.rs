@@ -715,9 +715,13 @@ fn route(request: &Request, shared: &Shared) -> Response {
                     tree(request, shared, kind, &id, revision, path)
                 }
                 ("POST", ["preupload", revision]) => {
-                    preupload(request, shared, kind, &id, revision)
+                    write(request, shared, kind, &id, revision, |repo| preupload(request, repo))
                 }
-                ("POST", ["commit", revision]) => commit(request, shared, kind, &id, revision),
+                ("POST", ["commit", revision]) => {
+                    write(request, shared, kind, &id, revision, |repo| {
+                        commit(request, repo, &shared.base_url, kind, &id)
+                    })
+                }
                 _ => unsupported(request),
             }
         }
@@ -1027,20 +1031,25 @@ fn writable<'a>(
     Ok(repo)
 }
 
-/// `POST /api/{models,datasets}/{repo}/preupload/{revision}`: how each file is to be uploaded.
-/// Always "regular" (inline base64 in the commit), so that no client tries LFS or xet.
-fn preupload(
+/// A write route: the checks of [`writable`], then `operation` on the repo, under the lock.
+fn write(
     request: &Request,
     shared: &Shared,
     kind: RepoKind,
     id: &str,
     revision: &str,
+    operation: impl FnOnce(&mut StoredRepo) -> Response,
 ) -> Response {
     let mut state = shared.lock();
-    let repo = match writable(&mut state, request, kind, id, revision) {
-        Ok(repo) => repo,
-        Err(response) => return response,
-    };
+    match writable(&mut state, request, kind, id, revision) {
+        Ok(repo) => operation(repo),
+        Err(response) => response,
+    }
+}
+
+/// `POST /api/{models,datasets}/{repo}/preupload/{revision}`: how each file is to be uploaded.
+/// Always "regular" (inline base64 in the commit), so that no client tries LFS or xet.
+fn preupload(request: &Request, repo: &mut StoredRepo) -> Response {
     let head = repo.commits.last().map(|c| c.sha.clone());
     let body: Value = match serde_json::from_slice(&request.body) {
         Ok(body) => body,
@@ -1067,16 +1076,11 @@ fn preupload(
 /// (`header`, then `file` with base64 `content`, `deletedFile`, `deletedFolder`) on top of `main`.
 fn commit(
     request: &Request,
-    shared: &Shared,
+    repo: &mut StoredRepo,
+    base_url: &str,
     kind: RepoKind,
     id: &str,
-    revision: &str,
 ) -> Response {
-    let mut state = shared.lock();
-    let repo = match writable(&mut state, request, kind, id, revision) {
-        Ok(repo) => repo,
-        Err(response) => return response,
-    };
     let head = repo.commits.last();
     let mut files: FileSet = head.map(|c| (*c.files).clone()).unwrap_or_default();
     let head_sha = head.map(|c| c.sha.clone());
@@ -1153,7 +1157,7 @@ fn commit(
         &json!({
             "success": true,
             "commitOid": sha,
-            "commitUrl": format!("{}/{}{id}/commit/{sha}", shared.base_url, kind.url_prefix()),
+            "commitUrl": format!("{base_url}/{}{id}/commit/{sha}", kind.url_prefix()),
             "commitMessage": summary,
             "commitDescription": description,
             "hookOutput": "",
