@@ -1,6 +1,7 @@
 //! A graceful stop for `guardtune train`: the first SIGINT or SIGTERM only raises a flag, which
 //! the trainer reads after each optimizer step (it then writes a checkpoint and returns
-//! [`Stopped`]); a second one ends the process at once, which is safe because checkpoints are
+//! [`Stopped`]) and before each (a signal during setup or a checkpoint's writing: nothing new to
+//! save); a second one ends the process at once, which is safe because checkpoints are
 //! written atomically. Until [`install`] is called (the command line calls it for `train` only)
 //! signals keep their default effect and [`requested`] is always false.
 
@@ -43,21 +44,30 @@ pub fn requested() -> bool {
     FLAGS.get().is_some_and(|f| f.raised.load(Ordering::SeqCst))
 }
 
-/// The error a run stopped on request ends with, once its checkpoint is written.
+/// The error a run stopped on request ends with.
 #[derive(Debug)]
 pub struct Stopped {
     /// SIGINT or SIGTERM.
     pub signal: i32,
-    /// Optimizer steps done (all saved in `checkpoint`).
+    /// Optimizer steps done (all saved).
     pub step: usize,
-    pub checkpoint: PathBuf,
+    /// Where they are saved: the checkpoint written on the way out, or the newest one when the
+    /// signal came between steps (`None` before the first checkpoint).
+    pub checkpoint: Option<PathBuf>,
+    /// Whether `checkpoint` was written because of the signal.
+    pub written: bool,
 }
 
 impl Stopped {
-    /// The stop asked for by the signal received, after `step` steps saved in `checkpoint`.
+    /// Stopped after `step` steps, saved on the way out in `checkpoint`.
     pub fn after(step: usize, checkpoint: PathBuf) -> Stopped {
-        let signal = FLAGS.get().map_or(SIGINT, |f| f.signal.load(Ordering::SeqCst) as i32);
-        Stopped { signal, step, checkpoint }
+        Stopped { signal: received(), step, checkpoint: Some(checkpoint), written: true }
+    }
+
+    /// Stopped before step `step` (0-based) began, with nothing left to save: every step done
+    /// is in `last`, the newest checkpoint, if any.
+    pub fn before(step: usize, last: Option<PathBuf>) -> Stopped {
+        Stopped { signal: received(), step, checkpoint: last, written: false }
     }
 
     /// The conventional exit code: 128 + the signal's number (130 for SIGINT, 143 for SIGTERM).
@@ -66,15 +76,33 @@ impl Stopped {
     }
 }
 
+/// The signal that raised the flag.
+fn received() -> i32 {
+    FLAGS.get().map_or(SIGINT, |f| f.signal.load(Ordering::SeqCst) as i32)
+}
+
 impl std::fmt::Display for Stopped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "stopped by {} after step {}; checkpoint saved in {}",
-            name(self.signal),
-            self.step,
-            self.checkpoint.display()
-        )
+        let signal = name(self.signal);
+        match (&self.checkpoint, self.written) {
+            (Some(dir), true) => write!(
+                f,
+                "stopped by {signal} after step {}; checkpoint saved in {}",
+                self.step,
+                dir.display()
+            ),
+            (Some(dir), false) => write!(
+                f,
+                "stopped by {signal} before step {}; nothing new to save (the last checkpoint is {})",
+                self.step + 1,
+                dir.display()
+            ),
+            (None, _) => write!(
+                f,
+                "stopped by {signal} before step {}; no checkpoint yet, nothing to save",
+                self.step + 1
+            ),
+        }
     }
 }
 

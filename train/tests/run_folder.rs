@@ -216,6 +216,57 @@ fn sigint_ends_with_a_checkpoint_and_resuming_equals_an_uninterrupted_run() {
     assert_eq!(train_losses(&run), train_losses(&whole_run));
 }
 
+/// A signal while the run is still loading stops it before its first step, with nothing to
+/// save; `--resume` then trains it as if it had never stopped. The data file is a named pipe, so
+/// that the run waits in its setup (reading the data) for as long as the test needs.
+#[test]
+fn a_signal_during_setup_stops_before_the_first_step() {
+    let steps = 4;
+    let (whole_dir, _, _) = trained_small_run(steps, "");
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_run_config(dir.path(), steps, "");
+    let rows_path =
+        guardtune_model::testing::repo_root().join("data/fixtures/xstest/xstest_prompts.csv");
+    let rows = std::fs::read(&rows_path).unwrap();
+    let pipe = dir.path().join("xstest_prompts.csv");
+    let c_pipe = std::ffi::CString::new(pipe.to_str().unwrap()).unwrap();
+    // Safety: a valid C string; mkfifo only creates the pipe.
+    assert_eq!(unsafe { libc::mkfifo(c_pipe.as_ptr(), 0o600) }, 0);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replace(&rows_path.display().to_string(), &pipe.display().to_string());
+    std::fs::write(&config, text).unwrap();
+    // Each run opens the pipe once to read the rows; the writer waits for that open.
+    let feed = || {
+        let (pipe, rows) = (pipe.clone(), rows.clone());
+        std::thread::spawn(move || std::fs::write(pipe, rows).unwrap())
+    };
+
+    let run = dir.path().join("run");
+    let child = spawn_train(&config, &[]);
+    // config.toml is written after the lock is taken, before the rows are read.
+    let started = Instant::now();
+    while !run.join("config.toml").exists() {
+        assert!(started.elapsed() < Duration::from_secs(120), "no config.toml within 2 minutes");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    send(&child, libc::SIGINT);
+    feed().join().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("stopped by SIGINT before step 1; no checkpoint yet"), "{err}");
+    assert!(err.contains(&format!("resume with: guardtune train {} --resume", config.display())));
+    assert!(guardtune::trainer::complete_checkpoints(&run).unwrap().is_empty());
+    assert!(train_losses(&run).is_empty(), "no step ran");
+
+    let writer = feed();
+    let resumed = train(&config, &["--resume"]);
+    writer.join().unwrap();
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    let adapter = |dir: &Path| std::fs::read(dir.join("run/adapter/adapter_model.safetensors"));
+    assert_eq!(adapter(dir.path()).unwrap(), adapter(whole_dir.path()).unwrap());
+}
+
 #[test]
 fn a_second_signal_stops_at_once() {
     let dir = tempfile::tempdir().unwrap();

@@ -180,10 +180,14 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// and saving at the configured cadence and at the end.
     pub fn train(mut self) -> Result<TrainSummary> {
         if self.start == 0 {
+            self.stop_if_requested(0)?;
             self.first_validation = self.evaluate(0)?;
         }
         let total = self.schedule.total_steps;
         for step in self.start..total {
+            // A signal during setup, the first evaluation or a checkpoint's writing: every step
+            // done is saved already, so stop before starting another.
+            self.stop_if_requested(step)?;
             self.step(step)?;
             let done = step + 1;
             let every = |n: Option<usize>| n.is_some_and(|n| done % n == 0) || done == total;
@@ -201,6 +205,16 @@ impl<B: AutodiffBackend> Trainer<B> {
             }
         }
         self.finish()
+    }
+
+    /// Ends the run before optimizer step `step` (0-based) when a stop was asked for.
+    fn stop_if_requested(&self, step: usize) -> Result<()> {
+        if !crate::stop::requested() {
+            return Ok(());
+        }
+        self.log.finish();
+        let last = checkpoint::complete(&self.run_dir)?.pop().map(|(dir, _)| dir);
+        Err(crate::stop::Stopped::before(step, last).into())
     }
 
     /// Optimizer step `step` (0-based) on every replica, logged.
