@@ -13,7 +13,7 @@
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::backend::Backend;
-use burn::tensor::module::{embedding, linear};
+use burn::tensor::module::embedding;
 use burn::tensor::{DType, Distribution, Tensor, TensorData};
 
 use crate::attention::attention;
@@ -23,6 +23,7 @@ use crate::config::LlamaConfig;
 use crate::dtype::Dtype;
 use crate::error::ModelError;
 use crate::kernels::dropout::dropout;
+use crate::kernels::linear::linear;
 use crate::kernels::rms_norm::rms_norm;
 use crate::kernels::swiglu::swiglu;
 use crate::rope::{HeadRotation, Rope};
@@ -138,7 +139,7 @@ impl<B: Backend> LowRank<B> {
         };
         // Scaling the rank-r intermediate rather than the output touches r values per token
         // instead of `out`, forward and backward.
-        linear(linear(x, self.a.val(), None).mul_scalar(scale), self.b.val(), None)
+        linear(linear(x, self.a.val()).mul_scalar(scale), self.b.val())
     }
 }
 
@@ -164,7 +165,7 @@ impl<B: Backend> Projection<B> {
         let mut dims = x.dims();
         let [in_features, out_features] = self.weight.val().dims();
         let x = x.reshape([dims[..D - 1].iter().product(), in_features]);
-        let y = linear(x.clone(), self.weight.val(), None);
+        let y = linear(x.clone(), self.weight.val());
         let y = match &self.adapter {
             Some(adapter) => {
                 let dtype = y.dtype();
@@ -486,7 +487,7 @@ impl<B: Backend> LlamaForCausalLM<B> {
                 let [batch, seq, width] = hidden.dims();
                 let table = self.model.embed_tokens.weight.val();
                 let vocab = table.dims()[0];
-                linear(hidden.reshape([batch * seq, width]), table.transpose(), None)
+                linear(hidden.reshape([batch * seq, width]), table.transpose())
                     .reshape([batch, seq, vocab])
             }
         };
