@@ -55,8 +55,18 @@ fn greedy_alone(
     prompt: &[u32],
     stop: &[u32],
 ) -> (Vec<u32>, Vec<Vec<f32>>) {
+    greedy_alone_for(model, prompt, stop, MAX_NEW)
+}
+
+/// [`greedy_alone`] for up to `max_new` tokens.
+fn greedy_alone_for(
+    model: &LlamaForCausalLM<B>,
+    prompt: &[u32],
+    stop: &[u32],
+    max_new: usize,
+) -> (Vec<u32>, Vec<Vec<f32>>) {
     let (mut seq, mut out, mut logits) = (prompt.to_vec(), Vec::new(), Vec::new());
-    while out.len() < MAX_NEW {
+    while out.len() < max_new {
         let step = logits_after(model, &seq);
         let token = argmax(&step);
         out.push(token);
@@ -183,5 +193,38 @@ fn batched_generation_equals_rows_alone() {
         .unwrap();
     for (row, prompt) in out.iter().zip(&rows) {
         assert_eq!(row, &greedy_alone(&model, prompt, &stop).0);
+    }
+}
+
+/// Decoding far past the room a layer's cache buffers grow with (64 positions: they are
+/// written in place, and copied only when they grow), and a prefix cache lent to two batches in
+/// turn, which must come back unchanged from the first: both equal each row decoded alone.
+#[test]
+fn long_decoding_and_a_reused_prefix_equal_rows_alone() {
+    let (model, tokenizer) = setup();
+    let device = Default::default();
+    let rows = prompts(&tokenizer, "Be brief.", &["Hi", "What is the capital of France, and why?"]);
+    let long = 150;
+    let out = generate_greedy(&model, &rows, long, &[], tokenizer.pad_id, &device).unwrap();
+    for (row, prompt) in out.iter().zip(&rows) {
+        assert_eq!(row, &greedy_alone_for(&model, prompt, &[], long).0);
+    }
+
+    let prefix_len = common_prefix_len(rows.iter().map(Vec::as_slice));
+    let prefix = PrefixCache::build(&model, &rows[0][..prefix_len], &device);
+    let suffixes: Vec<Vec<u32>> = rows.iter().map(|p| p[prefix_len..].to_vec()).collect();
+    let none = vec![Vec::new(); rows.len()];
+    let settings = Greedy { max_new_tokens: 80, stop_ids: &[], pad_id: 2, watch: &WATCH };
+    let decode = || {
+        continue_greedy(&model, prefix.rows(rows.len()), &suffixes, &none, &settings, &device)
+            .unwrap()
+            .into_iter()
+            .map(|row| row.tokens)
+            .collect::<Vec<_>>()
+    };
+    let (first, second) = (decode(), decode());
+    assert_eq!(first, second, "the prefix cache is the same for the second batch");
+    for (tokens, prompt) in first.iter().zip(&rows) {
+        assert_eq!(tokens, &greedy_alone_for(&model, prompt, &[], 80).0);
     }
 }
