@@ -13,58 +13,24 @@ use burn::tensor::{Int, Tensor, TensorData};
 use crate::batch::{Batch, PAD_SEGMENT};
 use crate::llama::LlamaForCausalLM;
 
-/// Positions of room a layer's buffers get beyond what they hold when they grow: decoding
-/// appends one position per step, so a buffer is copied once per this many steps, not at every
-/// step (a concatenation per step copied the whole cache: 13% of a base-model classification).
-const HEADROOM: usize = 64;
-
-/// One layer's cached keys and values: buffers `[batch, kv_heads, capacity, head_dim]` whose
-/// first `len` positions are filled.
+/// One layer's cached keys and values, `[batch, kv_heads, cached, head_dim]`.
 pub struct LayerCache<B: Backend> {
     kv: Option<(Tensor<B, 4>, Tensor<B, 4>)>,
-    len: usize,
 }
 
 impl<B: Backend> LayerCache<B> {
-    fn empty() -> Self {
-        LayerCache { kv: None, len: 0 }
-    }
-
-    /// Appends this step's keys/values and returns all of them (views of the buffers).
-    ///
-    /// They are written in place when the buffers have room and nothing else holds them
-    /// (Burn copies a shared buffer before writing, so a cache lent to many batches, such as a
-    /// [`PrefixCache`], never changes); otherwise the buffers grow, with [`HEADROOM`] to spare.
+    /// Appends this step's keys/values and returns all of them.
     pub(crate) fn append(
         &mut self,
         k: Tensor<B, 4>,
         v: Tensor<B, 4>,
     ) -> (Tensor<B, 4>, Tensor<B, 4>) {
-        let [batch, heads, new, d] = k.dims();
-        let (len, total) = (self.len, self.len + new);
         let (k, v) = match self.kv.take() {
-            // The first keys are kept as they are: a prefix computed once is never appended to.
+            Some((ck, cv)) => (Tensor::cat(vec![ck, k], 2), Tensor::cat(vec![cv, v], 2)),
             None => (k, v),
-            Some((ck, cv)) if ck.dims()[2] >= total && ck.dims()[0] == batch => {
-                let at = [0..batch, 0..heads, len..total, 0..d];
-                (ck.slice_assign(at.clone(), k), cv.slice_assign(at, v))
-            }
-            Some((ck, cv)) => {
-                let grown = |cached: Tensor<B, 4>, fresh: Tensor<B, 4>| {
-                    let room = Tensor::<B, 4>::zeros([batch, heads, HEADROOM, d], &fresh.device())
-                        .cast(fresh.dtype());
-                    let rows = cached.dims()[0];
-                    let filled = cached.slice([0..rows, 0..heads, 0..len, 0..d]);
-                    Tensor::cat(vec![filled, fresh, room], 2)
-                };
-                (grown(ck, k), grown(cv, v))
-            }
         };
-        self.len = total;
-        let filled = |t: &Tensor<B, 4>| t.clone().slice([0..batch, 0..heads, 0..total, 0..d]);
-        let out = (filled(&k), filled(&v));
-        self.kv = Some((k, v));
-        out
+        self.kv = Some((k.clone(), v.clone()));
+        (k, v)
     }
 }
 
@@ -76,7 +42,10 @@ pub struct KvCache<B: Backend> {
 
 impl<B: Backend> KvCache<B> {
     pub fn new(num_layers: usize) -> Self {
-        KvCache { layers: (0..num_layers).map(|_| LayerCache::empty()).collect(), segments: None }
+        KvCache {
+            layers: (0..num_layers).map(|_| LayerCache { kv: None }).collect(),
+            segments: None,
+        }
     }
 
     /// Number of cached positions.
@@ -114,7 +83,6 @@ impl<B: Backend> KvCache<B> {
                 .iter()
                 .map(|layer| LayerCache {
                     kv: layer.kv.as_ref().map(|(k, v)| (expand(k), expand(v))),
-                    len: layer.len,
                 })
                 .collect(),
             segments: self.segments.as_ref().map(|s| s.clone().expand([rows, s.dims()[1]])),
