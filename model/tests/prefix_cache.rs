@@ -196,9 +196,9 @@ fn batched_generation_equals_rows_alone() {
     }
 }
 
-/// Decoding far past the room a layer's cache buffers grow with (64 positions: they are
-/// written in place, and copied only when they grow), and a prefix cache lent to two batches in
-/// turn, which must come back unchanged from the first: both equal each row decoded alone.
+/// Long decoding (150 steps, where the cache grows at every one), and a prefix cache lent to two
+/// batches in turn, which must come back unchanged from the first: both equal each row decoded
+/// alone. (A cache written in place has to pass both.)
 #[test]
 fn long_decoding_and_a_reused_prefix_equal_rows_alone() {
     let (model, tokenizer) = setup();

@@ -26,6 +26,31 @@ pub(super) unsafe fn matmul(
     rhs_col_stride: isize,
     accumulate: bool,
 ) {
+    gemm_call(
+        [m, n, k],
+        out,
+        out_row_stride,
+        (lhs, lhs_row_stride, lhs_col_stride),
+        (rhs, rhs_row_stride, rhs_col_stride),
+        accumulate,
+        gemm::Parallelism::None,
+    );
+}
+
+/// The one `gemm` call of both [`matmul`] and [`product`]: operands as (pointer, row stride,
+/// column stride); without `accumulate`, `out` is written without being read.
+///
+/// # Safety
+/// As [`matmul`].
+unsafe fn gemm_call(
+    [m, n, k]: [usize; 3],
+    out: *mut f32,
+    out_row_stride: isize,
+    (lhs, lhs_row_stride, lhs_col_stride): (*const f32, isize, isize),
+    (rhs, rhs_row_stride, rhs_col_stride): (*const f32, isize, isize),
+    accumulate: bool,
+    parallelism: gemm::Parallelism,
+) {
     gemm::gemm(
         m,
         n,
@@ -45,7 +70,7 @@ pub(super) unsafe fn matmul(
         false,
         false,
         false,
-        gemm::Parallelism::None,
+        parallelism,
     );
 }
 
@@ -108,32 +133,14 @@ pub(super) fn product(lhs: Matrix, rhs: Matrix) -> FlexTensor {
     // Burn's layouts), `out` has room for m x n, and gemm without `read_dst` writes every
     // element before `set_len` exposes them.
     unsafe {
-        let (lhs_ptr, rhs_ptr) =
-            (lhs.values.as_ptr().add(lhs.start), rhs.values.as_ptr().add(rhs.start));
         if k == 0 {
             out.as_mut_ptr().write_bytes(0, m * n);
         } else {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                out.as_mut_ptr(),
-                1,
-                n as isize,
-                false,
-                lhs_ptr,
-                lhs.col_stride,
-                lhs.row_stride,
-                rhs_ptr,
-                rhs.col_stride,
-                rhs.row_stride,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                parallelism,
+            let (lhs, rhs) = (
+                (lhs.values.as_ptr().add(lhs.start), lhs.row_stride, lhs.col_stride),
+                (rhs.values.as_ptr().add(rhs.start), rhs.row_stride, rhs.col_stride),
             );
+            gemm_call([m, n, k], out.as_mut_ptr(), n as isize, lhs, rhs, false, parallelism);
         }
         out.set_len(m * n);
     }
