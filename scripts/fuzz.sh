@@ -39,6 +39,12 @@ binary=fuzz/$target_dir/release/fuzz-afl
 
 export AFL_SKIP_CPUFREQ=1 AFL_NO_AFFINITY=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1
 export AFL_NO_UI=1 AFL_QUIET=1
+# Every execution writes its input to a file (the loaders read paths). On a disk, truncating that
+# file waits for the last one's writeback, which took most of an execution (a data target ran
+# 15x faster from a RAM disk), so the files go to one when there is one.
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+    export TMPDIR=/dev/shm
+fi
 stat() { sed -n "s/^$1 *: *//p" "$2"; }
 # Every run's executions, committed (fuzz/out/ is not): the campaign adds up across machines.
 ledger=fuzz/ledger.tsv

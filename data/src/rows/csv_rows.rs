@@ -5,56 +5,38 @@
 //! or the end). Such a record (a quoting error, a wrong number of cells, invalid UTF-8) becomes one
 //! bad row, and reading resumes at the line after the one it started on.
 
-use super::Record;
-use crate::error::{DataError, RowError};
+use std::io::{Cursor, SeekFrom};
+
 use csv::{ReaderBuilder, StringRecord};
 use serde_json::{Map, Value};
+
+use super::Record;
+use crate::error::{DataError, RowError};
 
 /// Reads a CSV file; row numbers count records after the header (a quoted cell may span lines).
 pub(super) fn read(bytes: &[u8], file: &str) -> Result<Vec<Record>, DataError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = ReaderBuilder::new().has_headers(true).flexible(true).from_reader(bytes);
-    let headers = reader
-        .headers()
-        .map_err(|e| DataError::File {
-            path: file.to_string(),
-            detail: format!("invalid CSV header: {e}"),
-        })?
-        .clone();
+    let file_error = |detail: String| DataError::File { path: file.to_string(), detail };
+    // One reader for the whole file, moved past each bad record with `seek_raw`: building a reader
+    // compiles the parser's state machine, which cost more than the rest of the work on files
+    // with many bad records.
+    let mut reader =
+        ReaderBuilder::new().has_headers(true).flexible(true).from_reader(Cursor::new(bytes));
+    let headers =
+        reader.headers().map_err(|e| file_error(format!("invalid CSV header: {e}")))?.clone();
     let header_end = reader.position().byte() as usize;
     if let Some(problem) = quoting_error(&bytes[..header_end.min(bytes.len())]) {
-        return Err(DataError::File {
-            path: file.to_string(),
-            detail: format!("invalid CSV header: {problem}"),
-        });
+        return Err(file_error(format!("invalid CSV header: {problem}")));
     }
     let mut records = Vec::new();
-    let mut start = Some(header_end);
-    while let Some(from) = start.filter(|&from| from < bytes.len()) {
-        start = read_until_bad(bytes, from, &headers, file, &mut records);
-    }
-    Ok(records)
-}
-
-/// Reads records from byte `from` until the end (`None`) or a bad record, which is recorded as
-/// one row; then returns where to resume: the line after the one the bad record started on.
-fn read_until_bad(
-    bytes: &[u8],
-    from: usize,
-    headers: &StringRecord,
-    file: &str,
-    records: &mut Vec<Record>,
-) -> Option<usize> {
-    let mut reader =
-        ReaderBuilder::new().has_headers(false).flexible(true).from_reader(&bytes[from..]);
     let mut record = StringRecord::new();
     loop {
-        let record_start = from + reader.position().byte() as usize;
+        let record_start = reader.position().byte() as usize;
         let row = records.len() + 1;
         let problem = match reader.read_record(&mut record) {
-            Ok(false) => return None,
+            Ok(false) => return Ok(records),
             Ok(true) => {
-                let record_end = (from + reader.position().byte() as usize).min(bytes.len());
+                let record_end = (reader.position().byte() as usize).min(bytes.len());
                 quoting_error(&bytes[record_start..record_end]).map(str::to_string).or_else(|| {
                     (record.len() != headers.len())
                         .then(|| format!("a record of {} cells", record.len()))
@@ -63,7 +45,7 @@ fn read_until_bad(
             Err(e) => Some(e.to_string()),
         };
         let Some(found) = problem else {
-            records.push(Record { row, fields: Ok(cells(headers, &record)) });
+            records.push(Record { row, fields: Ok(cells(&headers, &record)) });
             continue;
         };
         records.push(Record {
@@ -76,10 +58,17 @@ fn read_until_bad(
                 found,
             }),
         });
-        return bytes[record_start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map(|newline| record_start + newline + 1);
+        // Resume at the line after the one the bad record started on.
+        let Some(newline) = bytes[record_start.min(bytes.len())..].iter().position(|&b| b == b'\n')
+        else {
+            return Ok(records);
+        };
+        let resume = (record_start + newline + 1) as u64;
+        let mut position = reader.position().clone();
+        position.set_byte(resume);
+        reader
+            .seek_raw(SeekFrom::Start(resume), position)
+            .map_err(|e| file_error(format!("CSV record {row}: {e}")))?;
     }
 }
 
