@@ -37,6 +37,10 @@ use super::{contiguous, on_host, tensor, values, vector, HostOp, Recorded};
 /// Query rows per block and head: with a group of 3 heads, a block is a 192-row matmul.
 const QUERY_BLOCK: usize = 64;
 
+/// Keys per step of the forward pass over a query block's keys: its scores against them
+/// (`[192, 512]`, 384 KiB for SmolLM2) stay in the core's L2 cache.
+const KEY_BLOCK: usize = 512;
+
 /// Queries, keys, values and bias.
 pub(crate) type Inputs<B> = (Tensor<B, 5>, Tensor<B, 5>, Tensor<B, 5>, Tensor<B, 5>);
 
@@ -148,13 +152,16 @@ impl<'a> View<'a> {
 
     /// `out = lhs M`, where `M` is the `[n, d]` matrix of the `n` rows (along axis 3) from `at`
     /// on, read in place under the strides: transposed with `transpose` (`lhs [m, d]`,
-    /// `out [m, n]`), as it is otherwise (`lhs [m, n]`, `out [m, d]`). `out` is overwritten.
+    /// `out [m, n]`), as it is otherwise (`lhs [m, n]`, `out [m, d]`). With `accumulate` the
+    /// product is added to `out`; otherwise `out` is overwritten.
+    #[allow(clippy::too_many_arguments)]
     fn left_product(
         &self,
         lhs: &[f32],
         at: [usize; 5],
         (n, d): (usize, usize),
         transpose: bool,
+        accumulate: bool,
         out: &mut [f32],
     ) {
         let (cols, inner) = if transpose { (n, d) } else { (d, n) };
@@ -181,7 +188,7 @@ impl<'a> View<'a> {
                 self.ptr(at),
                 rhs_row_stride,
                 rhs_col_stride,
-                false,
+                accumulate,
             );
         }
     }
@@ -277,7 +284,14 @@ impl<'a> Operands<'a> {
         (lo, hi): (usize, usize),
         out: &mut [f32],
     ) {
-        self.k.left_product(q_block, [b, kv, 0, lo, 0], (hi - lo, self.geo.head_dim), true, out);
+        self.k.left_product(
+            q_block,
+            [b, kv, 0, lo, 0],
+            (hi - lo, self.geo.head_dim),
+            true,
+            false,
+            out,
+        );
     }
 }
 
@@ -313,36 +327,72 @@ fn forward(ops: &Operands) -> (Vec<f32>, Vec<f32>) {
     (out, lse)
 }
 
+/// One query block, key block by key block with a running softmax (flash attention's forward):
+/// each row keeps its largest score so far and the sum of its exponentials, and the output
+/// accumulates the unnormalised `exp(score - max) v`, rescaled when the max grows and divided by
+/// the sum at the end. A key block's scores stay in the core's cache, where the whole row of a
+/// long sequence did not (`[192, 4k]` scores are 3 MiB). When one key block holds all the keys
+/// the probabilities are normalised before the product instead, as the unblocked softmax does
+/// (and transformers): rows of up to `KEY_BLOCK` keys get the same bits as before the blocking.
 fn forward_block(ops: &Operands, block: ForwardBlock) {
     let geo = ops.geo;
     let (d, heads, n_rows) = (geo.head_dim, geo.heads(), block.rows.len());
     let rows = geo.group * n_rows;
     let mut q_block = vec![0f32; rows * d];
     let mut out_block = vec![0f32; rows * d];
+    let (mut max, mut sum) = (vec![0f32; rows], vec![0f32; rows]);
     let mut scores = Vec::new();
     for kv in 0..geo.kv_heads {
         let (lo, hi) = geo.block_keys(&ops.ranges, block.b, kv, &block.rows);
         if hi <= lo {
             continue;
         }
-        let n = hi - lo;
         ops.gather(&ops.q, block.b, kv, &block.rows, &mut q_block);
-        scores.resize(rows * n, 0.0);
-        ops.scores(&q_block, block.b, kv, (lo, hi), &mut scores);
-        for (r, row) in scores.chunks_exact_mut(n).enumerate() {
-            let (g, i) = (r / n_rows, r % n_rows);
-            let max =
-                vector::add_max(row, ops.bias(block.b, kv, g, block.rows.start + i, (lo, hi)));
-            let sum = vector::exp_shifted_sum(row, max);
-            vector::scale(row, 1.0 / sum);
-            block.lse[i * heads + kv * geo.group + g] = max + sum.ln();
+        let one_block = hi - lo <= KEY_BLOCK;
+        max.fill(f32::NEG_INFINITY);
+        sum.fill(0.0);
+        for start in (lo..hi).step_by(KEY_BLOCK) {
+            let keys = (start, (start + KEY_BLOCK).min(hi));
+            let n = keys.1 - keys.0;
+            scores.resize(rows * n, 0.0);
+            ops.scores(&q_block, block.b, kv, keys, &mut scores);
+            for (r, row) in scores.chunks_exact_mut(n).enumerate() {
+                let (g, i) = (r / n_rows, r % n_rows);
+                let bias = ops.bias(block.b, kv, g, block.rows.start + i, keys);
+                let new_max = vector::add_max(row, bias).max(max[r]);
+                if new_max == f32::NEG_INFINITY {
+                    // No key visible to this row yet: it adds nothing.
+                    row.fill(0.0);
+                    continue;
+                }
+                if max[r] != new_max && max[r] != f32::NEG_INFINITY {
+                    let rescale = vector::exp(max[r] - new_max);
+                    sum[r] *= rescale;
+                    vector::scale(&mut out_block[r * d..(r + 1) * d], rescale);
+                }
+                sum[r] += vector::exp_shifted_sum(row, new_max);
+                max[r] = new_max;
+                if one_block {
+                    vector::scale(row, 1.0 / sum[r]);
+                }
+            }
+            // out (+)= exp(scores - max) v
+            let accumulate = start > lo;
+            let at = [block.b, kv, 0, keys.0, 0];
+            ops.v.left_product(&scores, at, (n, d), false, accumulate, &mut out_block);
         }
-        // out = P v
-        ops.v.left_product(&scores, [block.b, kv, 0, lo, 0], (n, d), false, &mut out_block);
         for (r, src) in out_block.chunks_exact(d).enumerate() {
             let (g, i) = (r / n_rows, r % n_rows);
-            let at = (i * heads + kv * geo.group + g) * d;
-            block.out[at..at + d].copy_from_slice(src);
+            let head = i * heads + kv * geo.group + g;
+            let out = &mut block.out[head * d..(head + 1) * d];
+            if one_block {
+                out.copy_from_slice(src);
+            } else if sum[r] > 0.0 {
+                vector::scaled_copy(src, 1.0 / sum[r], out);
+            } else {
+                out.fill(0.0);
+            }
+            block.lse[head] = max[r] + sum[r].ln();
         }
     }
 }
@@ -564,14 +614,14 @@ fn backward_block(
         // dV += Pᵀ dO
         add_transposed_product(dv, &probs, &d_out_block);
         // dP = dO Vᵀ
-        ops.v.left_product(&d_out_block, [b, kv, 0, lo, 0], (n, d), true, &mut d_scores);
+        ops.v.left_product(&d_out_block, [b, kv, 0, lo, 0], (n, d), true, false, &mut d_scores);
         for (r, (p, ds)) in probs.chunks_exact(n).zip(d_scores.chunks_exact_mut(n)).enumerate() {
             let o = &out[at(r) * d..(at(r) + 1) * d];
             let row_dot = vector::dot(&d_out_block[r * d..(r + 1) * d], o);
             vector::softmax_backward_in_place(p, ds, row_dot);
         }
         // dQ = dS K
-        ops.k.left_product(&d_scores, [b, kv, 0, lo, 0], (n, d), false, &mut dq_block);
+        ops.k.left_product(&d_scores, [b, kv, 0, lo, 0], (n, d), false, false, &mut dq_block);
         // dK += dSᵀ Q
         add_transposed_product(dk, &d_scores, &q_block);
         for (r, src) in dq_block.chunks_exact(d).enumerate() {

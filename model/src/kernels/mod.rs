@@ -337,6 +337,10 @@ mod tests {
         // width, queries after cached keys, a single query; both bias layouts.
         for (queries, keys, d, pad, shared_bias) in [
             (131, 131, 12, 7, true),
+            // Several key blocks: queries after cached keys, padding rows that see nothing in
+            // the first blocks, per-head bias.
+            (300, 1100, 8, 40, false),
+            (1100, 1100, 16, 5, true),
             (70, 70, 64, 3, false),
             (5, 70, 9, 0, true),
             (1, 9, 8, 2, true),
