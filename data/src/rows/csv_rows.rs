@@ -37,10 +37,7 @@ pub(super) fn read(bytes: &[u8], file: &str) -> Result<Vec<Record>, DataError> {
             Ok(false) => return Ok(records),
             Ok(true) => {
                 let record_end = (reader.position().byte() as usize).min(bytes.len());
-                quoting_error(&bytes[record_start..record_end]).map(str::to_string).or_else(|| {
-                    (record.len() != headers.len())
-                        .then(|| format!("a record of {} cells", record.len()))
-                })
+                record_problem(&bytes[record_start..record_end], &record, headers.len())
             }
             Err(e) => Some(e.to_string()),
         };
@@ -48,16 +45,7 @@ pub(super) fn read(bytes: &[u8], file: &str) -> Result<Vec<Record>, DataError> {
             records.push(Record { row, fields: Ok(cells(&headers, &record)) });
             continue;
         };
-        records.push(Record {
-            row,
-            fields: Err(RowError {
-                file: file.to_string(),
-                row,
-                field: "(row)".into(),
-                expected: format!("a CSV record of {} UTF-8 cells", headers.len()),
-                found,
-            }),
-        });
+        records.push(bad_row(file, row, headers.len(), found));
         // Resume at the line after the one the bad record started on.
         let Some(newline) = bytes[record_start.min(bytes.len())..].iter().position(|&b| b == b'\n')
         else {
@@ -70,6 +58,24 @@ pub(super) fn read(bytes: &[u8], file: &str) -> Result<Vec<Record>, DataError> {
             .seek_raw(SeekFrom::Start(resume), position)
             .map_err(|e| file_error(format!("CSV record {row}: {e}")))?;
     }
+}
+
+/// What is wrong with a record that parsed (`raw` is its bytes), if anything.
+fn record_problem(raw: &[u8], record: &StringRecord, cells: usize) -> Option<String> {
+    quoting_error(raw)
+        .map(str::to_string)
+        .or_else(|| (record.len() != cells).then(|| format!("a record of {} cells", record.len())))
+}
+
+fn bad_row(file: &str, row: usize, cells: usize, found: String) -> Record {
+    let error = RowError {
+        file: file.to_string(),
+        row,
+        field: "(row)".into(),
+        expected: format!("a CSV record of {cells} UTF-8 cells"),
+        found,
+    };
+    Record { row, fields: Err(error) }
 }
 
 fn cells(headers: &StringRecord, record: &StringRecord) -> Map<String, Value> {
