@@ -522,8 +522,8 @@ pub(crate) trait ThriftCompactInputProtocol<'a> {
             }
             FieldType::List => {
                 let list_ident = self.read_list_begin()?;
-                let element_type = FieldType::try_from(list_ident.element_type)?;
                 for _ in 0..list_ident.size {
+                    let element_type = FieldType::try_from(list_ident.element_type)?;
                     match element_type {
                         // guardtune patch: in a list each boolean is one byte (only a struct
                         // field keeps its boolean in the field header).
