@@ -54,9 +54,12 @@ for target in "${targets[@]}"; do
     out=fuzz/out/$target
     stats=$out/default/fuzzer_stats
     before=0
+    crashes_before=0
     if [ -f "$stats" ]; then
         input=-          # resume the queue of the last run
         before=$(stat execs_done "$stats")
+        # AFL++ carries its crash counter over a resume: count only this run's.
+        crashes_before=$(stat saved_crashes "$stats")
     else
         input=fuzz/corpus/$target
     fi
@@ -68,7 +71,7 @@ for target in "${targets[@]}"; do
         continue
     }
     total=$(stat execs_done "$stats")
-    crashes=$(stat saved_crashes "$stats")
+    crashes=$(($(stat saved_crashes "$stats") - crashes_before))
     printf '%-14s %12s %14s %9s %16s %8s %6s\n' "$target" $((total - before)) "$total" \
         "$(stat execs_per_sec "$stats")" \
         "$(stat edges_found "$stats")/$(stat total_edges "$stats") ($(stat bitmap_cvg "$stats"))" \
