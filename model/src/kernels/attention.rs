@@ -385,12 +385,10 @@ fn forward_block(ops: &Operands, block: ForwardBlock) {
             let (g, i) = (r / n_rows, r % n_rows);
             let head = i * heads + kv * geo.group + g;
             let out = &mut block.out[head * d..(head + 1) * d];
-            if one_block {
-                out.copy_from_slice(src);
-            } else if sum[r] > 0.0 {
-                vector::scaled_copy(src, 1.0 / sum[r], out);
-            } else {
-                out.fill(0.0);
+            out.copy_from_slice(src);
+            // A row that saw no key has a zero sum and a zero output.
+            if !one_block && sum[r] > 0.0 {
+                vector::scale(out, 1.0 / sum[r]);
             }
             block.lse[head] = max[r] + sum[r].ln();
         }

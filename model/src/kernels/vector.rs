@@ -75,17 +75,6 @@ dispatch! {
     }
 }
 
-dispatch! {
-    /// `out = x * factor`, elementwise.
-    fn scaled_copy(x: &[f32], factor: f32, out: &mut [f32]) -> () {
-        let n = out.len();
-        let x = &x[..n];
-        for i in 0..n {
-            out[i] = x[i] * factor;
-        }
-    }
-}
-
 /// `e^x` for `x <= 0` (shifted logits, masked scores), to within 2 ulp: `x = n ln 2 + r` with
 /// `|r| <= ln 2 / 2`, `e^r` by its degree-7 Taylor polynomial (truncation error < 3e-9), `2^n`
 /// built in the exponent bits. Below -87 (where `e^x` nears the subnormals) it is exactly 0, as
