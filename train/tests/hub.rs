@@ -56,6 +56,13 @@ fn ok(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// What `perplexity --json` computed (its token count and NLL), without the time it took.
+fn perplexity_result(out: &Output) -> serde_json::Value {
+    let mut result: serde_json::Value = serde_json::from_str(&ok(out)).unwrap();
+    result.as_object_mut().unwrap().remove("seconds").expect("a `seconds` field");
+    result
+}
+
 /// One line of error, containing every one of `parts`.
 fn fails_with(out: &Output, parts: &[&str]) {
     let err = stderr(out);
@@ -83,7 +90,7 @@ fn perplexity_reads_a_hub_model_then_the_cache_offline() {
     let text = text_file(dir.path());
     let local = ["perplexity", "--json", "--text-file", text.to_str().unwrap(), "--model"];
     let fixture = repo_root().join("fixtures/models/tiny-smollm2");
-    let expected = ok(&guardtune(
+    let expected = perplexity_result(&guardtune(
         &server,
         dir.path(),
         &[],
@@ -92,7 +99,7 @@ fn perplexity_reads_a_hub_model_then_the_cache_offline() {
 
     for model in [format!("hf://{MODEL}"), MODEL.to_string()] {
         let out = guardtune(&server, dir.path(), &[], &[&local[..], &[model.as_str()]].concat());
-        assert_eq!(ok(&out), expected, "{model}");
+        assert_eq!(perplexity_result(&out), expected, "{model}");
     }
     // Only the files a model folder needs were fetched, into the standard cache layout.
     let commit = &server.commits(RepoKind::Model, MODEL)[0];
@@ -122,7 +129,7 @@ fn perplexity_reads_a_hub_model_then_the_cache_offline() {
         &offline,
         &[&local[..], &[&format!("hf://{MODEL}")]].concat(),
     );
-    assert_eq!(ok(&out), expected);
+    assert_eq!(perplexity_result(&out), expected);
     assert_eq!(server.request_count(), served, "HF_HUB_OFFLINE=1 asked the server");
     // Offline, what the cache lacks is a clear error.
     let out = guardtune(

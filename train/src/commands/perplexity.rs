@@ -1,6 +1,7 @@
 //! `guardtune perplexity`: mean next-token NLL and perplexity of a text file under a model.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::Backend;
@@ -29,6 +30,9 @@ pub struct Perplexity {
     pub tokens: usize,
     pub mean_nll: f64,
     pub perplexity: f64,
+    /// Wall time of the forward pass and the loss (model loading and tokenisation excluded): the
+    /// number to compare with another tool's forward pass on the same text.
+    pub seconds: f64,
 }
 
 impl BackendJob for PerplexityArgs {
@@ -49,6 +53,7 @@ impl BackendJob for PerplexityArgs {
         }
         tokenizer.check_fits(ids.len(), &self.text_file.display().to_string())?;
         let labels = vec![ids.iter().map(|&t| t as i64).collect::<Vec<_>>()];
+        let started = Instant::now();
         let hidden = model.model.forward(
             &Batch::<B>::right_padded(std::slice::from_ref(&ids), tokenizer.pad_id, &device),
             None,
@@ -56,13 +61,15 @@ impl BackendJob for PerplexityArgs {
         );
         let (sum, count) = nll_sum(&model, hidden, &labels);
         let mean_nll = sum.into_scalar().elem::<f64>() / count as f64;
-        let result = Perplexity { tokens: ids.len(), mean_nll, perplexity: mean_nll.exp() };
+        let seconds = started.elapsed().as_secs_f64();
+        let result =
+            Perplexity { tokens: ids.len(), mean_nll, perplexity: mean_nll.exp(), seconds };
         if self.json {
             println!("{}", serde_json::to_string(&result)?);
         } else {
             println!(
-                "tokens: {}\nmean_nll: {:.6}\nperplexity: {:.4}",
-                result.tokens, result.mean_nll, result.perplexity
+                "tokens: {}\nmean_nll: {:.6}\nperplexity: {:.4}\nseconds: {:.3}",
+                result.tokens, result.mean_nll, result.perplexity, result.seconds
             );
         }
         Ok(())
