@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context, Result};
 use burn::tensor::backend::Backend;
 use guardtune_data::{load_source, GuardExample, LoadOptions, Safety, SourceKind, Target};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{HumanDuration, ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::classifier::Classifier;
@@ -121,7 +121,7 @@ pub fn run_benchmark<B: Backend>(
         for (&i, result) in batch.iter().zip(classifier.classify(&chunk, true)?) {
             results[i] = Some(result);
         }
-        progress.inc(chunk.len() as u64);
+        advance(progress, &name, chunk.len() as u64);
     }
     let mut rows = Vec::new();
     for (example, result) in examples.iter().zip(results) {
@@ -372,6 +372,23 @@ pub fn progress_bar() -> ProgressBar {
         .expect("valid template"),
     );
     bar
+}
+
+/// Advances `progress` by `n` examples of benchmark `name`. Without a terminal the bar draws
+/// nothing, and an evaluation whose output goes to a log (a sweep's run, a Slurm job) can take
+/// an hour: it prints a line at each tenth of the examples instead, with the rate and the time
+/// left.
+fn advance(progress: &ProgressBar, name: &str, n: u64) {
+    let before = progress.position();
+    progress.inc(n);
+    let (done, total) = (progress.position(), progress.length().unwrap_or(0).max(1));
+    if progress.is_hidden() && before * 10 / total != done * 10 / total {
+        eprintln!(
+            "{name}: {done}/{total} examples, {:.2}/s, {} left",
+            progress.per_sec(),
+            HumanDuration(progress.eta())
+        );
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! No wrong number presented as a result: an empty evaluation is an error, an export never
-//! mixes with an earlier one, and error causes are printed once.
+//! mixes with an earlier one, and error causes are printed once. Also what `eval` tells the
+//! console besides its results (skipped rows, progress).
 
 mod common;
 
@@ -180,4 +181,20 @@ fn benchmark_rows_that_the_loader_skips_are_counted_on_the_console() {
     let out = eval_kind("aegis2", &aegis2, &dir.path().join("eval"), &["--max-examples", "2"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("2 rows skipped (train: 2 REDACTED prompt)"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_evaluation_without_a_terminal_prints_its_progress_in_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let xstest = repo_root().join("data/fixtures/xstest/xstest_prompts.csv");
+    let extra = ["--max-examples", "10", "--batch-size", "1"];
+    let out = eval(&xstest, &dir.path().join("eval"), &extra);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Captured stderr is no terminal: no bar, a line at each tenth of the examples.
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("xstest_prompts: ")).collect();
+    assert_eq!(lines.len(), 10, "{err}");
+    assert!(lines[4].starts_with("xstest_prompts: 5/10 examples, "), "{err}");
+    assert!(lines[9].contains("10/10 examples") && lines[9].ends_with(" left"), "{err}");
+    assert!(lines.iter().all(|l| l.contains("/s, ")), "{err}");
 }

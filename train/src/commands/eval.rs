@@ -49,25 +49,26 @@ impl BackendJob for EvalArgs {
             max_new_tokens: self.guard.max_new_tokens,
         };
         let finished = FinishedBenchmarks::open(&self.out, &identity, self.resume)?;
-        let bar = progress_bar();
         let mut rows = Vec::new();
         let mut seconds = 0.0;
         for spec in &specs {
             if let Some((done, took)) = finished.get(spec) {
-                bar.suspend(|| eprintln!("{}: finished earlier, reused", spec.name()));
+                eprintln!("{}: finished earlier, reused", spec.name());
                 rows.extend(done);
                 seconds += took;
                 continue;
             }
             let batch = self.guard.batch_size;
             let clock = Instant::now();
+            let bar = progress_bar();
+            bar.set_prefix(format!("{} ", spec.name()));
             let done = run_benchmark(&classifier, spec, self.max_examples, batch, &bar)?;
+            bar.finish_and_clear();
             let took = clock.elapsed().as_secs_f64();
             finished.put(spec, &done, took)?;
             rows.extend(done);
             seconds += took;
         }
-        bar.finish_and_clear();
         if rows.is_empty() {
             bail!("no benchmark example has a prompt or response safety label to score");
         }
