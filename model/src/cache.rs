@@ -11,27 +11,67 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::batch::{Batch, PAD_SEGMENT};
+use crate::kernels::kv_write::write_positions;
 use crate::llama::LlamaForCausalLM;
 
-/// One layer's cached keys and values, `[batch, kv_heads, cached, head_dim]`.
+/// One layer's cached keys and values: buffers `[batch, kv_heads, 1, capacity, head_dim]` (the
+/// `1` is the group axis the query heads that share a key/value head broadcast over), whose first
+/// `len` positions are filled.
 pub struct LayerCache<B: Backend> {
-    kv: Option<(Tensor<B, 4>, Tensor<B, 4>)>,
+    kv: Option<(Tensor<B, 5>, Tensor<B, 5>)>,
+    len: usize,
 }
 
 impl<B: Backend> LayerCache<B> {
-    /// Appends this step's keys/values and returns all of them.
+    fn empty() -> Self {
+        LayerCache { kv: None, len: 0 }
+    }
+
+    /// Appends this step's keys and values (`[batch, kv_heads, 1, new, head_dim]`) and returns
+    /// all of them, as views of the buffers. The buffers keep room for later positions, so a
+    /// decoding step writes its one position, where concatenating copied the whole cache at
+    /// every step (7% of a classification under `perf`).
     pub(crate) fn append(
         &mut self,
-        k: Tensor<B, 4>,
-        v: Tensor<B, 4>,
-    ) -> (Tensor<B, 4>, Tensor<B, 4>) {
-        let (k, v) = match self.kv.take() {
-            Some((ck, cv)) => (Tensor::cat(vec![ck, k], 2), Tensor::cat(vec![cv, v], 2)),
-            None => (k, v),
+        k: Tensor<B, 5>,
+        v: Tensor<B, 5>,
+    ) -> (Tensor<B, 5>, Tensor<B, 5>) {
+        let start = self.len;
+        let len = start + k.dims()[3];
+        let (ck, cv) = match self.kv.take() {
+            Some((ck, cv)) if ck.dims()[3] >= len => (ck, cv),
+            // No buffer yet, or none with room: a full one, or a shared prefix lent to each row
+            // (`KvCache::broadcast`). The positions filled so far move to the new one, once.
+            kept => {
+                let (new_k, new_v) = (buffer(&k, len), buffer(&v, len));
+                match kept {
+                    Some((ck, cv)) => (
+                        write_positions(new_k, 0, filled(ck, start)),
+                        write_positions(new_v, 0, filled(cv, start)),
+                    ),
+                    None => (new_k, new_v),
+                }
+            }
         };
-        self.kv = Some((k.clone(), v.clone()));
-        (k, v)
+        let (ck, cv) = (write_positions(ck, start, k), write_positions(cv, start, v));
+        self.len = len;
+        self.kv = Some((ck.clone(), cv.clone()));
+        (filled(ck, len), filled(cv, len))
     }
+}
+
+/// A zeroed buffer shaped like `t` (`[batch, kv_heads, 1, _, head_dim]`) with room for `len`
+/// positions and half as many again (at least 64): a decoding run grows it a few times at most.
+fn buffer<B: Backend>(t: &Tensor<B, 5>, len: usize) -> Tensor<B, 5> {
+    let [batch, heads, group, _, d] = t.dims();
+    let capacity = len + (len / 2).max(64);
+    Tensor::<B, 5>::zeros([batch, heads, group, capacity, d], &t.device()).cast(t.dtype())
+}
+
+/// The first `len` positions of a buffer (a view).
+fn filled<B: Backend>(t: Tensor<B, 5>, len: usize) -> Tensor<B, 5> {
+    let [batch, heads, group, _, d] = t.dims();
+    t.slice([0..batch, 0..heads, 0..group, 0..len, 0..d])
 }
 
 pub struct KvCache<B: Backend> {
@@ -42,10 +82,7 @@ pub struct KvCache<B: Backend> {
 
 impl<B: Backend> KvCache<B> {
     pub fn new(num_layers: usize) -> Self {
-        KvCache {
-            layers: (0..num_layers).map(|_| LayerCache { kv: None }).collect(),
-            segments: None,
-        }
+        KvCache { layers: (0..num_layers).map(|_| LayerCache::empty()).collect(), segments: None }
     }
 
     /// Number of cached positions.
@@ -63,7 +100,8 @@ impl<B: Backend> KvCache<B> {
     }
 
     /// This cache lent to `rows` rows: a cache of one row is broadcast (its keys and values are
-    /// shared until the rows append their own, when each layer's concatenation copies them once);
+    /// shared until the rows append their own, when each layer copies them once into buffers of
+    /// the rows' own);
     /// an empty cache stays empty, and a cache of `rows` rows is shared as it is.
     ///
     /// Panics if the cache holds another number of rows: a caller's bug, never user input.
@@ -73,16 +111,20 @@ impl<B: Backend> KvCache<B> {
             cached <= 1 || cached == rows,
             "a cache of {cached} rows cannot be broadcast to {rows} rows"
         );
-        let expand = |t: &Tensor<B, 4>| {
-            let [_, heads, len, d] = t.dims();
-            t.clone().expand([rows, heads, len, d])
+        let expand = |t: &Tensor<B, 5>, len: usize| {
+            let [_, heads, group, _, d] = t.dims();
+            filled(t.clone(), len).expand([rows, heads, group, len, d])
         };
         KvCache {
             layers: self
                 .layers
                 .iter()
                 .map(|layer| LayerCache {
-                    kv: layer.kv.as_ref().map(|(k, v)| (expand(k), expand(v))),
+                    kv: layer
+                        .kv
+                        .as_ref()
+                        .map(|(k, v)| (expand(k, layer.len), expand(v, layer.len))),
+                    len: layer.len,
                 })
                 .collect(),
             segments: self.segments.as_ref().map(|s| s.clone().expand([rows, s.dims()[1]])),

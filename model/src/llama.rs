@@ -234,19 +234,11 @@ impl<B: Backend> Attention<B> {
         // `[batch, kv_heads, group, seq, d]` and keys/values as `[batch, kv_heads, 1, keys, d]`,
         // which broadcasts over the group. (Views are reshaped only while contiguous: on CPU a
         // reshape of a strided view is a copy.)
+        let grouped =
+            |t: Tensor<B, 2>| t.reshape([batch, seq, kv_heads, 1, d]).permute([0, 2, 3, 1, 4]);
         let (k, v) = match cache {
-            Some(cache) => {
-                let heads_first =
-                    |t: Tensor<B, 2>| t.reshape([batch, seq, kv_heads, d]).swap_dims(1, 2);
-                let (k, v) = cache.append(heads_first(k), heads_first(v));
-                (k.unsqueeze_dim::<5>(2), v.unsqueeze_dim::<5>(2))
-            }
-            None => {
-                let grouped = |t: Tensor<B, 2>| {
-                    t.reshape([batch, seq, kv_heads, 1, d]).permute([0, 2, 3, 1, 4])
-                };
-                (grouped(k), grouped(v))
-            }
+            Some(cache) => cache.append(grouped(k), grouped(v)),
+            None => (grouped(k), grouped(v)),
         };
         let q = q.reshape([batch, seq, kv_heads, group, d]).permute([0, 2, 3, 1, 4]);
         // The 1/sqrt(d) score scale is already in the rotated queries.

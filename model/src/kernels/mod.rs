@@ -9,6 +9,7 @@
 pub(crate) mod attention;
 pub mod dropout;
 pub(crate) mod head;
+pub(crate) mod kv_write;
 pub mod linear;
 mod matmul;
 pub mod rms_norm;
