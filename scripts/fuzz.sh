@@ -33,6 +33,14 @@ else
     targets=("${default_targets[@]}")
 fi
 
+# `nice` alone does not yield to work started from another terminal or `setsid`: with autogroup
+# scheduling (/proc/sys/kernel/sched_autogroup_enabled) the kernel first splits the CPU evenly
+# between sessions and applies nice only within one. So this script lowers its whole session's
+# group as well (until that session ends), or a fuzzer beside a training run takes half the cores.
+if [ -w /proc/self/autogroup ]; then
+    echo 19 >/proc/self/autogroup 2>/dev/null || true
+fi
+
 command -v cargo-afl >/dev/null || nice cargo install cargo-afl --locked
 (cd fuzz && CARGO_TARGET_DIR=$target_dir nice cargo afl build --release "${features[@]}")
 binary=fuzz/$target_dir/release/fuzz-afl
