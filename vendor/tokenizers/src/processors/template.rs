@@ -428,10 +428,27 @@ struct TemplateProcessingDeserializer {
 // guardtune patch: deserializing skipped the builder's check that every special token of the
 // templates is defined, and `apply_template` indexes `special_tokens` without one: a template
 // naming an undefined token panicked ("no entry found for key") on the first encoding.
+// Likewise a `single` template that names the second sequence (`$B`) indexed the one encoding
+// of a single input at 1 ("index out of bounds") on the first encoding; the builder does not
+// check that either, so it is refused here.
 impl TryFrom<TemplateProcessingDeserializer> for TemplateProcessing {
     type Error = String;
 
     fn try_from(t: TemplateProcessingDeserializer) -> StdResult<Self, String> {
+        let single_uses_b = t.single.0.iter().any(|piece| {
+            matches!(
+                piece,
+                Piece::Sequence {
+                    id: Sequence::B,
+                    ..
+                }
+            )
+        });
+        if single_uses_b {
+            return Err("TemplateProcessing: the `single` template uses the second sequence \
+                        ($B), which a single input does not have"
+                .into());
+        }
         for piece in t.single.0.iter().chain(&t.pair.0) {
             if let Piece::SpecialToken { id, .. } = piece {
                 if !t.special_tokens.0.contains_key(id) {
