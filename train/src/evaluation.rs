@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 use burn::tensor::backend::Backend;
@@ -13,6 +14,7 @@ use indicatif::{HumanDuration, ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::classifier::Classifier;
+use crate::finished_benchmarks::PartialBenchmark;
 use crate::hub::Wanted;
 use crate::metrics::{
     per_category_f1, precision_recall_curve, CategoryScore, CategorySets, ClassificationMetrics,
@@ -80,13 +82,15 @@ pub struct Report {
     pub seconds: f64,
 }
 
-/// Classifies up to `max_examples` of a benchmark and returns its prediction rows.
+/// Classifies up to `max_examples` of a benchmark and returns its prediction rows. With a
+/// `log`, the batches it holds are taken from it and each new one is added to it.
 pub fn run_benchmark<B: Backend>(
     classifier: &Classifier<'_, B>,
     spec: &BenchmarkSpec,
     max_examples: Option<usize>,
     batch_size: usize,
     progress: &ProgressBar,
+    mut log: Option<&mut PartialBenchmark>,
 ) -> Result<Vec<PredictionRow>> {
     let kind = spec.kind;
     // Aegis 1.0 needs a Needs-Caution choice; evaluation follows the Defensive convention.
@@ -114,21 +118,44 @@ pub fn run_benchmark<B: Backend>(
             if max_examples == Some(0) { "0 examples asked for" } else { "no examples in it" }
         ));
     }
+    let order = by_length(&examples);
+    let batches: Vec<&[usize]> = order.chunks(batch_size.max(1)).collect();
+    let mut rows_of: Vec<Option<Vec<PredictionRow>>> = vec![None; examples.len()];
+    // The batches an interrupted evaluation logged are the first ones of the same plan.
+    let (mut resumed, mut resumed_batches) = (0, 0);
+    for batch in &batches {
+        let Some(done) = log.as_deref().and_then(|log| log.batch(batch)) else { break };
+        for (&i, rows) in batch.iter().zip(done) {
+            rows_of[i] = Some(rows);
+        }
+        resumed += batch.len();
+        resumed_batches += 1;
+    }
+    if resumed > 0 {
+        let total = examples.len();
+        progress.suspend(|| eprintln!("{name}: {resumed} of {total} examples classified earlier"));
+    }
     progress.inc_length(examples.len() as u64);
-    let mut results = vec![None; examples.len()];
-    for batch in by_length(&examples).chunks(batch_size.max(1)) {
+    progress.inc(resumed as u64);
+    progress.reset_eta();
+    for batch in &batches[resumed_batches..] {
         let chunk: Vec<GuardExample> = batch.iter().map(|&i| examples[i].clone()).collect();
-        for (&i, result) in batch.iter().zip(classifier.classify(&chunk, true)?) {
-            results[i] = Some(result);
+        let clock = Instant::now();
+        let done: Vec<(usize, Vec<PredictionRow>)> = batch
+            .iter()
+            .zip(classifier.classify(&chunk, true)?)
+            .map(|(&i, result)| (i, level_rows(&name, &examples[i], &result)))
+            .collect();
+        if let Some(log) = log.as_deref_mut() {
+            log.append(&done, clock.elapsed().as_secs_f64())?;
+        }
+        for (i, rows) in done {
+            rows_of[i] = Some(rows);
         }
         advance(progress, &name, chunk.len() as u64);
     }
-    let mut rows = Vec::new();
-    for (example, result) in examples.iter().zip(results) {
-        let result = result.expect("every example is in one batch");
-        rows.extend(level_rows(&name, example, &result));
-    }
-    Ok(rows)
+    let rows = rows_of.into_iter().map(|rows| rows.expect("every example is in one batch"));
+    Ok(rows.flatten().collect())
 }
 
 /// Example indices from the shortest conversation to the longest (by characters), so that a

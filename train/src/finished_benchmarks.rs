@@ -6,7 +6,14 @@
 //! naming what produced it (the guard, its adapter's bytes, the benchmark file, the settings
 //! that change predictions), then its prediction rows. A file is reused only when that first
 //! line matches the current evaluation exactly.
+//!
+//! A benchmark can itself take two hours (HarmBench's 602 long responses), longer than a
+//! session on a shared machine, so the one in progress keeps `<name>.partial.jsonl` as well:
+//! the same first line with the batch size, then each classified batch's rows, appended as the
+//! batch ends. A killed evaluation redoes at most the batch it was on.
 
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -109,6 +116,96 @@ impl FinishedBenchmarks {
 
     fn file(&self, spec: &BenchmarkSpec) -> PathBuf {
         self.dir.join(format!("{}.jsonl", spec.name()))
+    }
+
+    /// The log of `spec`'s classified batches: the batches an interrupted evaluation of the
+    /// same work in batches of `batch_size` finished, or a new, empty log.
+    pub fn partial(&self, spec: &BenchmarkSpec, batch_size: usize) -> Result<PartialBenchmark> {
+        let path = self.dir.join(format!("{}.partial.jsonl", spec.name()));
+        let header = PartialHeader { work: self.header(spec, 0, 0.0), batch_size };
+        let (kept, batches) = read_partial(&path, &header).unwrap_or_default();
+        let earlier_seconds = batches.iter().map(|b| b.seconds).sum();
+        let done = batches.into_iter().flat_map(|b| b.examples).collect();
+        // Rewritten without a line torn by a kill, so that new batches append after whole ones.
+        let text = std::iter::once(serde_json::to_string(&header)?)
+            .chain(kept)
+            .fold(String::new(), |text, line| text + &line + "\n");
+        guardtune_lora::files::write_atomically(&path, |f| f.write_all(text.as_bytes()))?;
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("{}: cannot open", path.display()))?;
+        Ok(PartialBenchmark { path, file, done, earlier_seconds })
+    }
+}
+
+/// A partial file's first line: the benchmark's work and the batches it is classified in,
+/// which decide the rows to the last bit (a row's padding depends on its batch).
+#[derive(Serialize, serde::Deserialize)]
+struct PartialHeader {
+    work: Header,
+    batch_size: usize,
+}
+
+/// One classified batch in a partial file: `(example index, its rows)` for each of its
+/// examples, and how long classifying it took.
+#[derive(serde::Deserialize)]
+struct DoneBatch {
+    examples: Vec<(usize, Vec<PredictionRow>)>,
+    seconds: f64,
+}
+
+/// The whole lines of the partial file at `path`, if its header is `header`'s work, and the
+/// batches they hold.
+fn read_partial(path: &Path, header: &PartialHeader) -> Option<(Vec<String>, Vec<DoneBatch>)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut lines = text.lines();
+    let found: PartialHeader = serde_json::from_str(lines.next()?).ok()?;
+    if !(found.work.same_work(&header.work) && found.batch_size == header.batch_size) {
+        return None;
+    }
+    let (mut kept, mut batches) = (Vec::new(), Vec::new());
+    for line in lines {
+        let Ok(batch) = serde_json::from_str::<DoneBatch>(line) else { break };
+        kept.push(line.to_string());
+        batches.push(batch);
+    }
+    Some((kept, batches))
+}
+
+/// The classified batches of the benchmark in progress (see the module's docs).
+pub struct PartialBenchmark {
+    path: PathBuf,
+    file: File,
+    done: HashMap<usize, Vec<PredictionRow>>,
+    /// The classification time of the batches read from the file.
+    earlier_seconds: f64,
+}
+
+impl PartialBenchmark {
+    /// The rows of each example of `batch`, if all of them were classified earlier.
+    pub fn batch(&self, batch: &[usize]) -> Option<Vec<Vec<PredictionRow>>> {
+        batch.iter().map(|i| self.done.get(i).cloned()).collect()
+    }
+
+    /// How long classifying the batches that were logged before this process took.
+    pub fn earlier_seconds(&self) -> f64 {
+        self.earlier_seconds
+    }
+
+    /// Records a batch classified in `seconds`, as one line written at once, so that a kill
+    /// leaves at most one torn line at the end.
+    pub fn append(&mut self, examples: &[(usize, Vec<PredictionRow>)], seconds: f64) -> Result<()> {
+        let line = serde_json::json!({ "examples": examples, "seconds": seconds }).to_string();
+        self.file
+            .write_all((line + "\n").as_bytes())
+            .with_context(|| format!("{}: cannot write", self.path.display()))
+    }
+
+    /// Removes the log once the benchmark's finished file is written.
+    pub fn remove(self) -> Result<()> {
+        std::fs::remove_file(&self.path)
+            .with_context(|| format!("{}: cannot remove", self.path.display()))
     }
 }
 

@@ -3,6 +3,10 @@
 
 mod common;
 
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
 use common::{guardtune, guardtune_with_adapter, metric, stderr};
 use guardtune::evaluation::{summarize, PredictionRow, Report};
 use guardtune_model::testing::repo_root;
@@ -107,6 +111,54 @@ fn quickstart_trains_and_the_validation_loss_falls() {
     assert!(out.status.success(), "{}", stderr(&out));
     let said = stderr(&out) + &String::from_utf8_lossy(&out.stdout);
     assert!(!said.contains("finished earlier"), "{said}");
+}
+
+/// A killed evaluation (SIGKILL while its benchmark is half done) resumes from the batches it
+/// logged, redoing at most the one it was on, and ends with the predictions of an
+/// uninterrupted one, byte for byte.
+#[test]
+fn a_killed_evaluation_resumes_from_its_last_batch() {
+    let root = repo_root();
+    let model = root.join("fixtures/models/tiny-smollm2");
+    let xstest =
+        format!("xstest={}", root.join("data/fixtures/xstest/xstest_prompts.csv").display());
+    let dir = tempfile::tempdir().unwrap();
+    let eval = |out: &Path| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_guardtune"));
+        command.args(["eval", "--model", model.to_str().unwrap(), "--benchmark", &xstest]);
+        command.args(["--max-examples", "120", "--batch-size", "2", "--resume", "--out"]);
+        command.arg(out);
+        command
+    };
+    let clean = dir.path().join("clean");
+    let out = eval(&clean).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let killed = dir.path().join("killed");
+    let partial = killed.join("benchmarks/xstest_prompts.partial.jsonl");
+    let mut child = eval(&killed).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let started = Instant::now();
+    // The header and three batches.
+    while std::fs::read_to_string(&partial).map_or(0, |t| t.lines().count()) < 4 {
+        assert!(child.try_wait().unwrap().is_none(), "the evaluation ended before it was killed");
+        assert!(started.elapsed() < Duration::from_secs(300), "the evaluation made no progress");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!killed.join("benchmarks/xstest_prompts.jsonl").exists(), "it finished");
+    let batches = std::fs::read_to_string(&partial).unwrap().lines().count() - 1;
+
+    let out = eval(&killed).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A line torn by the kill is one batch redone.
+    let said = stderr(&out);
+    let resumed = (batches - 1..=batches)
+        .any(|b| said.contains(&format!("xstest_prompts: {} of 120 examples classified", 2 * b)));
+    assert!(resumed, "{batches} batches logged, but: {said}");
+    let predictions = |dir: &Path| std::fs::read(dir.join("predictions.jsonl")).unwrap();
+    assert_eq!(predictions(&killed), predictions(&clean));
+    assert!(!partial.exists(), "the finished benchmark's log is left behind");
 }
 
 /// A command line split as a POSIX shell would for the quoting `shown_path::shell_word` writes

@@ -27,8 +27,8 @@ pub struct EvalArgs {
     /// Evaluate N examples of each benchmark, spread evenly over its file.
     #[arg(long)]
     pub max_examples: Option<usize>,
-    /// Reuse the benchmarks that an interrupted evaluation of the same guard with the same
-    /// settings finished (kept in OUT/benchmarks/).
+    /// Reuse what an interrupted evaluation of the same guard with the same settings finished:
+    /// its benchmarks and the batches of the one it was on (kept in OUT/benchmarks/).
     #[arg(long)]
     pub resume: bool,
 }
@@ -62,10 +62,13 @@ impl BackendJob for EvalArgs {
             let clock = Instant::now();
             let bar = progress_bar();
             bar.set_prefix(format!("{} ", spec.name()));
-            let done = run_benchmark(&classifier, spec, self.max_examples, batch, &bar)?;
+            let mut log = finished.partial(spec, batch)?;
+            let done =
+                run_benchmark(&classifier, spec, self.max_examples, batch, &bar, Some(&mut log))?;
             bar.finish_and_clear();
-            let took = clock.elapsed().as_secs_f64();
+            let took = log.earlier_seconds() + clock.elapsed().as_secs_f64();
             finished.put(spec, &done, took)?;
+            log.remove()?;
             rows.extend(done);
             seconds += took;
         }

@@ -282,7 +282,8 @@ impl<B: AutodiffBackend> Trainer<B> {
         };
         for spec in &eval.benchmarks {
             let bar = self.log.evaluation_bar(&spec.name());
-            let rows = run_benchmark(&classifier, spec, eval.benchmark_max_examples, batch, &bar)?;
+            let rows =
+                run_benchmark(&classifier, spec, eval.benchmark_max_examples, batch, &bar, None)?;
             bar.finish_and_clear();
             for level in summarize(&rows) {
                 let tag = format!("eval/{}/{}", level.benchmark, level.level);
