@@ -119,23 +119,16 @@ impl FinishedBenchmarks {
     }
 
     /// The log of `spec`'s classified batches: the batches an interrupted evaluation of the
-    /// same work in batches of `batch_size` finished, or a new, empty log.
+    /// same work in batches of `batch_size` finished, or a new, empty log. Nothing is written
+    /// until the first new batch, so an evaluation that fails before classifying leaves no log.
     pub fn partial(&self, spec: &BenchmarkSpec, batch_size: usize) -> Result<PartialBenchmark> {
         let path = self.dir.join(format!("{}.partial.jsonl", spec.name()));
         let header = PartialHeader { work: self.header(spec, 0, 0.0), batch_size };
         let (kept, batches) = read_partial(&path, &header).unwrap_or_default();
         let earlier_seconds = batches.iter().map(|b| b.seconds).sum();
         let done = batches.into_iter().flat_map(|b| b.examples).collect();
-        // Rewritten without a line torn by a kill, so that new batches append after whole ones.
-        let text = std::iter::once(serde_json::to_string(&header)?)
-            .chain(kept)
-            .fold(String::new(), |text, line| text + &line + "\n");
-        guardtune_lora::files::write_atomically(&path, |f| f.write_all(text.as_bytes()))?;
-        let file = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .with_context(|| format!("{}: cannot open", path.display()))?;
-        Ok(PartialBenchmark { path, file, done, earlier_seconds })
+        let lines = std::iter::once(serde_json::to_string(&header)?).chain(kept).collect();
+        Ok(PartialBenchmark { path, lines, file: None, done, earlier_seconds })
     }
 }
 
@@ -176,7 +169,10 @@ fn read_partial(path: &Path, header: &PartialHeader) -> Option<(Vec<String>, Vec
 /// The classified batches of the benchmark in progress (see the module's docs).
 pub struct PartialBenchmark {
     path: PathBuf,
-    file: File,
+    /// The header and the whole batch lines read back, which start the file when it is opened.
+    lines: Vec<String>,
+    /// Opened at the first new batch.
+    file: Option<File>,
     done: HashMap<usize, Vec<PredictionRow>>,
     /// The classification time of the batches read from the file.
     earlier_seconds: f64,
@@ -197,15 +193,33 @@ impl PartialBenchmark {
     /// leaves at most one torn line at the end.
     pub fn append(&mut self, examples: &[(usize, Vec<PredictionRow>)], seconds: f64) -> Result<()> {
         let line = serde_json::json!({ "examples": examples, "seconds": seconds }).to_string();
-        self.file
+        let path = self.path.clone();
+        self.open()?
             .write_all((line + "\n").as_bytes())
-            .with_context(|| format!("{}: cannot write", self.path.display()))
+            .with_context(|| format!("{}: cannot write", path.display()))
     }
 
-    /// Removes the log once the benchmark's finished file is written.
+    /// The file to append to: first rewritten from `lines`, without a line torn by a kill, so
+    /// that new batches follow whole ones.
+    fn open(&mut self) -> Result<&mut File> {
+        if self.file.is_none() {
+            let text = self.lines.iter().fold(String::new(), |text, line| text + line + "\n");
+            guardtune_lora::files::write_atomically(&self.path, |f| f.write_all(text.as_bytes()))?;
+            let file = OpenOptions::new()
+                .append(true)
+                .open(&self.path)
+                .with_context(|| format!("{}: cannot open", self.path.display()))?;
+            self.file = Some(file);
+        }
+        Ok(self.file.as_mut().expect("opened above"))
+    }
+
+    /// Removes the log, if there is one, once the benchmark's finished file is written.
     pub fn remove(self) -> Result<()> {
-        std::fs::remove_file(&self.path)
-            .with_context(|| format!("{}: cannot remove", self.path.display()))
+        match std::fs::remove_file(&self.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            done => done.with_context(|| format!("{}: cannot remove", self.path.display())),
+        }
     }
 }
 

@@ -46,6 +46,8 @@ fn an_empty_evaluation_is_an_error_not_a_score() {
         stderr(&out)
     );
     assert!(!dir.path().join("zero/report.md").exists());
+    // Nor a log of classified batches for `--resume` to find: none was classified.
+    assert_eq!(names(&dir.path().join("zero/benchmarks")), Vec::<String>::new());
 
     // A benchmark file with its header and no rows.
     let header = std::fs::read_to_string(&xstest).unwrap().lines().next().unwrap().to_string();
