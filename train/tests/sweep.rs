@@ -150,9 +150,10 @@ fn state(run: &Path) -> Option<serde_json::Value> {
     serde_json::from_str(&text).ok()
 }
 
-/// Every run has its adapter and its evaluation, and the report's F1 of every run and column
-/// is the F1 recomputed here from that run's predictions.jsonl.
-fn check_runs_and_report(dir: &Path, seeds: &[u64]) -> SweepResults {
+/// Every run has its adapter and its evaluation, the report's F1 of every run and column is the
+/// F1 recomputed here from that run's predictions.jsonl, and its cost table counts the `steps`
+/// of each run once (a resumed run too).
+fn check_runs_and_report(dir: &Path, seeds: &[u64], steps: usize) -> SweepResults {
     let results = results(dir);
     assert!(results.missing.is_empty(), "{:?}", results.missing);
     for name in run_names(seeds) {
@@ -198,10 +199,26 @@ fn check_runs_and_report(dir: &Path, seeds: &[u64]) -> SweepResults {
     for piece in ["| both |", "| xstest-only |", "Difference from both", "AUPRC", "## Blends"] {
         assert!(report.contains(piece), "`{piece}` not in report.md:\n{report}");
     }
+    // The cost of each run: its training steps and time, and its evaluation of 12
+    // conversations (6 in each of the two columns' files).
+    for name in run_names(seeds) {
+        let cells = cost_row(&report, &name);
+        assert_eq!(cells[2], steps.to_string(), "{name}: steps in {cells:?}");
+        assert!(cells[3].parse::<f64>().unwrap() > 0.0, "{name}: tokens/s in {cells:?}");
+        assert_eq!(cells[5], "12", "{name}: conversations in {cells:?}");
+        assert!(cells[6].parse::<f64>().unwrap() > 0.0, "{name}: verdicts/s in {cells:?}");
+    }
     for png in ["loss_curves.png", "f1.png", "pr_xstest_prompts_prompt.png"] {
         assert!(dir.join(png).exists(), "{png} missing");
     }
     results
+}
+
+/// The cells of `run`'s row in report.md's cost table.
+fn cost_row(report: &str, run: &str) -> Vec<String> {
+    let table = &report[report.find("## Cost").expect("a cost section")..];
+    let row = table.lines().find(|l| l.starts_with(&format!("| {run} |"))).expect("a cost row");
+    row.trim_matches('|').split('|').map(|c| c.trim().to_string()).collect()
 }
 
 /// The `weight = 0` variant's blend has only xstest; the other has both sources, 32 each.
@@ -223,7 +240,7 @@ fn a_killed_sweep_resumes_and_ends_like_an_uninterrupted_one() {
     let file = write_sweep(clean.path(), &seeds, 4);
     let out = sweep(&file, &["--jobs", "2"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let uninterrupted = check_runs_and_report(clean.path(), &seeds);
+    let uninterrupted = check_runs_and_report(clean.path(), &seeds, 4);
     check_blends(&uninterrupted);
 
     // Killed (SIGKILL) once one run is finished and another has checkpoints but no adapter.
@@ -271,7 +288,7 @@ fn a_killed_sweep_resumes_and_ends_like_an_uninterrupted_one() {
     }
     let log = std::fs::read_to_string(interrupted[0].join("sweep.log")).unwrap();
     assert!(log.contains("resuming after step"), "not resumed from a checkpoint:\n{log}");
-    let resumed = check_runs_and_report(killed.path(), &seeds);
+    let resumed = check_runs_and_report(killed.path(), &seeds, 4);
     assert_eq!(resumed, uninterrupted, "results differ from the uninterrupted sweep's");
     assert_eq!(
         std::fs::read(killed.path().join("results.json")).unwrap(),
@@ -407,6 +424,8 @@ fn an_untrained_variant_is_the_base_model_evaluated_once() {
     assert!(results.variants[0].blend.is_none());
     let markdown = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(markdown.contains("| zero-shot |"), "{markdown}");
+    let cells = cost_row(&markdown, "zero-shot-seed1");
+    assert_eq!(cells[1..4], ["n/a", "n/a", "n/a"], "untrained: {cells:?}");
     // Done is done, for the untrained run too.
     let out = sweep(&file, &["--only", "zero-shot"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("skipped"));

@@ -1,11 +1,14 @@
 //! Reading what each finished run left in its folder: the evaluation's predictions.jsonl (the
-//! numbers are recomputed from it), the losses in metrics.jsonl, and blend.json.
+//! numbers are recomputed from it), the losses and timings in metrics.jsonl, the evaluation's
+//! time in its report.json, and blend.json.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::cost::{self, RunCost};
 use crate::evaluation::PredictionRow;
 use crate::sweep::blend::BLEND_FILE;
 use crate::sweep::plan::PlannedRun;
@@ -24,6 +27,7 @@ pub struct RunOutputs {
     pub validation_loss: Curve,
     /// The run's blend report (blend.json), when present.
     pub blend: Option<Value>,
+    pub cost: RunCost,
 }
 
 /// The outputs of the runs that are trained and evaluated with their planned settings, and the
@@ -37,11 +41,19 @@ pub fn collect(runs: &[PlannedRun]) -> Result<(Vec<RunOutputs>, Vec<String>)> {
             missing.push(run.name());
             continue;
         }
-        let rows = read_predictions(&eval_dir(&run.dir).join("predictions.jsonl"))?;
-        let (train_loss, validation_loss) = if run.train {
-            read_losses(&run.dir.join("metrics.jsonl"))?
+        let eval = eval_dir(&run.dir);
+        let rows = read_json_lines(&eval.join("predictions.jsonl"), "a prediction row")?;
+        // One object per logged step or validation, as the trainer wrote them.
+        let metrics = if run.train {
+            read_json_lines(&run.dir.join("metrics.jsonl"), "a JSON object")?
         } else {
-            (Vec::new(), Vec::new())
+            Vec::new()
+        };
+        let (train_loss, validation_loss) = losses(&metrics);
+        let cost = RunCost {
+            run: run.name(),
+            training: cost::training(&metrics),
+            evaluation: cost::evaluation(&eval.join("report.json"), &rows)?,
         };
         let blend_path = run.dir.join(BLEND_FILE);
         let blend = if blend_path.exists() {
@@ -54,12 +66,13 @@ pub fn collect(runs: &[PlannedRun]) -> Result<(Vec<RunOutputs>, Vec<String>)> {
         } else {
             None
         };
-        done.push(RunOutputs { run: run.clone(), rows, train_loss, validation_loss, blend });
+        done.push(RunOutputs { run: run.clone(), rows, train_loss, validation_loss, blend, cost });
     }
     Ok((done, missing))
 }
 
-fn read_predictions(path: &Path) -> Result<Vec<PredictionRow>> {
+/// The rows of a JSON-lines file, each `what` ("a prediction row").
+fn read_json_lines<T: DeserializeOwned>(path: &Path, what: &str) -> Result<Vec<T>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read", path.display()))?;
     text.lines()
@@ -67,20 +80,15 @@ fn read_predictions(path: &Path) -> Result<Vec<PredictionRow>> {
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(i, line)| {
             serde_json::from_str(line)
-                .with_context(|| format!("{}:{}: not a prediction row", path.display(), i + 1))
+                .with_context(|| format!("{}:{}: not {what}", path.display(), i + 1))
         })
         .collect()
 }
 
-/// Train and validation losses by step; a run's log is written by its trainer, one JSON object
-/// per line.
-fn read_losses(path: &Path) -> Result<(Curve, Curve)> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
+/// Train and validation losses by step.
+fn losses(entries: &[Value]) -> (Curve, Curve) {
     let (mut train, mut validation) = (Vec::new(), Vec::new());
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let entry: Value = serde_json::from_str(line)
-            .with_context(|| format!("{}:{}: invalid JSON", path.display(), i + 1))?;
+    for entry in entries {
         let Some(step) = entry["step"].as_f64() else { continue };
         if let Some(loss) = entry["train/loss"].as_f64() {
             train.push((step, loss));
@@ -89,5 +97,5 @@ fn read_losses(path: &Path) -> Result<(Curve, Curve)> {
             validation.push((step, loss));
         }
     }
-    Ok((train, validation))
+    (train, validation)
 }

@@ -1,13 +1,15 @@
 //! report.md: the comparison table in the Aegis 2.0 paper's layout (variants as rows,
 //! benchmarks and levels as columns, F1 with the average), AUPRC beside F1, the differences
-//! from the first variant, every run's numbers, the charts and each variant's blend.
+//! from the first variant, every run's numbers, what each run cost, the charts and each
+//! variant's blend.
 
 use std::fmt::Write as _;
 
+use super::cost::RunCost;
 use super::results::{SweepResults, VariantResults};
 use super::stats::Estimate;
 
-pub fn markdown(results: &SweepResults, plots: &[String]) -> String {
+pub fn markdown(results: &SweepResults, plots: &[String], costs: &[&RunCost]) -> String {
     let mut md = format!("# Sweep report: {}\n\n", results.sweep);
     let runs: usize = results.variants.iter().map(|v| v.runs.len()).sum();
     let _ = writeln!(
@@ -29,6 +31,7 @@ pub fn markdown(results: &SweepResults, plots: &[String]) -> String {
     md += &main_table(results);
     md += &difference_table(results);
     md += &runs_table(results);
+    md += &cost_table(costs);
     if !plots.is_empty() {
         md += "\n## Plots\n\n";
         for plot in plots {
@@ -113,6 +116,61 @@ fn runs_table(results: &SweepResults) -> String {
         );
     }
     md
+}
+
+fn cost_table(costs: &[&RunCost]) -> String {
+    let mut md = String::from(
+        "\n## Cost\n\nWall time of each run's processes (a resumed run counts each process up to its \
+         last kept log entry; not the time between them). Training tokens/s: over step time, \
+         validation excluded. Verdicts/s: conversations classified per second.\n\n\
+         | run | training | steps | tokens/s | evaluation | conversations | verdicts/s |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for cost in costs {
+        let training = cost.training.as_ref().map_or_else(
+            || "n/a | n/a | n/a".to_string(),
+            |t| format!("{} | {} | {:.0}", duration(t.seconds), t.steps, t.tokens_per_second),
+        );
+        let e = &cost.evaluation;
+        let _ = writeln!(
+            md,
+            "| {} | {training} | {} | {} | {:.2} |",
+            cost.run,
+            duration(e.seconds),
+            e.conversations,
+            e.verdicts_per_second()
+        );
+    }
+    let trained: Vec<_> = costs.iter().filter_map(|c| c.training.as_ref()).collect();
+    let training: f64 = trained.iter().map(|t| t.seconds).sum();
+    let steps: usize = trained.iter().map(|t| t.steps).sum();
+    let tokens_per_second =
+        trained.iter().map(|t| t.tokens_per_second * t.steps as f64).sum::<f64>()
+            / steps.max(1) as f64;
+    let evaluation: f64 = costs.iter().map(|c| c.evaluation.seconds).sum();
+    let conversations: usize = costs.iter().map(|c| c.evaluation.conversations).sum();
+    let _ = writeln!(
+        md,
+        "| **all runs** | {} | {steps} | {tokens_per_second:.0} | {} | {conversations} | {:.2} |\n\n\
+         In all, {} of machine time: the finished runs' training and evaluation, one after \
+         another on one machine.",
+        duration(training),
+        duration(evaluation),
+        conversations as f64 / evaluation.max(1e-9),
+        duration(training + evaluation),
+    );
+    md
+}
+
+/// `45 s`, `12 min` or `2.3 h`.
+fn duration(seconds: f64) -> String {
+    if seconds < 90.0 {
+        format!("{seconds:.0} s")
+    } else if seconds < 90.0 * 60.0 {
+        format!("{:.0} min", seconds / 60.0)
+    } else {
+        format!("{:.1} h", seconds / 3600.0)
+    }
 }
 
 fn blend_section(variant: &VariantResults) -> String {

@@ -1,8 +1,10 @@
-//! The sweep report, beside the sweep file: `results.json` (every number), `report.md` (the
-//! tables) and PNG charts, gathered from the run folders of the plan (so a report after a
-//! Slurm array reads the shared output folder the same way).
+//! The sweep report, beside the sweep file: `results.json` (every number the runs reproduce
+//! exactly), `report.md` (the tables, and what each run cost in time) and PNG charts, gathered
+//! from the run folders of the plan (so a report after a Slurm array reads the shared output
+//! folder the same way).
 
 mod collect;
+mod cost;
 mod markdown;
 mod plots;
 mod results;
@@ -35,6 +37,7 @@ pub fn write_report(sweep: &SweepFile, runs: &[PlannedRun]) -> Result<SweepResul
         Ok(())
     };
     write(RESULTS_FILE, &serde_json::to_string_pretty(&results)?)?;
-    write(REPORT_FILE, &markdown::markdown(&results, &plots))?;
+    let costs: Vec<_> = outputs.iter().map(|run| &run.cost).collect();
+    write(REPORT_FILE, &markdown::markdown(&results, &plots, &costs))?;
     Ok(results)
 }
