@@ -42,7 +42,10 @@ if [ -w /proc/self/autogroup ]; then
 fi
 # And within that, SCHED_IDLE: the fuzzer runs only on cycles nothing else wants. Beside the
 # sweep's training, `nice` and the autogroup alone still slowed its steps from 13 s to 18-30 s;
-# with SCHED_IDLE as well, to 14-16 s.
+# with SCHED_IDLE as well, to 14-16 s. Not always: on an AVX2-only machine, beside the rows_gzip
+# target, its steps still went from 13-15 s to 20-26 s: the training got about one core of the
+# two (`top`: 100% against 180% with the fuzzer stopped), the fuzzer most of the other. Long
+# campaigns belong on an otherwise idle machine.
 if command -v chrt >/dev/null; then
     chrt --idle -p 0 $$ >/dev/null 2>&1 || true
 fi
