@@ -92,45 +92,21 @@ pub fn run_benchmark<B: Backend>(
     progress: &ProgressBar,
     mut log: Option<&mut PartialBenchmark>,
 ) -> Result<Vec<PredictionRow>> {
-    let kind = spec.kind;
-    // Aegis 1.0 needs a Needs-Caution choice; evaluation follows the Defensive convention.
-    let options = LoadOptions { needs_caution: Some(Safety::Unsafe), ..Default::default() };
-    let loaded = load_source(kind, &spec.path, &options)
-        .with_context(|| format!("benchmark {}", spec.path.display()))?;
     let name = spec.name();
-    // A benchmark scored on fewer rows than its file holds says so (e.g. Aegis rows whose
-    // prompt is REDACTED).
-    if let Some(line) = crate::skipped_rows::line(
-        &format!("benchmark {}", spec.path.display()),
-        &[(&name, &loaded.report.skipped)],
-    ) {
-        progress.suspend(|| eprintln!("{line}"));
-    }
-    let mut examples = loaded.examples;
-    if let Some(cap) = max_examples {
-        examples = evenly_spaced(examples, cap);
-    }
-    // Metrics over nothing would read as a result ("F1 0.000").
-    if examples.is_empty() {
-        return Err(anyhow!(
-            "benchmark {}: nothing to evaluate ({})",
-            spec.path.display(),
-            if max_examples == Some(0) { "0 examples asked for" } else { "no examples in it" }
-        ));
-    }
+    let examples = benchmark_examples(spec, max_examples, progress)?;
     let order = by_length(&examples);
     let batches: Vec<&[usize]> = order.chunks(batch_size.max(1)).collect();
     let mut rows_of: Vec<Option<Vec<PredictionRow>>> = vec![None; examples.len()];
     // The batches an interrupted evaluation logged are the first ones of the same plan.
-    let (mut resumed, mut resumed_batches) = (0, 0);
+    let mut resumed_batches = 0;
     for batch in &batches {
         let Some(done) = log.as_deref().and_then(|log| log.batch(batch)) else { break };
         for (&i, rows) in batch.iter().zip(done) {
             rows_of[i] = Some(rows);
         }
-        resumed += batch.len();
         resumed_batches += 1;
     }
+    let resumed = rows_of.iter().flatten().count();
     if resumed > 0 {
         let total = examples.len();
         progress.suspend(|| eprintln!("{name}: {resumed} of {total} examples classified earlier"));
@@ -156,6 +132,39 @@ pub fn run_benchmark<B: Backend>(
     }
     let rows = rows_of.into_iter().map(|rows| rows.expect("every example is in one batch"));
     Ok(rows.flatten().collect())
+}
+
+/// The examples of a benchmark to classify: up to `max_examples` of its file, never none.
+fn benchmark_examples(
+    spec: &BenchmarkSpec,
+    max_examples: Option<usize>,
+    progress: &ProgressBar,
+) -> Result<Vec<GuardExample>> {
+    // Aegis 1.0 needs a Needs-Caution choice; evaluation follows the Defensive convention.
+    let options = LoadOptions { needs_caution: Some(Safety::Unsafe), ..Default::default() };
+    let loaded = load_source(spec.kind, &spec.path, &options)
+        .with_context(|| format!("benchmark {}", spec.path.display()))?;
+    // A benchmark scored on fewer rows than its file holds says so (e.g. Aegis rows whose
+    // prompt is REDACTED).
+    if let Some(line) = crate::skipped_rows::line(
+        &format!("benchmark {}", spec.path.display()),
+        &[(&spec.name(), &loaded.report.skipped)],
+    ) {
+        progress.suspend(|| eprintln!("{line}"));
+    }
+    let mut examples = loaded.examples;
+    if let Some(cap) = max_examples {
+        examples = evenly_spaced(examples, cap);
+    }
+    // Metrics over nothing would read as a result ("F1 0.000").
+    if examples.is_empty() {
+        return Err(anyhow!(
+            "benchmark {}: nothing to evaluate ({})",
+            spec.path.display(),
+            if max_examples == Some(0) { "0 examples asked for" } else { "no examples in it" }
+        ));
+    }
+    Ok(examples)
 }
 
 /// Example indices from the shortest conversation to the longest (by characters), so that a
