@@ -384,6 +384,57 @@ fn bad_sweep_files_are_refused_with_file_and_key() {
     refused(text, &["--dry-run", "--only", "both:9"], &["seed 9"]);
 }
 
+/// A `[grid]` crosses each trained variant with every combination of its values, named after
+/// them, and each point trains with its values; the untrained row stays one row. A grid with an
+/// empty list, or two points named alike, is refused.
+#[test]
+fn a_grid_crosses_the_trained_variants_with_its_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_sweep(dir.path(), &[1], 2);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let zero_shot =
+        "[[variant]]\nname = \"zero-shot\"\ntrain = false\n\n[[variant]]\nname = \"both\"";
+    let text = text.replace("[[variant]]\nname = \"both\"", zero_shot);
+    let with_grid = |grid: &str| format!("{text}\n[grid]\n{grid}\n");
+    std::fs::write(&file, with_grid("\"lora.r\" = [2, 4]\n\"training.lr\" = [1e-3]")).unwrap();
+
+    let out = sweep(&file, &["--dry-run"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan = String::from_utf8_lossy(&out.stdout).into_owned();
+    let names: Vec<&str> =
+        plan.lines().skip(2).filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(
+        names,
+        [
+            "zero-shot-seed1",
+            "both-r2-lr0.001-seed1",
+            "both-r4-lr0.001-seed1",
+            "xstest-only-r2-lr0.001-seed1",
+            "xstest-only-r4-lr0.001-seed1",
+        ],
+        "{plan}"
+    );
+    let out = sweep(&file, &["--only", "both-r4-lr0.001"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config =
+        std::fs::read_to_string(dir.path().join("runs/both-r4-lr0.001-seed1/config.toml")).unwrap();
+    let config: toml::Table = toml::from_str(&config).unwrap();
+    assert_eq!(config["lora"]["r"].as_integer(), Some(4), "{config}");
+    assert_eq!(config["training"]["lr"].as_float(), Some(1e-3), "{config}");
+
+    for (grid, expected) in [
+        ("\"lora.r\" = []", ["grid.lora.r", "expected a non-empty list of values"]),
+        ("\"lora.r\" = [2, 2]", ["grid", "two grid points are both named \"both-r2\""]),
+    ] {
+        std::fs::write(&file, with_grid(grid)).unwrap();
+        let out = sweep(&file, &["--dry-run"]);
+        assert_eq!(out.status.code(), Some(2), "{grid}: {}", stderr(&out));
+        for piece in expected {
+            assert!(stderr(&out).contains(piece), "{grid}: {}", stderr(&out));
+        }
+    }
+}
+
 /// `train = false`: the base model is evaluated once (first seed, no adapter), needs no
 /// training, and is a row of the report like any other; a training key on it is refused.
 #[test]

@@ -199,8 +199,32 @@ fn variants(
     grid: &toml::Table,
     dir: &Path,
 ) -> Result<Vec<Variant>, (String, String)> {
-    let mut base: Vec<Variant> = Vec::new();
-    for raw in &listed {
+    let mut variants = listed_variants(&listed, dir)?;
+    if variants.is_empty() {
+        variants.push(Variant {
+            name: if grid.is_empty() { "base" } else { "" }.into(),
+            overrides: vec![],
+            train: true,
+        });
+    }
+    for (key, values) in grid {
+        let values = values
+            .as_array()
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| (format!("grid.{key}"), "expected a non-empty list of values".into()))?;
+        variants = crossed(&variants, key, values, dir);
+    }
+    if let Some(name) = duplicate(&variants.iter().map(|v| v.name.clone()).collect::<Vec<_>>()) {
+        return Err(("grid".into(), format!("two grid points are both named \"{name}\"")));
+    }
+    Ok(variants)
+}
+
+/// The `[[variant]]` tables, checked: names that can name folders, each once, and no training
+/// key on an untrained variant.
+fn listed_variants(listed: &[RawVariant], dir: &Path) -> Result<Vec<Variant>, (String, String)> {
+    let mut variants: Vec<Variant> = Vec::new();
+    for raw in listed {
         if raw.name.is_empty()
             || !raw.name.chars().all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
         {
@@ -209,7 +233,7 @@ fn variants(
                 format!("\"{}\": use letters, digits and . _ + - (it names folders)", raw.name),
             ));
         }
-        if base.iter().any(|v| v.name == raw.name) {
+        if variants.iter().any(|v| v.name == raw.name) {
             return Err((
                 "variant.name".into(),
                 format!("two variants are named \"{}\"", raw.name),
@@ -228,51 +252,38 @@ fn variants(
                 ));
             }
         }
-        base.push(Variant { name: raw.name.clone(), overrides, train: raw.train });
+        variants.push(Variant { name: raw.name.clone(), overrides, train: raw.train });
     }
-    if base.is_empty() {
-        base.push(Variant {
-            name: if grid.is_empty() { "base" } else { "" }.into(),
-            overrides: vec![],
-            train: true,
-        });
-    }
-    for (key, values) in grid {
-        let values = values
-            .as_array()
-            .filter(|a| !a.is_empty())
-            .ok_or_else(|| (format!("grid.{key}"), "expected a non-empty list of values".into()))?;
-        let short = key.rsplit('.').next().unwrap_or(key);
-        let mut crossed = Vec::new();
-        for variant in &base {
-            for value in values {
-                let text = value_text(value);
-                let label: String = text
-                    .chars()
-                    .filter(|c| c.is_ascii_alphanumeric() || "._+-".contains(*c))
-                    .collect();
-                let name = [variant.name.as_str(), &format!("{short}{label}")]
-                    .iter()
-                    .filter(|p| !p.is_empty())
-                    .copied()
-                    .collect::<Vec<_>>()
-                    .join("-");
-                if !variant.train {
-                    // The grid varies training; the untrained reference row stays one row.
-                    crossed.push(variant.clone());
-                    break;
-                }
-                let mut overrides = variant.overrides.clone();
-                overrides.push(override_text(key, value, dir));
-                crossed.push(Variant { name, overrides, train: true });
-            }
+    Ok(variants)
+}
+
+/// Each trained variant once per value of the grid's `key`, named after the value
+/// (`recipe-lr0.001`); an untrained variant stays one row, as the grid varies training.
+fn crossed(variants: &[Variant], key: &str, values: &[toml::Value], dir: &Path) -> Vec<Variant> {
+    let short = key.rsplit('.').next().unwrap_or(key);
+    let mut crossed = Vec::new();
+    for variant in variants {
+        if !variant.train {
+            crossed.push(variant.clone());
+            continue;
         }
-        base = crossed;
+        for value in values {
+            let label: String = value_text(value)
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || "._+-".contains(*c))
+                .collect();
+            let name = [variant.name.as_str(), &format!("{short}{label}")]
+                .iter()
+                .filter(|p| !p.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join("-");
+            let mut overrides = variant.overrides.clone();
+            overrides.push(override_text(key, value, dir));
+            crossed.push(Variant { name, overrides, train: true });
+        }
     }
-    if let Some(name) = duplicate(&base.iter().map(|v| v.name.clone()).collect::<Vec<_>>()) {
-        return Err(("grid".into(), format!("two grid points are both named \"{name}\"")));
-    }
-    Ok(base)
+    crossed
 }
 
 /// `key=value` strings, in the table's order, with path values made absolute. Nested tables
