@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of every input format guardtune reads, with AFL++ through cargo-afl
 # (stable toolchain; installed from crates.io when missing). Each target runs MINUTES minutes
-# (default 1), one at a time, under `nice -n 19`; a later run resumes where the last one stopped.
+# (default 1), one at a time (or FUZZ_JOBS at a time), under `nice -n 19`; a later run resumes
+# where the last one stopped.
 #
 #   scripts/fuzz.sh [MINUTES] [TARGET ...]     targets: the folders of fuzz/corpus/
 #   FUZZ_DATA_ONLY=1 scripts/fuzz.sh ...       only the data targets (rows_*, verdict): no Burn
 #                                              in the instrumented build, so it builds much faster
+#   FUZZ_JOBS=2 scripts/fuzz.sh ...            two targets at a time (AFL++ uses one core each)
 #
 # Prints, per target: executions (this run and all runs on this machine), execs/s, coverage
 # (edges found of the map, AFL's bitmap_cvg), and crashes and hangs saved under
@@ -66,12 +68,11 @@ stat() { sed -n "s/^$1 *: *//p" "$2"; }
 # Every run's executions, committed (fuzz/out/ is not): the campaign adds up across machines.
 ledger=fuzz/ledger.tsv
 
-printf '%-14s %12s %14s %9s %16s %8s %6s\n' target execs total_execs execs/s edges crashes hangs
-for target in "${targets[@]}"; do
-    out=fuzz/out/$target
-    stats=$out/default/fuzzer_stats
-    before=0
-    crashes_before=0
+# Fuzzes one target for `minutes`, then prints its line and appends it to the ledger (one
+# write each, so that targets fuzzed at the same time do not mix their lines).
+fuzz_one() {
+    local target=$1 out=fuzz/out/$1 input before=0 crashes_before=0
+    local stats=$out/default/fuzzer_stats
     if [ -f "$stats" ]; then
         input=-          # resume the queue of the last run
         before=$(stat execs_done "$stats")
@@ -85,18 +86,31 @@ for target in "${targets[@]}"; do
         -- "$binary" "$target" >"$out/fuzz.log" 2>&1 || {
         echo "$target: afl-fuzz failed, see $out/fuzz.log"
         tail -5 "$out/fuzz.log"
-        continue
+        return 0
     }
+    local total crashes edges
     total=$(stat execs_done "$stats")
     crashes=$(($(stat saved_crashes "$stats") - crashes_before))
+    edges="$(stat edges_found "$stats")/$(stat total_edges "$stats")"
     printf '%-14s %12s %14s %9s %16s %8s %6s\n' "$target" $((total - before)) "$total" \
-        "$(stat execs_per_sec "$stats")" \
-        "$(stat edges_found "$stats")/$(stat total_edges "$stats") ($(stat bitmap_cvg "$stats"))" \
+        "$(stat execs_per_sec "$stats")" "$edges ($(stat bitmap_cvg "$stats"))" \
         "$crashes" "$(stat saved_hangs "$stats")"
-    [ -f "$ledger" ] || printf 'date\ttarget\texecs\tedges\tcrashes\n' >"$ledger"
     printf '%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$target" $((total - before)) \
-        "$(stat edges_found "$stats")/$(stat total_edges "$stats")" "$crashes" >>"$ledger"
+        "$edges" "$crashes" >>"$ledger"
+}
+
+[ -f "$ledger" ] || printf 'date\ttarget\texecs\tedges\tcrashes\n' >"$ledger"
+printf '%-14s %12s %14s %9s %16s %8s %6s\n' target execs total_execs execs/s edges crashes hangs
+running=0
+for target in "${targets[@]}"; do
+    if [ "$running" -ge "${FUZZ_JOBS:-1}" ]; then
+        wait -n
+        running=$((running - 1))
+    fi
+    fuzz_one "$target" &
+    running=$((running + 1))
 done
+wait
 
 # Executions over every run recorded, per target (the issue asks for 10 M each).
 echo
