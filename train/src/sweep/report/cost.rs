@@ -45,35 +45,44 @@ impl EvaluationCost {
     }
 }
 
+impl TrainingCost {
+    /// The cost of `parts` done one after another (processes of a run, or runs of a sweep):
+    /// their seconds and steps added, their rates averaged weighted by steps. None without steps.
+    pub fn combined<'a>(parts: impl IntoIterator<Item = &'a TrainingCost>) -> Option<Self> {
+        let (mut seconds, mut steps, mut weighted) = (0.0, 0, 0.0);
+        for part in parts {
+            seconds += part.seconds;
+            steps += part.steps;
+            weighted += part.tokens_per_second * part.steps as f64;
+        }
+        (steps > 0).then(|| TrainingCost {
+            seconds,
+            steps,
+            tokens_per_second: weighted / steps as f64,
+        })
+    }
+}
+
 /// The training cost in a run's metrics.jsonl entries (in file order), if it logged a step.
 /// Each process's `elapsed_s` starts at 0, so a value lower than the one before starts a new
 /// process; `train/tokens_per_second` is that process's own running average.
 pub fn training(entries: &[Value]) -> Option<TrainingCost> {
-    // Per process: (last elapsed_s, steps, last tokens/s).
-    let mut processes: Vec<(f64, usize, f64)> = Vec::new();
+    let mut processes: Vec<TrainingCost> = Vec::new();
     let mut previous = f64::INFINITY;
     for entry in entries {
         let Some(elapsed) = entry["elapsed_s"].as_f64() else { continue };
         if elapsed < previous {
-            processes.push((0.0, 0, 0.0));
+            processes.push(TrainingCost { seconds: 0.0, steps: 0, tokens_per_second: 0.0 });
         }
         previous = elapsed;
         let process = processes.last_mut().expect("pushed above");
-        process.0 = elapsed;
+        process.seconds = elapsed;
         if let Some(rate) = entry["train/tokens_per_second"].as_f64() {
-            process.1 += 1;
-            process.2 = rate;
+            process.steps += 1;
+            process.tokens_per_second = rate;
         }
     }
-    let steps: usize = processes.iter().map(|p| p.1).sum();
-    if steps == 0 {
-        return None;
-    }
-    Some(TrainingCost {
-        seconds: processes.iter().map(|p| p.0).sum(),
-        steps,
-        tokens_per_second: processes.iter().map(|p| p.2 * p.1 as f64).sum::<f64>() / steps as f64,
-    })
+    TrainingCost::combined(&processes)
 }
 
 /// The evaluation cost: the seconds in the evaluation's report.json, and the conversations

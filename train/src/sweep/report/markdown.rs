@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::cost::RunCost;
+use super::cost::{RunCost, TrainingCost};
 use super::results::{SweepResults, VariantResults};
 use super::stats::Estimate;
 
@@ -141,12 +141,9 @@ fn cost_table(costs: &[&RunCost]) -> String {
             e.verdicts_per_second()
         );
     }
-    let trained: Vec<_> = costs.iter().filter_map(|c| c.training.as_ref()).collect();
-    let training: f64 = trained.iter().map(|t| t.seconds).sum();
-    let steps: usize = trained.iter().map(|t| t.steps).sum();
-    let tokens_per_second =
-        trained.iter().map(|t| t.tokens_per_second * t.steps as f64).sum::<f64>()
-            / steps.max(1) as f64;
+    let trained = TrainingCost::combined(costs.iter().filter_map(|c| c.training.as_ref()));
+    let (training, steps, tokens_per_second) =
+        trained.map_or((0.0, 0, 0.0), |t| (t.seconds, t.steps, t.tokens_per_second));
     let evaluation: f64 = costs.iter().map(|c| c.evaluation.seconds).sum();
     let conversations: usize = costs.iter().map(|c| c.evaluation.conversations).sum();
     let _ = writeln!(
