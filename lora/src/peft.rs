@@ -112,98 +112,104 @@ pub fn read_adapter_config(dir: &Path) -> Result<LoraConfig, LoraError> {
     let text = std::fs::read_to_string(&path).map_err(|e| LoraError::io(&path, e))?;
     let json: Value = serde_json::from_str(&text)
         .map_err(|e| LoraError::adapter(&path, format!("invalid JSON: {e}")))?;
-    let bad = |msg: String| LoraError::adapter(&path, msg);
-    let field = |key: &str| json.get(key).filter(|v| !v.is_null());
-    if let Some(kind) = field("peft_type").and_then(Value::as_str) {
-        if kind != "LORA" {
-            return Err(bad(format!("peft_type is \"{kind}\"; only LORA adapters are supported")));
-        }
-    }
-    let refuse_if = |key: &str, unsupported: bool, why: &str| {
-        if unsupported {
-            Err(bad(format!("{key}: {why}")))
-        } else {
-            Ok(())
-        }
-    };
-    refuse_if(
-        "use_dora",
-        field("use_dora").and_then(Value::as_bool) == Some(true),
-        "DoRA adapters are not supported",
-    )?;
-    refuse_if(
-        "fan_in_fan_out",
-        field("fan_in_fan_out").and_then(Value::as_bool) == Some(true),
-        "fan_in_fan_out adapters are not supported",
-    )?;
-    refuse_if(
-        "bias",
-        field("bias").and_then(Value::as_str).is_some_and(|b| b != "none"),
-        "only bias = \"none\" is supported",
-    )?;
-    refuse_if(
-        "modules_to_save",
-        field("modules_to_save").is_some_and(|v| v.as_array().is_none_or(|a| !a.is_empty())),
-        "modules_to_save is not supported",
-    )?;
-    for pattern in ["rank_pattern", "alpha_pattern"] {
-        refuse_if(
-            pattern,
-            field(pattern).and_then(Value::as_object).is_some_and(|o| !o.is_empty()),
-            "per-module ranks or alphas are not supported",
-        )?;
-    }
+    lora_config(&Fields(&json)).map_err(|msg| LoraError::adapter(&path, msg))
+}
 
-    let r = field("r")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| bad("missing or invalid \"r\"".into()))? as usize;
-    let target_modules = match field("target_modules") {
-        Some(Value::String(s)) => TargetModules::Preset(s.clone()),
-        Some(Value::Array(items)) => TargetModules::Names(
-            items
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(String::from)
-                        .ok_or_else(|| bad("target_modules must hold strings".into()))
-                })
-                .collect::<Result<_, _>>()?,
-        ),
-        _ => return Err(bad("missing or invalid \"target_modules\"".into())),
-    };
-    let layers = match field("layers_to_transform") {
-        None => None,
-        Some(Value::Number(n)) => Some(vec![n
-            .as_u64()
-            .ok_or_else(|| bad("invalid layers_to_transform".into()))?
-            as usize]),
-        Some(Value::Array(items)) => Some(
-            items
-                .iter()
-                .map(|v| {
-                    v.as_u64()
-                        .map(|n| n as usize)
-                        .ok_or_else(|| bad("invalid layers_to_transform".into()))
-                })
-                .collect::<Result<_, _>>()?,
-        ),
-        Some(_) => return Err(bad("invalid layers_to_transform".into())),
-    };
+/// An adapter config's fields, where JSON `null` counts as absent (PEFT writes `null` for
+/// every unset option).
+struct Fields<'a>(&'a Value);
+
+impl Fields<'_> {
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.0.get(key).filter(|v| !v.is_null())
+    }
+}
+
+fn lora_config(fields: &Fields) -> Result<LoraConfig, String> {
+    refuse_unsupported(fields)?;
+    let r = fields.get("r").and_then(Value::as_u64).ok_or("missing or invalid \"r\"")? as usize;
     let config = LoraConfig {
         r,
-        alpha: field("lora_alpha").and_then(Value::as_f64).unwrap_or(8.0),
-        dropout: field("lora_dropout").and_then(Value::as_f64).unwrap_or(0.0),
-        target_modules,
-        layers,
-        use_rslora: field("use_rslora").and_then(Value::as_bool).unwrap_or(false),
-        init: match field("init_lora_weights") {
+        alpha: fields.get("lora_alpha").and_then(Value::as_f64).unwrap_or(8.0),
+        dropout: fields.get("lora_dropout").and_then(Value::as_f64).unwrap_or(0.0),
+        target_modules: target_modules(fields)?,
+        layers: layers_to_transform(fields)?,
+        use_rslora: fields.get("use_rslora").and_then(Value::as_bool).unwrap_or(false),
+        init: match fields.get("init_lora_weights") {
             Some(Value::String(s)) if s == "gaussian" => LoraInit::Gaussian,
             _ => LoraInit::Peft,
         },
         init_from: None,
     };
-    config.validate().map_err(bad)?;
+    config.validate()?;
     Ok(config)
+}
+
+/// Refuses the PEFT options that would change what the adapter computes and that we do not
+/// implement, rather than loading an adapter that behaves differently from PEFT's.
+fn refuse_unsupported(fields: &Fields) -> Result<(), String> {
+    if let Some(kind) = fields.get("peft_type").and_then(Value::as_str) {
+        if kind != "LORA" {
+            return Err(format!("peft_type is \"{kind}\"; only LORA adapters are supported"));
+        }
+    }
+    let is_true = |key: &str| fields.get(key).and_then(Value::as_bool) == Some(true);
+    let non_empty_map =
+        |key: &str| fields.get(key).and_then(Value::as_object).is_some_and(|o| !o.is_empty());
+    let refused = [
+        ("use_dora", is_true("use_dora"), "DoRA adapters are not supported"),
+        ("fan_in_fan_out", is_true("fan_in_fan_out"), "fan_in_fan_out adapters are not supported"),
+        (
+            "bias",
+            fields.get("bias").and_then(Value::as_str).is_some_and(|b| b != "none"),
+            "only bias = \"none\" is supported",
+        ),
+        (
+            "modules_to_save",
+            fields
+                .get("modules_to_save")
+                .is_some_and(|v| v.as_array().is_none_or(|a| !a.is_empty())),
+            "modules_to_save is not supported",
+        ),
+        (
+            "rank_pattern",
+            non_empty_map("rank_pattern"),
+            "per-module ranks or alphas are not supported",
+        ),
+        (
+            "alpha_pattern",
+            non_empty_map("alpha_pattern"),
+            "per-module ranks or alphas are not supported",
+        ),
+    ];
+    match refused.into_iter().find(|(_, unsupported, _)| *unsupported) {
+        Some((key, _, why)) => Err(format!("{key}: {why}")),
+        None => Ok(()),
+    }
+}
+
+/// `target_modules`: a preset name (`"all-linear"`) or a list of projection names.
+fn target_modules(fields: &Fields) -> Result<TargetModules, String> {
+    match fields.get("target_modules") {
+        Some(Value::String(s)) => Ok(TargetModules::Preset(s.clone())),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(String::from).ok_or("target_modules must hold strings".into()))
+            .collect::<Result<_, String>>()
+            .map(TargetModules::Names),
+        _ => Err("missing or invalid \"target_modules\"".into()),
+    }
+}
+
+/// `layers_to_transform`: absent (every layer), one layer index, or a list of them.
+fn layers_to_transform(fields: &Fields) -> Result<Option<Vec<usize>>, String> {
+    let index = |v: &Value| v.as_u64().map(|n| n as usize).ok_or("invalid layers_to_transform");
+    match fields.get("layers_to_transform") {
+        None => Ok(None),
+        Some(n @ Value::Number(_)) => Ok(Some(vec![index(n)?])),
+        Some(Value::Array(items)) => Ok(Some(items.iter().map(index).collect::<Result<_, _>>()?)),
+        Some(_) => Err("invalid layers_to_transform".into()),
+    }
 }
 
 /// Loads a PEFT adapter onto `model` (replacing any adapters it has) and returns its config.

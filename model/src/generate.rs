@@ -82,10 +82,34 @@ pub fn continue_greedy<B: Backend>(
         return Ok(Vec::new());
     }
     let offset = cache.len();
+    let (mut outputs, done) =
+        feed_rows_and_drafts(model, &mut cache, rows, drafts, settings, device);
+    let positions = rows
+        .iter()
+        .zip(&outputs)
+        .map(|(row, out)| (offset + row.len() + out.tokens.len()) as i64 - 1)
+        .collect();
+    decode_until_done(model, &mut cache, &mut outputs, done, positions, settings, device);
+    Ok(outputs)
+}
+
+/// The first pass: each row's prompt and draft in one batch after the cache. Returns each row's
+/// continuation so far (the draft tokens greedy decoding agrees with, then its first own token)
+/// and whether the row is already finished; the rejected rest of each draft is hidden in the
+/// cache.
+fn feed_rows_and_drafts<B: Backend>(
+    model: &LlamaForCausalLM<B>,
+    cache: &mut KvCache<B>,
+    rows: &[Vec<u32>],
+    drafts: &[Vec<u32>],
+    settings: &Greedy<'_>,
+    device: &B::Device,
+) -> (Vec<Continuation>, Vec<bool>) {
+    let offset = cache.len();
     let fed: Vec<Vec<u32>> = rows.iter().zip(drafts).map(|(r, d)| [&r[..], d].concat()).collect();
     let mut batch = Batch::<B>::right_padded(&fed, settings.pad_id, device);
     batch.positions = batch.positions.add_scalar(offset as i64);
-    let hidden = model.model.forward(&batch, Some(&mut cache), None);
+    let hidden = model.model.forward(&batch, Some(&mut *cache), None);
     // The positions whose logits decide a token: each row's last prompt token and its draft.
     let seq = batch.dims()[1];
     let picked: Vec<i64> = rows
@@ -100,7 +124,7 @@ pub fn continue_greedy<B: Backend>(
     let (best, watched) = read_positions(model, hidden, picked, settings.watch, device);
     let mut outputs = Vec::with_capacity(rows.len());
     let mut done = Vec::with_capacity(rows.len());
-    let mut hidden_draft = Vec::new();
+    let mut rejected_drafts = Vec::new();
     let mut at = 0;
     for (r, (row, draft)) in rows.iter().zip(drafts).enumerate() {
         let mut out = Continuation {
@@ -118,23 +142,32 @@ pub fn continue_greedy<B: Backend>(
         // Draft tokens after the first one decoding did not keep are no longer the row's text.
         let kept = out.tokens.len().saturating_sub(1).min(draft.len());
         let start = offset + row.len();
-        hidden_draft.push((r, start + kept..start + draft.len()));
+        rejected_drafts.push((r, start + kept..start + draft.len()));
         at += draft.len() + 1;
         done.push(finished);
         outputs.push(out);
     }
-    cache.hide(&hidden_draft);
-    let mut positions: Vec<i64> = rows
-        .iter()
-        .zip(&outputs)
-        .map(|(row, out)| (offset + row.len() + out.tokens.len()) as i64 - 1)
-        .collect();
+    cache.hide(&rejected_drafts);
+    (outputs, done)
+}
+
+/// One token per step for every row not yet finished, each fed its last token at its position
+/// (`positions`, one per row, advanced together).
+fn decode_until_done<B: Backend>(
+    model: &LlamaForCausalLM<B>,
+    cache: &mut KvCache<B>,
+    outputs: &mut [Continuation],
+    mut done: Vec<bool>,
+    mut positions: Vec<i64>,
+    settings: &Greedy<'_>,
+    device: &B::Device,
+) {
     while !done.iter().all(|&d| d) {
         let last: Vec<u32> =
             outputs.iter().map(|o| o.tokens.last().copied().unwrap_or(settings.pad_id)).collect();
         let batch = Batch::next_tokens(&last, &positions, device);
-        let hidden = model.model.forward(&batch, Some(&mut cache), None);
-        let picked = (0..rows.len() as i64).collect();
+        let hidden = model.model.forward(&batch, Some(&mut *cache), None);
+        let picked = (0..outputs.len() as i64).collect();
         let (best, watched) = read_positions(model, hidden, picked, settings.watch, device);
         for (r, out) in outputs.iter_mut().enumerate() {
             if !done[r] {
@@ -143,7 +176,6 @@ pub fn continue_greedy<B: Backend>(
         }
         positions.iter_mut().for_each(|p| *p += 1);
     }
-    Ok(outputs)
 }
 
 fn check_rows(rows: &[Vec<u32>]) -> Result<(), ModelError> {
