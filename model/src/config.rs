@@ -114,54 +114,10 @@ impl LlamaConfig {
     /// Parses and validates the JSON text of a `config.json`.
     pub fn from_json(text: &str) -> Result<Self, String> {
         let raw: RawConfig = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        if let Some(kind) = &raw.model_type {
-            if kind != "llama" {
-                return Err(format!("model_type is \"{kind}\"; only \"llama\" is supported"));
-            }
-        }
-        if let Some(act) = &raw.hidden_act {
-            if act != "silu" {
-                return Err(format!(
-                    "hidden_act is \"{act}\"; only \"silu\" (SwiGLU) is supported"
-                ));
-            }
-        }
-        if raw.attention_bias {
-            return Err("attention_bias = true is not supported (Llama 3.1 has no biases)".into());
-        }
-        if raw.mlp_bias {
-            return Err("mlp_bias = true is not supported (Llama 3.1 has no biases)".into());
-        }
-        if raw.pretraining_tp.unwrap_or(1) != 1 {
-            return Err("pretraining_tp other than 1 is not supported".into());
-        }
-        if raw.attention_dropout.unwrap_or(0.0) != 0.0 {
-            return Err("attention_dropout other than 0 is not supported".into());
-        }
-
+        refuse_unsupported(&raw)?;
         check_positive_shape(&raw)?;
+        let (kv_heads, head_dim) = attention_shape(&raw)?;
         let heads = raw.num_attention_heads;
-        let kv_heads = raw.num_key_value_heads.unwrap_or(heads);
-        if heads % kv_heads != 0 {
-            return Err(format!(
-                "num_attention_heads ({heads}) must be a positive multiple of num_key_value_heads ({kv_heads})"
-            ));
-        }
-        let head_dim = match raw.head_dim {
-            Some(d) => d,
-            None if raw.hidden_size % heads == 0 => raw.hidden_size / heads,
-            None => {
-                return Err(format!(
-                    "head_dim is absent and hidden_size {} is not divisible by num_attention_heads {heads}",
-                    raw.hidden_size
-                ))
-            }
-        };
-        if head_dim == 0 || head_dim % 2 != 0 {
-            return Err(format!(
-                "head_dim is {head_dim}; it must be positive and even for rotary embeddings"
-            ));
-        }
         if !(raw.rms_norm_eps.is_finite() && raw.rms_norm_eps > 0.0) {
             return Err(format!(
                 "rms_norm_eps is {}; expected a positive number",
@@ -194,6 +150,61 @@ impl LlamaConfig {
     pub fn gqa_group_size(&self) -> usize {
         self.num_attention_heads / self.num_key_value_heads
     }
+}
+
+/// Refuses the config.json options that would make transformers compute something this Llama
+/// does not (another architecture, biases, tensor-parallel slicing, attention dropout).
+fn refuse_unsupported(raw: &RawConfig) -> Result<(), String> {
+    if let Some(kind) = &raw.model_type {
+        if kind != "llama" {
+            return Err(format!("model_type is \"{kind}\"; only \"llama\" is supported"));
+        }
+    }
+    if let Some(act) = &raw.hidden_act {
+        if act != "silu" {
+            return Err(format!("hidden_act is \"{act}\"; only \"silu\" (SwiGLU) is supported"));
+        }
+    }
+    if raw.attention_bias {
+        return Err("attention_bias = true is not supported (Llama 3.1 has no biases)".into());
+    }
+    if raw.mlp_bias {
+        return Err("mlp_bias = true is not supported (Llama 3.1 has no biases)".into());
+    }
+    if raw.pretraining_tp.unwrap_or(1) != 1 {
+        return Err("pretraining_tp other than 1 is not supported".into());
+    }
+    if raw.attention_dropout.unwrap_or(0.0) != 0.0 {
+        return Err("attention_dropout other than 0 is not supported".into());
+    }
+    Ok(())
+}
+
+/// The key/value head count and the head width, checked for grouped-query attention and
+/// rotary embeddings (transformers' defaults: as many key/value heads as query heads, and
+/// `hidden_size / num_attention_heads`). Sizes are already known to be positive.
+fn attention_shape(raw: &RawConfig) -> Result<(usize, usize), String> {
+    let heads = raw.num_attention_heads;
+    let kv_heads = raw.num_key_value_heads.unwrap_or(heads);
+    if heads % kv_heads != 0 {
+        return Err(format!(
+            "num_attention_heads ({heads}) must be a positive multiple of num_key_value_heads ({kv_heads})"
+        ));
+    }
+    let head_dim = match raw.head_dim {
+        Some(d) => d,
+        None if raw.hidden_size % heads == 0 => raw.hidden_size / heads,
+        None => return Err(format!(
+            "head_dim is absent and hidden_size {} is not divisible by num_attention_heads {heads}",
+            raw.hidden_size
+        )),
+    };
+    if head_dim == 0 || head_dim % 2 != 0 {
+        return Err(format!(
+            "head_dim is {head_dim}; it must be positive and even for rotary embeddings"
+        ));
+    }
+    Ok((kv_heads, head_dim))
 }
 
 /// Every size of the model must be positive: a zero makes empty tensors that fail (or divide by

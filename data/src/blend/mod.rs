@@ -80,32 +80,63 @@ pub fn build_blend(
         .collect();
 
     let mut hasher = Sha256::new();
+    let (train, lengths) = draw_train(&mut pools, &draws, &counts, &mut hasher);
+    hasher.update(b"validation");
+    let validation = pools
+        .iter()
+        .flat_map(|pool| &pool.validation)
+        .map(|prepared| {
+            hasher.update(prepared.digest);
+            prepared.example.clone()
+        })
+        .collect::<Vec<_>>();
+    let all_lengths: Vec<usize> = lengths.iter().flatten().copied().collect();
+    let report = BlendReport {
+        seed: config.seed,
+        max_seq_len: config.max_seq_len,
+        truncation: config.truncation,
+        train: train.len(),
+        validation: validation.len(),
+        hash: hex(&hasher.finalize()),
+        token_lengths: LengthStats::of(&all_lengths),
+        sources: source_reports(pools, lengths, draws),
+    };
+    Ok(Blend { train, validation, report })
+}
+
+/// The training examples in interleaved order, each source's taken in its `draws` order, fed to
+/// `hasher` as they come; and each source's token lengths, for its report.
+fn draw_train(
+    pools: &mut [SourcePool],
+    draws: &[Vec<usize>],
+    counts: &[usize],
+    hasher: &mut Sha256,
+) -> (Vec<GuardExample>, Vec<Vec<usize>>) {
     hasher.update(b"train");
     let mut train = Vec::with_capacity(counts.iter().sum());
     let mut next = vec![0usize; pools.len()];
-    let mut source_lengths: Vec<Vec<usize>> = vec![Vec::new(); pools.len()];
-    for source in sample::interleave(&counts) {
+    let mut lengths: Vec<Vec<usize>> = vec![Vec::new(); pools.len()];
+    for source in sample::interleave(counts) {
         let pool = &mut pools[source];
         let prepared = &pool.train[draws[source][next[source]]];
         next[source] += 1;
         hasher.update(prepared.digest);
-        source_lengths[source].push(prepared.num_tokens);
+        lengths[source].push(prepared.num_tokens);
         pool.report.count_train_example(&prepared.example);
         train.push(prepared.example.clone());
     }
-    hasher.update(b"validation");
-    let mut validation = Vec::new();
-    for pool in &pools {
-        for prepared in &pool.validation {
-            hasher.update(prepared.digest);
-            validation.push(prepared.example.clone());
-        }
-    }
+    (train, lengths)
+}
 
-    let all_lengths: Vec<usize> = source_lengths.iter().flatten().copied().collect();
-    let sources = pools
+/// Each source's report, completed with what the blend took from it.
+fn source_reports(
+    pools: Vec<SourcePool>,
+    lengths: Vec<Vec<usize>>,
+    draws: Vec<Vec<usize>>,
+) -> Vec<SourceReport> {
+    pools
         .into_iter()
-        .zip(source_lengths)
+        .zip(lengths)
         .zip(draws)
         .map(|((pool, lengths), drawn)| {
             let mut report = pool.report;
@@ -119,18 +150,7 @@ pub fn build_blend(
             report.token_lengths = LengthStats::of(&lengths);
             report
         })
-        .collect();
-    let report = BlendReport {
-        seed: config.seed,
-        max_seq_len: config.max_seq_len,
-        truncation: config.truncation,
-        train: train.len(),
-        validation: validation.len(),
-        hash: hex(&hasher.finalize()),
-        token_lengths: LengthStats::of(&all_lengths),
-        sources,
-    };
-    Ok(Blend { train, validation, report })
+        .collect()
 }
 
 /// What loading one source needs to know.
