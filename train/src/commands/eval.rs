@@ -6,10 +6,10 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use burn::tensor::backend::Backend;
 
-use crate::classifier::GuardArgs;
+use crate::classifier::{Classifier, GuardArgs};
 use crate::device::BackendJob;
 use crate::evaluation::{
-    progress_bar, run_benchmark, summarize, write_report, BenchmarkSpec, Report,
+    progress_bar, run_benchmark, summarize, write_report, BenchmarkSpec, PredictionRow, Report,
 };
 use crate::finished_benchmarks::{EvalIdentity, FinishedBenchmarks};
 
@@ -52,23 +52,7 @@ impl BackendJob for EvalArgs {
         let mut rows = Vec::new();
         let mut seconds = 0.0;
         for spec in &specs {
-            if let Some((done, took)) = finished.get(spec) {
-                eprintln!("{}: finished earlier, reused", spec.name());
-                rows.extend(done);
-                seconds += took;
-                continue;
-            }
-            let batch = self.guard.batch_size;
-            let clock = Instant::now();
-            let bar = progress_bar();
-            bar.set_prefix(format!("{} ", spec.name()));
-            let mut log = finished.partial(spec, batch)?;
-            let done =
-                run_benchmark(&classifier, spec, self.max_examples, batch, &bar, Some(&mut log))?;
-            bar.finish_and_clear();
-            let took = log.earlier_seconds() + clock.elapsed().as_secs_f64();
-            finished.put(spec, &done, took)?;
-            log.remove()?;
+            let (done, took) = self.benchmark(&classifier, &finished, spec)?;
             rows.extend(done);
             seconds += took;
         }
@@ -83,19 +67,52 @@ impl BackendJob for EvalArgs {
             seconds,
         };
         write_report(&self.out, &report, &rows)?;
-        for l in &report.results {
-            println!(
-                "{} ({}): F1 {:.3}  precision {:.3}  recall {:.3}  n {}  unparseable {}",
-                l.benchmark,
-                l.level,
-                l.metrics.f1,
-                l.metrics.precision,
-                l.metrics.recall,
-                l.metrics.count,
-                l.metrics.unparseable
-            );
-        }
+        print_results(&report);
         println!("report: {}", self.out.join("report.md").display());
         Ok(())
+    }
+}
+
+impl EvalArgs {
+    /// One benchmark's predictions and the seconds they took: reused when an earlier run of the
+    /// same guard finished it, else classified with each batch logged as it finishes (an
+    /// interrupted run resumes from the log).
+    fn benchmark<B: Backend>(
+        &self,
+        classifier: &Classifier<'_, B>,
+        finished: &FinishedBenchmarks,
+        spec: &BenchmarkSpec,
+    ) -> Result<(Vec<PredictionRow>, f64)> {
+        if let Some(done) = finished.get(spec) {
+            eprintln!("{}: finished earlier, reused", spec.name());
+            return Ok(done);
+        }
+        let batch = self.guard.batch_size;
+        let clock = Instant::now();
+        let bar = progress_bar();
+        bar.set_prefix(format!("{} ", spec.name()));
+        let mut log = finished.partial(spec, batch)?;
+        let done = run_benchmark(classifier, spec, self.max_examples, batch, &bar, Some(&mut log))?;
+        bar.finish_and_clear();
+        let took = log.earlier_seconds() + clock.elapsed().as_secs_f64();
+        finished.put(spec, &done, took)?;
+        log.remove()?;
+        Ok((done, took))
+    }
+}
+
+/// One line per benchmark and level.
+fn print_results(report: &Report) {
+    for l in &report.results {
+        println!(
+            "{} ({}): F1 {:.3}  precision {:.3}  recall {:.3}  n {}  unparseable {}",
+            l.benchmark,
+            l.level,
+            l.metrics.f1,
+            l.metrics.precision,
+            l.metrics.recall,
+            l.metrics.count,
+            l.metrics.unparseable
+        );
     }
 }
