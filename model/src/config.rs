@@ -194,10 +194,13 @@ fn attention_shape(raw: &RawConfig) -> Result<(usize, usize), String> {
     let head_dim = match raw.head_dim {
         Some(d) => d,
         None if raw.hidden_size % heads == 0 => raw.hidden_size / heads,
-        None => return Err(format!(
-            "head_dim is absent and hidden_size {} is not divisible by num_attention_heads {heads}",
-            raw.hidden_size
-        )),
+        None => {
+            return Err(format!(
+                "head_dim is absent and hidden_size {} is not divisible by \
+                 num_attention_heads {heads}",
+                raw.hidden_size
+            ))
+        }
     };
     if head_dim == 0 || head_dim % 2 != 0 {
         return Err(format!(
