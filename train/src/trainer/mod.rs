@@ -91,48 +91,6 @@ pub struct Trainer<B: AutodiffBackend> {
     last_validation: Option<f64>,
 }
 
-/// The newest checkpoint of the run folder, if any, once it is known to belong to this config's
-/// run. The resume check compared the configs; this guards against a config.toml edited by
-/// hand. A longer run is allowed (resume_check::MAX_STEPS).
-fn resume_point(
-    run_dir: &Path,
-    t: &TrainingSection,
-    total_steps: usize,
-) -> Result<Option<Checkpoint>> {
-    let Some(ckpt) = checkpoint::latest(run_dir)? else { return Ok(None) };
-    let old = &ckpt.state;
-    if old.seed != t.seed || total_steps < old.step {
-        bail!(
-            "{}: checkpoint was made with seed {} after {} steps; this config has seed {} and {total_steps} steps",
-            ckpt.dir.display(), old.seed, old.step, t.seed
-        );
-    }
-    Ok(Some(ckpt))
-}
-
-/// The line that opens a run's log: what it trains on, for how long, and from where.
-fn plan_summary(
-    plan: &mut BatchPlan,
-    validation_examples: usize,
-    total_steps: usize,
-    start: usize,
-    devices: usize,
-) -> String {
-    let from = match start {
-        0 => "from scratch".to_string(),
-        start => format!("resuming after step {start}"),
-    };
-    let parallel = match devices {
-        1 => String::new(),
-        n => format!(", data parallel over {n} devices"),
-    };
-    format!(
-        "{} training / {validation_examples} validation examples, {} micro-batches per epoch, {total_steps} steps ({from}){parallel}",
-        plan.examples(),
-        plan.micro_batches_per_epoch(),
-    )
-}
-
 impl<B: AutodiffBackend> Trainer<B> {
     /// Prepares the run folder, the data and its batch plan, the learning-rate schedule and the
     /// replicas (the frozen base with adapters, from the newest checkpoint when resuming).
@@ -389,6 +347,48 @@ impl<B: AutodiffBackend> Trainer<B> {
     fn base_name(&self) -> String {
         self.config.model.base_name()
     }
+}
+
+/// The newest checkpoint of the run folder, if any, once it is known to belong to this config's
+/// run. The resume check compared the configs; this guards against a config.toml edited by
+/// hand. A longer run is allowed (resume_check::MAX_STEPS).
+fn resume_point(
+    run_dir: &Path,
+    t: &TrainingSection,
+    total_steps: usize,
+) -> Result<Option<Checkpoint>> {
+    let Some(ckpt) = checkpoint::latest(run_dir)? else { return Ok(None) };
+    let old = &ckpt.state;
+    if old.seed != t.seed || total_steps < old.step {
+        bail!(
+            "{}: checkpoint was made with seed {} after {} steps; this config has seed {} and {total_steps} steps",
+            ckpt.dir.display(), old.seed, old.step, t.seed
+        );
+    }
+    Ok(Some(ckpt))
+}
+
+/// The line that opens a run's log: what it trains on, for how long, and from where.
+fn plan_summary(
+    plan: &mut BatchPlan,
+    validation_examples: usize,
+    total_steps: usize,
+    start: usize,
+    devices: usize,
+) -> String {
+    let from = match start {
+        0 => "from scratch".to_string(),
+        start => format!("resuming after step {start}"),
+    };
+    let parallel = match devices {
+        1 => String::new(),
+        n => format!(", data parallel over {n} devices"),
+    };
+    format!(
+        "{} training / {validation_examples} validation examples, {} micro-batches per epoch, {total_steps} steps ({from}){parallel}",
+        plan.examples(),
+        plan.micro_batches_per_epoch(),
+    )
 }
 
 /// The learning-rate schedule of a run: its length from `max_steps`, or from `epochs` over the
