@@ -453,10 +453,20 @@ fn an_untrained_variant_is_the_base_model_evaluated_once() {
     assert!(plan.contains("zero-shot-seed1") && !plan.contains("zero-shot-seed2"), "{plan}");
     assert!(plan.contains("5 runs"), "{plan}");
 
+    // Run from the sweep's folder, as users do: the evaluations then name their inputs by
+    // paths relative to it, not by this machine's folders.
     for only in ["zero-shot", "both:1"] {
-        let out = sweep(&file, &["--only", only]);
+        let out = Command::new(env!("CARGO_BIN_EXE_guardtune"))
+            .args(["sweep", "sweep.toml", "--only", only])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{only}: {}", stderr(&out));
     }
+    let trained = dir.path().join("runs/both-seed1/eval/report.json");
+    let trained: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(trained).unwrap()).unwrap();
+    assert_eq!(trained["adapter"], "runs/both-seed1/adapter", "{trained}");
     let run = dir.path().join("runs/zero-shot-seed1");
     assert!(!run.join("adapter").exists() && !run.join("metrics.jsonl").exists());
     let report: serde_json::Value =

@@ -16,6 +16,7 @@ use super::blend::save_blend_report;
 use super::file::SweepFile;
 use super::plan::PlannedRun;
 use super::state::{eval_dir, Action, RunState};
+use crate::shown_path::shown;
 
 /// Child output goes here, in the run folder.
 pub const LOG_FILE: &str = "sweep.log";
@@ -165,14 +166,16 @@ fn train_args(sweep: &SweepFile, run: &PlannedRun) -> Vec<OsString> {
 }
 
 /// `eval --resume --model M --adapter RUN/adapter --benchmark ... --out RUN/eval` (no adapter
-/// for an untrained run), on the run's first device and dtype.
+/// for an untrained run), on the run's first device and dtype. Paths are given as the user
+/// reads them (relative to the current folder when inside it): the evaluation's report shows
+/// them, and a committed report should not name the folders of the machine that ran it.
 fn eval_args(sweep: &SweepFile, run: &PlannedRun) -> Vec<OsString> {
     let config = &run.config;
     let device = config.model.device.names().into_iter().next().unwrap_or_else(|| "cpu".into());
     let mut args: Vec<OsString> = vec!["eval".into(), "--resume".into()];
-    args.extend(["--model".into(), config.model.path.clone().into()]);
+    args.extend(["--model".into(), shown(&config.model.path).into()]);
     if run.train {
-        args.extend(["--adapter".into(), run.dir.join("adapter").into()]);
+        args.extend(["--adapter".into(), shown(&run.dir.join("adapter")).into()]);
     }
     args.extend([
         "--dtype".into(),
@@ -180,11 +183,11 @@ fn eval_args(sweep: &SweepFile, run: &PlannedRun) -> Vec<OsString> {
         "--device".into(),
         device.into(),
         "--out".into(),
-        eval_dir(&run.dir).into(),
+        shown(&eval_dir(&run.dir)).into(),
     ]);
     for spec in &sweep.benchmarks {
         args.push("--benchmark".into());
-        args.push(format!("{}={}", spec.kind, spec.path.display()).into());
+        args.push(format!("{}={}", spec.kind, shown(&spec.path)).into());
     }
     if let Some(n) = sweep.eval.max_examples {
         args.extend(["--max-examples".into(), n.to_string().into()]);
