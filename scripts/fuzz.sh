@@ -8,12 +8,15 @@
 #   FUZZ_DATA_ONLY=1 scripts/fuzz.sh ...       only the data targets (rows_*, verdict): no Burn
 #                                              in the instrumented build, so it builds much faster
 #   FUZZ_JOBS=2 scripts/fuzz.sh ...            two targets at a time (AFL++ uses one core each)
+#   FUZZ_INSTANCES=2 scripts/fuzz.sh ...       two AFL++ instances per target (a main one and a
+#                                              secondary that share their queues: a slow target
+#                                              on two cores); each counts against FUZZ_JOBS
 #
 # Prints, per target: executions (this run and all runs on this machine), execs/s, coverage
 # (edges found of the map, AFL's bitmap_cvg), and crashes and hangs saved under
-# fuzz/out/TARGET/default/; then the executions of every run in fuzz/ledger.tsv, which each run
-# appends to and which is committed, so that the campaign adds up across machines. A crash is
-# replayed with: fuzz/target/release/fuzz-afl TARGET < FILE. Once fixed, copy it into
+# fuzz/out/TARGET/INSTANCE/ (`default`, or s1, s2, ... for FUZZ_INSTANCES); then the
+# executions of every run in fuzz/ledger.tsv, which each run appends to and which is committed,
+# so that the campaign adds up across machines. A crash is replayed with: fuzz/target/release/fuzz-afl TARGET < FILE. Once fixed, copy it into
 # fuzz/regressions/TARGET/ so the workspace test (train/tests/fuzz_seeds.rs) keeps replaying it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,11 +71,13 @@ stat() { sed -n "s/^$1 *: *//p" "$2"; }
 # Every run's executions, committed (fuzz/out/ is not): the campaign adds up across machines.
 ledger=fuzz/ledger.tsv
 
-# Fuzzes one target for `minutes`, then prints its line and appends it to the ledger (one
-# write each, so that targets fuzzed at the same time do not mix their lines).
+# Fuzzes one target for `minutes` as AFL++ instance `instance` (`default`, the only one unless
+# FUZZ_INSTANCES > 1; then `default` is the main instance and s1, s2, ... its secondaries, which
+# share its queue through the output folder), then prints its line and appends it to the ledger
+# (one write each, so that instances fuzzing at the same time do not mix their lines).
 fuzz_one() {
-    local target=$1 out=fuzz/out/$1 input before=0 crashes_before=0
-    local stats=$out/default/fuzzer_stats
+    local target=$1 instance=$2 out=fuzz/out/$1 input before=0 crashes_before=0 role=()
+    local stats=$out/$instance/fuzzer_stats
     if [ -f "$stats" ]; then
         input=-          # resume the queue of the last run
         before=$(stat execs_done "$stats")
@@ -81,18 +86,23 @@ fuzz_one() {
     else
         input=fuzz/corpus/$target
     fi
+    if [ "$instances" -gt 1 ]; then
+        if [ "$instance" = default ]; then role=(-M default); else role=(-S "$instance"); fi
+    fi
     mkdir -p "$out"
-    nice -n 19 cargo afl fuzz -V $((minutes * 60)) -t 5000 -i "$input" -o "$out" \
-        -- "$binary" "$target" >"$out/fuzz.log" 2>&1 || {
-        echo "$target: afl-fuzz failed, see $out/fuzz.log"
-        tail -5 "$out/fuzz.log"
+    nice -n 19 cargo afl fuzz "${role[@]}" -V $((minutes * 60)) -t 5000 -i "$input" -o "$out" \
+        -- "$binary" "$target" >"$out/fuzz-$instance.log" 2>&1 || {
+        echo "$target ($instance): afl-fuzz failed, see $out/fuzz-$instance.log"
+        tail -5 "$out/fuzz-$instance.log"
         return 0
     }
     local total crashes edges
     total=$(stat execs_done "$stats")
     crashes=$(($(stat saved_crashes "$stats") - crashes_before))
     edges="$(stat edges_found "$stats")/$(stat total_edges "$stats")"
-    printf '%-14s %12s %14s %9s %16s %8s %6s\n' "$target" $((total - before)) "$total" \
+    local name=$target
+    [ "$instance" = default ] || name=$target/$instance
+    printf '%-14s %12s %14s %9s %16s %8s %6s\n' "$name" $((total - before)) "$total" \
         "$(stat execs_per_sec "$stats")" "$edges ($(stat bitmap_cvg "$stats"))" \
         "$crashes" "$(stat saved_hangs "$stats")"
     printf '%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$target" $((total - before)) \
@@ -101,14 +111,20 @@ fuzz_one() {
 
 [ -f "$ledger" ] || printf 'date\ttarget\texecs\tedges\tcrashes\n' >"$ledger"
 printf '%-14s %12s %14s %9s %16s %8s %6s\n' target execs total_execs execs/s edges crashes hangs
+# The instances of one target run together (they share a queue), so at least that many jobs.
+instances=${FUZZ_INSTANCES:-1}
+jobs=$((${FUZZ_JOBS:-1} > instances ? ${FUZZ_JOBS:-1} : instances))
 running=0
 for target in "${targets[@]}"; do
-    if [ "$running" -ge "${FUZZ_JOBS:-1}" ]; then
-        wait -n
-        running=$((running - 1))
-    fi
-    fuzz_one "$target" &
-    running=$((running + 1))
+    for ((i = 0; i < instances; i++)); do
+        if [ "$running" -ge "$jobs" ]; then
+            wait -n
+            running=$((running - 1))
+        fi
+        if [ "$i" = 0 ]; then instance=default; else instance=s$i; fi
+        fuzz_one "$target" "$instance" &
+        running=$((running + 1))
+    done
 done
 wait
 
