@@ -16,8 +16,9 @@
 # (edges found of the map, AFL's bitmap_cvg), and crashes and hangs saved under
 # fuzz/out/TARGET/INSTANCE/ (`default`, or s1, s2, ... for FUZZ_INSTANCES); then the
 # executions of every run in fuzz/ledger.tsv, which each run appends to and which is committed,
-# so that the campaign adds up across machines. A crash is replayed with: fuzz/target/release/fuzz-afl TARGET < FILE. Once fixed, copy it into
-# fuzz/regressions/TARGET/ so the workspace test (train/tests/fuzz_seeds.rs) keeps replaying it.
+# so that the campaign adds up across machines. A crash is replayed with:
+# fuzz/target/release/fuzz-afl TARGET < FILE. Once fixed, copy it into fuzz/regressions/TARGET/
+# so the workspace test (train/tests/fuzz_seeds.rs) keeps replaying it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
