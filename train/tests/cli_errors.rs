@@ -1,6 +1,7 @@
 //! What a user sees when something is wrong on the command line: errors that name the `--set`
 //! flag or the file, paths given on the command line read from the current folder, a hint for
-//! Hub ids, each cause printed once, and a quiet end when the output pipe closes.
+//! Hub ids, each cause printed once, a quiet end when the output pipe closes, and no panic on a
+//! malformed TOML file.
 
 mod common;
 
@@ -34,6 +35,19 @@ fn a_bad_set_value_is_blamed_on_the_flag_and_a_bad_file_value_on_its_line() {
     let out = guardtune_in(dir.path(), &[&["blend", config][..], &set].concat());
     let err = stderr(&out);
     assert!(err.starts_with(&format!("error: {config}:{line}: key `training.seed`: ")), "{err}");
+}
+
+/// A file the TOML parser recovers from and then meets a dotted key on the recovered value
+/// (found by fuzzing; toml_edit panicked, vendor/toml_edit/PATCHED.md): the first syntax error,
+/// on one line, naming the file and line.
+#[test]
+fn a_malformed_toml_file_is_a_one_line_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("run.toml"), "==\n.=").unwrap();
+    let out = guardtune_in(dir.path(), &["train", "run.toml"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.starts_with("error: run.toml:1: ") && err.trim_end().lines().count() == 1, "{err}");
 }
 
 #[test]
