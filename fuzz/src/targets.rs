@@ -1,7 +1,8 @@
 //! The fuzz targets: one function per input format guardtune reads, each taking arbitrary bytes.
 //! A target may return any error for bad bytes; it must never panic (or hang). The AFL harness
 //! (`src/bin/afl.rs`) runs them under coverage-guided fuzzing, and the workspace test
-//! `train/tests/fuzz_seeds.rs` replays every seed corpus (`fuzz/corpus/TARGET/`) through them.
+//! `train/tests/fuzz_seeds.rs` replays every seed corpus (`fuzz/corpus/TARGET/`) and every fixed
+//! crash (`fuzz/regressions/TARGET/`) through them, then mutations of the seeds.
 //!
 //! Inputs that hold two files start with a 2-byte little-endian length of the first. With the fuzz
 //! crate's `data-only` feature only the data targets are built (no Burn: a much quicker build).
