@@ -1,5 +1,5 @@
 //! Every fuzz target on every file of its seed corpus (fuzz/corpus/TARGET/), on the crashes the
-//! fuzzer found and that were fixed (fuzz/regressions/TARGET/), and on a few hundred random
+//! fuzzer found and that were fixed (fuzz/regressions/TARGET/), and on 1,000 random
 //! mutations of its seeds: a brief fuzz run for CI that needs no fuzzer (AFL++ and its
 //! instrumented build are `scripts/fuzz.sh`'s). A panic here is a bug in a loader.
 
@@ -18,8 +18,7 @@ const MUTATIONS_PER_TARGET: usize = 1000;
 /// One test, not two: the environment is set before any thread starts, and tests run in threads.
 #[test]
 fn every_target_survives_its_seeds_past_crashes_and_mutations() {
-    // As in the AFL harness: a path that reads as a Hub id is looked up in the cache only.
-    std::env::set_var("HF_HUB_OFFLINE", "1");
+    targets::hermetic();
     let mut replayed = 0;
     let mut mutated = 0;
     for (name, check) in targets::targets() {
@@ -57,7 +56,13 @@ fn files(folder: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let Ok(entries) = std::fs::read_dir(repo_root().join(folder)) else { return Vec::new() };
     let mut paths: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
     paths.sort();
-    paths.into_iter().map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect()
+    paths
+        .into_iter()
+        .map(|path| {
+            let data = std::fs::read(&path).unwrap();
+            (path, data)
+        })
+        .collect()
 }
 
 /// A seed changed by one to four of AFL's havoc operations: flipped bits, bytes set to values

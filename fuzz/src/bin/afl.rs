@@ -7,10 +7,7 @@ fn main() {
         eprintln!("usage: fuzz-afl TARGET, one of: {}", names.join(", "));
         std::process::exit(2);
     };
-    // Hermetic: a fuzzed model or data path that reads as a Hub id (`ORG/NAME`) must not go to
-    // the network (each such execution took 3 s offline); it is then looked up in the cache
-    // only. Set before any thread starts.
-    std::env::set_var("HF_HUB_OFFLINE", "1");
+    guardtune_fuzz::targets::hermetic();
     afl::fuzz!(|data: &[u8]| {
         check(data);
     });
