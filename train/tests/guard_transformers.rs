@@ -8,7 +8,8 @@
 //!   cargo test --release --workspace --test guard_transformers -- --nocapture
 //! ```
 //!
-//! The adapter is `experiments/smollm2-guard/adapter` (the committed best guard), or
+//! The adapter is `experiments/smollm2-guard/runs/recipe-seed1/adapter` (the committed guard that
+//! the README demonstrates), or
 //! GUARDTUNE_GUARD_ADAPTER.
 
 use std::path::PathBuf;
@@ -53,8 +54,10 @@ fn merged_guard_gives_guardtunes_verdicts_in_transformers() {
         return;
     };
     let Some(xstest) = shared("data/xstest/xstest_prompts.csv") else { return };
-    let adapter = std::env::var_os("GUARDTUNE_GUARD_ADAPTER")
-        .map_or_else(|| repo_root().join("experiments/smollm2-guard/adapter"), PathBuf::from);
+    let adapter = std::env::var_os("GUARDTUNE_GUARD_ADAPTER").map_or_else(
+        || repo_root().join("experiments/smollm2-guard/runs/recipe-seed1/adapter"),
+        PathBuf::from,
+    );
     let dir = tempfile::tempdir().unwrap();
     let merged = dir.path().join("merged");
     let out = Command::new(env!("CARGO_BIN_EXE_guardtune"))
